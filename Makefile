@@ -1,0 +1,63 @@
+# previewbot — developer entry points. `make test` works from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TESTBED := $(PY) -m tests.cluster.testbed
+# Parallel test workers; the cluster itself also needs CPU on a 2-core machine.
+TEST_WORKERS ?= 2
+
+.PHONY: help venv deps testbed cluster-up cluster-down test unit lint demo clean
+
+help:
+	@echo "make test         install, build/reuse the test bed, run every test"
+	@echo "make demo         the whole loop on this machine"
+	@echo "make cluster-up   start the local cluster + Redis (prints the exports to use them)"
+	@echo "make cluster-down stop them"
+	@echo "make lint         ruff, mypy --strict, import-linter"
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# System packages the test bed needs (Debian); installed only when missing.
+deps:
+	@command -v redis-server >/dev/null || { \
+	  echo "[deps] installing redis-server (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v go >/dev/null || { echo "[deps] Go is required to build the test bed"; exit 1; }
+
+testbed: venv deps
+	bash tests/cluster/build.sh >/dev/null
+
+cluster-up: testbed
+	@$(TESTBED) up
+
+cluster-down: venv
+	@$(TESTBED) down
+
+lint: venv
+	$(VENV)/bin/ruff check bot handlers tests bench
+	$(VENV)/bin/mypy --strict bot handlers
+	$(VENV)/bin/lint-imports
+
+# Starts the test bed unless one is already running (then reuses it and leaves it up).
+test: testbed lint
+	@set -e; \
+	if $(TESTBED) env >/dev/null 2>&1; then started=0; else started=1; $(TESTBED) up >/dev/null; fi; \
+	trap 'if [ $$started = 1 ]; then $(TESTBED) down; fi' EXIT; \
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup tests
+
+unit: venv
+	$(VENV)/bin/pytest -q tests/unit
+
+demo:
+	@echo "make demo is not built yet: it arrives with the Slack and shipping issues."
+	@echo "Until then: make cluster-up, then previewbot up/list/status/down (see README)."
+
+clean: cluster-down
+	rm -rf $(VENV) .testbed .pytest_cache .mypy_cache .ruff_cache

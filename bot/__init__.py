@@ -1,0 +1,1 @@
+"""previewbot core: model, store, Kubernetes, Helm, GitLab, reconcile, scheduler."""

@@ -1,0 +1,205 @@
+"""Converge one environment: the steps behind a plan's actions.
+
+Every step is idempotent, so a process killed anywhere converges on the next
+pass: the namespace is ensured (never re-created), Helm runs only when the
+values hash differs from the one recorded on the namespace, a release stuck in
+pending-* after a crash is recovered first, and teardown tolerates whatever is
+already gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot import messages, records
+from bot.config import Config, ProjectConfig
+from bot.errors import PermanentError, PreviewError, TemporaryError
+from bot.gitlab import GitLabClient
+from bot.helm import Helm
+from bot.kube import Kube
+from bot.model import Clock, Environment, Status
+from bot.notify import EventKind, LifecycleEvent, Notifier
+from bot.plan import PENDING_RELEASE_STATES
+from bot.store import Store
+from bot.values import helm_values, namespace_for, release_for, values_hash
+
+log = logging.getLogger("previewbot.converge")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Core:
+    """Everything the engine talks to: one settings object instead of long parameter chains."""
+
+    config: Config
+    store: Store
+    kube: Kube
+    helm: Helm
+    notifier: Notifier
+    clock: Clock
+    gitlab: GitLabClient | None = None
+    poll_interval: float = 1.0
+    teardown_timeout: float = 120.0
+
+    def project(self, env: Environment) -> ProjectConfig | None:
+        return self.config.project_by_path(env.desired.project_path)
+
+    def wanted(self, env: Environment) -> tuple[dict[str, object], str]:
+        """The values to deploy and their hash; ({}, "") when the project is unknown."""
+        project = self.project(env)
+        if project is None:
+            return {}, ""
+        values = helm_values(project, env.desired)
+        return values, values_hash(project.chart, values)
+
+    def emit(self, kind: EventKind, env: Environment, reason: str = "") -> None:
+        try:
+            self.notifier.notify(LifecycleEvent(kind, env, reason))
+        except Exception:  # a notifier must never fail a deploy
+            log.exception("notifier failed on %s for %s", kind.value, env.key)
+
+    def save(self, env: Environment, status: Status, reason: str = "", **changes: object) -> (
+            Environment):
+        updated = env.with_observed(status=status, reason=reason, updated_at=self.clock.now(),
+                                    **changes)
+        self.store.put(updated)
+        return updated
+
+
+def deploy(core: Core, env: Environment, progress: Progress) -> Environment:
+    """Namespace → helm upgrade --install (if needed) → wait → smoke → ready → GitLab."""
+    project = core.project(env)
+    if project is None:
+        raise PermanentError(messages.project_not_configured(env.desired.project_path))
+    values, wanted_hash = core.wanted(env)
+    namespace, release = namespace_for(env.desired), release_for(env.desired)
+    env = core.save(env, Status.DEPLOYING, f"deploying {env.desired.sha[:8]}")
+    core.emit(EventKind.DEPLOYING, env)
+    progress(f"namespace {namespace}")
+    _ensure_namespace(core, env, namespace)
+    current = core.helm.get_release(release, namespace)
+    if current is not None and current.status in PENDING_RELEASE_STATES:
+        progress(f"recovering release {release} from {current.status}")
+        core.helm.recover_pending(release, namespace, dry_run=False)
+        current = core.helm.get_release(release, namespace)
+    record = core.kube.get_namespace(namespace)
+    deployed_hash = record.annotations.get(records.DEPLOYED_HASH, "") if record else ""
+    if current is None or current.status != "deployed" or deployed_hash != wanted_hash:
+        progress(f"helm upgrade --install {release} ({project.chart})")
+        core.helm.upgrade_install(release, project.chart, namespace, values, dry_run=False)
+        core.kube.annotate_namespace(namespace, {records.DEPLOYED_HASH: wanted_hash},
+                                     dry_run=False)
+    return wait_ready(core, env, project, wanted_hash, progress)
+
+
+def wait_ready(core: Core, env: Environment, project: ProjectConfig, wanted_hash: str,
+               progress: Progress) -> Environment:
+    namespace, release = namespace_for(env.desired), release_for(env.desired)
+    timeout = project.ready_timeout.total_seconds()
+    deadline = time.monotonic() + timeout
+    last_report = ""
+    while True:
+        status = core.kube.workload_status(namespace, release)
+        if status.ready:
+            break
+        report = "; ".join(status.problems)
+        if report != last_report:
+            progress(f"waiting: {report}")
+            last_report = report
+        if time.monotonic() >= deadline:
+            return _failed(core, env, messages.not_ready(release, timeout, status.problems),
+                           wanted_hash)
+        time.sleep(core.poll_interval)
+    url = project.url(env.key)
+    if project.smoke_path is not None:
+        problem = smoke_check(url + project.smoke_path)
+        if problem:
+            return _failed(core, env, problem, wanted_hash)
+    revision = core.helm.get_release(release, namespace)
+    env = core.save(env, Status.READY, "", url=url, deployed_sha=env.desired.sha,
+                    deployed_hash=wanted_hash, last_deploy_at=core.clock.now(),
+                    helm_revision=revision.revision if revision else None)
+    core.emit(EventKind.READY, env)
+    progress(f"ready: {url}")
+    return sync_gitlab(core, env, wanted_hash)
+
+
+def _failed(core: Core, env: Environment, reason: str, wanted_hash: str) -> Environment:
+    env = core.save(env, Status.FAILED, reason, deployed_hash=wanted_hash,
+                    deployed_sha=env.desired.sha)
+    core.emit(EventKind.FAILED, env, reason)
+    return env
+
+
+def smoke_check(url: str) -> str:
+    """'' when the URL answers below 500, else the reason."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (https URL we built)
+            status = int(response.status)
+    except OSError as error:
+        return messages.smoke_failed(url, str(error))
+    return "" if status < 500 else messages.smoke_failed(url, f"HTTP {status}")
+
+
+def sync_gitlab(core: Core, env: Environment, wanted_hash: str) -> Environment:
+    """GitLab environment + one MR note. GitLab being down never fails the deploy."""
+    if core.gitlab is None:
+        return env
+    desired = env.desired
+    try:
+        core.gitlab.ensure_environment(desired.project_id, f"review/{desired.branch}",
+                                       env.observed.url)
+        if desired.mr_iid is not None:
+            marker = messages.note_marker(env.key)
+            core.gitlab.upsert_mr_note(desired.project_id, desired.mr_iid, marker,
+                                       messages.mr_note(marker, env))
+    except PreviewError as error:
+        log.warning("GitLab sync of %s postponed: %s", env.key, error)
+        return env
+    return core.save(env, env.observed.status, env.observed.reason,
+                     gitlab_synced_hash=wanted_hash)
+
+
+def teardown(core: Core, env: Environment, reason: str, progress: Progress) -> Environment:
+    """helm uninstall → delete namespace → wait until gone → stop GitLab env → gone."""
+    namespace, release = namespace_for(env.desired), release_for(env.desired)
+    env = core.save(env, Status.TEARING_DOWN, reason)
+    existing = core.kube.get_namespace(namespace)
+    if existing is not None and existing.phase != "Terminating":
+        # Durable intent first: a crash from here on still ends in teardown.
+        core.kube.annotate_namespace(namespace, {records.TEARDOWN_REASON: reason}, dry_run=False)
+        progress(f"helm uninstall {release}")
+        core.helm.uninstall(release, namespace, dry_run=False)
+    if existing is not None:
+        progress(f"deleting namespace {namespace}")
+        core.kube.delete_namespace(namespace, dry_run=False)
+        if not core.kube.wait_namespace_gone(namespace, core.teardown_timeout):
+            raise TemporaryError(messages.namespace_not_gone(namespace, core.teardown_timeout))
+    _stop_gitlab(core, env)
+    env = core.save(env, Status.GONE, reason)
+    core.emit(EventKind.TORN_DOWN, env, reason)
+    progress(f"gone ({reason})")
+    return env
+
+
+def _stop_gitlab(core: Core, env: Environment) -> None:
+    if core.gitlab is None:
+        return
+    try:
+        core.gitlab.stop_environment(env.desired.project_id, f"review/{env.desired.branch}")
+    except PreviewError as error:
+        log.warning("could not stop GitLab environment of %s: %s", env.key, error)
+
+
+def _ensure_namespace(core: Core, env: Environment, namespace: str) -> None:
+    """Labels and annotations of SPEC §5; stale keys (a cancelled teardown) removed."""
+    wanted = records.namespace_annotations(env.desired)
+    core.kube.ensure_namespace(namespace, records.namespace_labels(env.desired),
+                               {k: v for k, v in wanted.items() if v is not None}, dry_run=False)
+    removals = {k: v for k, v in wanted.items() if v is None}
+    if removals:
+        core.kube.annotate_namespace(namespace, removals, dry_run=False)

@@ -1,0 +1,185 @@
+"""Requests on environments: up, down, extend, keep, list, status.
+
+A request only records desired state (in Redis and, when the namespace exists,
+on the namespace itself, which survives a Redis loss) and returns; convergence
+is the reconciler's job. Callers that want to wait run a pass for the key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot import messages, naming, records
+from bot.config import ProjectConfig
+from bot.converge import Core
+from bot.errors import PermanentError
+from bot.gitlab import GitLabClient
+from bot.model import Desired, Environment, HistoryEntry, Observed, Status
+from bot.values import namespace_for
+
+
+def is_active(env: Environment) -> bool:
+    return env.desired.present and env.observed.status is not Status.GONE
+
+
+class Engine:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    # -- lookups -----------------------------------------------------------
+    def project(self, path_or_slug: str) -> ProjectConfig:
+        project = self.core.config.find_project(path_or_slug)
+        if project is None:
+            known = [p.path for p in self.core.config.projects]
+            raise PermanentError(messages.unknown_project(path_or_slug, known))
+        return project
+
+    def resolve(self, text: str) -> Environment:
+        """An existing environment from ENV, PROJECT!IID or PROJECT@BRANCH."""
+        ref = naming.parse_env_ref(text)
+        key = ref.env_key
+        if key is None and ref.project_path is not None:
+            project = self.project(ref.project_path)
+            key = (project.mr_env_key(ref.mr_iid) if ref.mr_iid is not None
+                   else project.branch_env_key(ref.branch or ""))
+        env = self.core.store.get(key or "")
+        if env is None:
+            raise PermanentError(messages.unknown_env(text))
+        return env
+
+    def environments(self, *, project: str | None = None, owner: str | None = None,
+             include_gone: bool = False) -> list[Environment]:
+        envs = [e for e in self.core.store.all() if include_gone or is_active(e)]
+        if project is not None:
+            path = self.project(project).path
+            envs = [e for e in envs if e.desired.project_path == path]
+        if owner is not None:
+            envs = [e for e in envs if e.desired.owner == owner]
+        return sorted(envs, key=lambda e: e.desired.created_at)
+
+    def history(self, env_key: str) -> list[HistoryEntry]:
+        return self.core.store.history(env_key)
+
+    # -- up ----------------------------------------------------------------
+    def request_up_mr(self, project_path: str, iid: int, *, actor: str,
+                      ttl: timedelta | None = None,
+                      source_updated_at: datetime | None = None) -> Environment:
+        project = self.project(project_path)
+        gitlab = self._gitlab()
+        info = gitlab.project(project.id or project.path)
+        mr = gitlab.merge_request(info.id, iid)
+        if mr.state != "opened":
+            raise PermanentError(messages.mr_not_open(project.path, iid, mr.state))
+        if mr.source_branch == info.default_branch:
+            raise PermanentError(messages.default_branch_refused(project.path, mr.source_branch))
+        desired = self._desired(project, project.mr_env_key(iid), info.id, mr.source_branch,
+                                mr.sha, ttl, owner=mr.author_username, mr_iid=iid,
+                                mr_url=mr.web_url,
+                                source_updated_at=source_updated_at or mr.updated_at)
+        return self._record_up(project, desired, actor)
+
+    def request_up_branch(self, project_path: str, branch: str, *, actor: str,
+                          ttl: timedelta | None = None) -> Environment:
+        project = self.project(project_path)
+        gitlab = self._gitlab()
+        info = gitlab.project(project.id or project.path)
+        if branch == info.default_branch:
+            raise PermanentError(messages.default_branch_refused(project.path, branch))
+        sha = gitlab.branch_head(info.id, branch)
+        if sha is None:
+            raise PermanentError(messages.unknown_branch(project.path, branch))
+        desired = self._desired(project, project.branch_env_key(branch), info.id, branch, sha,
+                                ttl, owner=actor)
+        return self._record_up(project, desired, actor)
+
+    def _desired(self, project: ProjectConfig, env_key: str, project_id: int, branch: str,
+                 sha: str, ttl: timedelta | None, **extra: object) -> Desired:
+        now = self.core.clock.now()
+        existing = self.core.store.get(env_key)
+        if existing is not None and existing.desired.branch != branch:
+            raise PermanentError(messages.env_key_taken(env_key, existing.desired.label))
+        alive = existing is not None and is_active(existing)
+        created_at = existing.desired.created_at if alive and existing else now
+        cap = created_at + project.max_ttl
+        expires_at = min(now + (ttl or project.ttl), cap)
+        if alive and existing and not existing.desired.keep:
+            expires_at = max(expires_at, existing.desired.expires_at)
+        keep = bool(alive and existing and existing.desired.keep)
+        return Desired(env_key=env_key, project_path=project.path, project_id=project_id,
+                       branch=branch, sha=sha, created_at=created_at,
+                       expires_at=cap if keep else expires_at, keep=keep,
+                       **extra)  # type: ignore[arg-type]
+
+    def _record_up(self, project: ProjectConfig, desired: Desired, actor: str) -> Environment:
+        existing = self.core.store.get(desired.env_key)
+        if existing is not None and _is_stale(existing.desired, desired):
+            return existing  # an older event arriving late never rolls back
+        if existing is None or not is_active(existing):
+            self._check_capacity(project)
+        env = Environment(desired, existing.observed if existing and is_active(existing)
+                          else Observed())
+        self._save(env, "up", actor, f"{desired.label} at {desired.sha[:8]}")
+        return env
+
+    def _check_capacity(self, project: ProjectConfig) -> None:
+        active = [e for e in self.core.store.all() if is_active(e)]
+        mine = [e for e in active if e.desired.project_path == project.path]
+        for scope, limit, envs in ((project.path, project.max_envs, mine),
+                                   ("all projects", self.core.config.max_envs, active)):
+            if limit is not None and len(envs) >= limit:
+                oldest = sorted(envs, key=lambda e: e.desired.created_at)[:3]
+                raise PermanentError(messages.capacity_reached(scope, limit, oldest))
+
+    # -- down / extend / keep ----------------------------------------------
+    def request_down(self, env_key: str, *, reason: str, actor: str) -> Environment:
+        env = self._existing(env_key)
+        env = env.with_desired(present=False, down_reason=reason)
+        self._save(env, "down", actor, reason)
+        return env
+
+    def extend(self, env_key: str, duration: timedelta, *, actor: str) -> tuple[Environment, bool]:
+        """Push expiry by ``duration`` (from now if already past); capped at
+        created + max_ttl. Returns the environment and whether the cap applied."""
+        env = self._existing(env_key)
+        project = self.project(env.desired.project_path)
+        start = max(env.desired.expires_at, self.core.clock.now())
+        cap = env.desired.created_at + project.max_ttl
+        expires_at = min(start + duration, cap)
+        env = env.with_desired(expires_at=expires_at)
+        self._save(env, "extend", actor, f"until {records.rfc3339(expires_at)}")
+        return env, start + duration > cap
+
+    def keep(self, env_key: str, *, actor: str) -> Environment:
+        env = self._existing(env_key)
+        project = self.project(env.desired.project_path)
+        env = env.with_desired(keep=True, expires_at=env.desired.created_at + project.max_ttl)
+        self._save(env, "keep", actor, f"until {records.rfc3339(env.desired.expires_at)}")
+        return env
+
+    def _existing(self, env_key: str) -> Environment:
+        env = self.core.store.get(env_key)
+        if env is None or not is_active(env):
+            raise PermanentError(messages.unknown_env(env_key))
+        return env
+
+    def _save(self, env: Environment, action: str, actor: str, detail: str) -> None:
+        """Redis first (fast registry), then the namespace (durable record)."""
+        self.core.store.put(env)
+        self.core.store.record(env.key, HistoryEntry(self.core.clock.now(), action, actor, detail))
+        namespace = self.core.kube.get_namespace(namespace_for(env.desired))
+        if namespace is not None and namespace.managed and namespace.phase == "Active":
+            self.core.kube.annotate_namespace(namespace.name,
+                                              records.namespace_annotations(env.desired),
+                                              dry_run=False)
+
+    def _gitlab(self) -> GitLabClient:
+        if self.core.gitlab is None:
+            raise PermanentError(messages.gitlab_not_configured())
+        return self.core.gitlab
+
+
+def _is_stale(current: Desired, incoming: Desired) -> bool:
+    if current.source_updated_at is None or incoming.source_updated_at is None:
+        return False
+    return incoming.source_updated_at < current.source_updated_at
+

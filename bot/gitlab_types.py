@@ -1,0 +1,84 @@
+"""What the core knows about GitLab: plain records and the `GitLabClient` port.
+
+The engine depends on `GitLabClient` only, so tests and tools can hand it any
+implementation; `bot.gitlab.GitLab` is the real one (python-gitlab over REST v4).
+Every method raises only `bot.errors` errors: `TemporaryError` when GitLab is
+unreachable, busy or failing (retry later), `PermanentError` when retrying
+cannot help (bad token, missing scope, unknown project or MR).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+MAINTAINER_ACCESS = 40  # GitLab access levels: 30 developer, 40 maintainer, 50 owner
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    id: int
+    path_with_namespace: str
+    default_branch: str  # "" for an empty repository, which has no default branch yet
+    web_url: str
+
+
+@dataclass(frozen=True)
+class MergeRequestInfo:
+    project_id: int
+    iid: int
+    title: str
+    state: str  # opened / closed / merged / locked
+    source_branch: str
+    target_branch: str
+    sha: str  # head commit of the source branch; "" while GitLab has not computed it yet
+    draft: bool
+    labels: tuple[str, ...]
+    author_username: str
+    web_url: str
+    updated_at: datetime | None  # timezone-aware (UTC)
+
+
+class GitLabClient(Protocol):
+    """The core's port to GitLab. Names of environments are chosen by the caller."""
+
+    def check(self) -> str:
+        """The username the token acts as (proves URL and token work)."""
+        ...
+
+    def project(self, path_or_id: str | int) -> ProjectInfo:
+        """A project by `group/app` path or numeric id; PermanentError when unknown."""
+        ...
+
+    def merge_request(self, project_id: int, iid: int) -> MergeRequestInfo:
+        """An MR by project id and iid; PermanentError when unknown."""
+        ...
+
+    def changed_paths(self, project_id: int, iid: int) -> tuple[str, ...]:
+        """Every old and new path touched by the MR's diffs, in diff order, no repeats."""
+        ...
+
+    def branch_head(self, project_id: int, branch: str) -> str | None:
+        """The branch's head commit sha; None when the branch does not exist."""
+        ...
+
+    def ensure_environment(self, project_id: int, name: str, external_url: str) -> int:
+        """Create environment `name`, or update its external URL when it differs; its id."""
+        ...
+
+    def stop_environment(self, project_id: int, name: str) -> bool:
+        """Stop environment `name`; False when there is none or it is already stopped."""
+        ...
+
+    def upsert_mr_note(self, project_id: int, iid: int, marker: str, body: str) -> int:
+        """Keep exactly one note of ours containing `marker` on the MR, with `body`; its id."""
+        ...
+
+    def user_email(self, username: str) -> str | None:
+        """The user's e-mail (private if the token may see it, else public); None if unknown."""
+        ...
+
+    def maintainer_usernames(self, project_id: int) -> tuple[str, ...]:
+        """Active members with Maintainer or Owner access, inherited ones included, sorted."""
+        ...

@@ -1,0 +1,398 @@
+"""Kubernetes adapter: namespaces with ownership labels, and workload readiness.
+
+The bot only ever changes namespaces that carry ``app.kubernetes.io/managed-by:
+previewbot`` (SPEC §5). Ownership is checked first and every write carries the
+``resourceVersion`` (or delete preconditions) of the object that was checked, so
+a namespace that changes hands in between makes the write fail (409, retried)
+instead of touching a stranger's namespace.
+
+Client errors are wrapped: unreachable API, 5xx, 409 and 429 become
+``TemporaryError``; other 4xx ``PermanentError`` with the server's message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from bot.errors import ConfigError, NotOwnedError, PermanentError, PreviewError, TemporaryError
+
+MANAGED_BY = ("app.kubernetes.io/managed-by", "previewbot")
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+REQUEST_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds for every API call
+MAX_POD_LINES = 3  # per workload, so a message stays readable
+log = logging.getLogger("previewbot.kube")
+
+
+@dataclass(frozen=True)
+class NamespaceRecord:
+    name: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    phase: str  # "Active" | "Terminating"
+    created_at: datetime
+    uid: str = ""
+    resource_version: str = ""
+
+    @property
+    def managed(self) -> bool:
+        return self.labels.get(MANAGED_BY[0]) == MANAGED_BY[1]
+
+
+@dataclass(frozen=True)
+class WorkloadStatus:
+    ready: bool
+    found: int
+    problems: tuple[str, ...]
+
+
+class Kube:
+    """Synchronous adapter over the official client; one instance per cluster."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self._api = api
+        self._core = client.CoreV1Api(api)
+        self._apps = client.AppsV1Api(api)
+
+    @classmethod
+    def from_kubeconfig(cls, path: str | None) -> Kube:
+        """``path``, else ``$KUBECONFIG`` / ``~/.kube/config``, else the in-cluster account."""
+        default = Path("~/.kube/config").expanduser()
+        chosen = path or os.environ.get("KUBECONFIG") or (str(default) if default.exists() else "")
+        try:
+            if chosen:
+                return cls(config.new_client_from_config(config_file=chosen))  # type: ignore[no-untyped-call]
+            configuration = client.Configuration()
+            config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration)
+            return cls(client.ApiClient(configuration))
+        except (ConfigException, OSError, ValueError) as error:
+            where = f"kubeconfig {chosen}" if chosen else "the in-cluster service account"
+            raise ConfigError(f"cannot load Kubernetes credentials from {where}: {error}; "
+                              "set KUBECONFIG or run the bot in a pod") from error
+
+    def server_version(self) -> str:
+        with _api("reading the server version"):
+            info = client.VersionApi(self._api).get_code(_request_timeout=(3.0, 5.0))
+        return str(info.git_version)
+
+    def get_namespace(self, name: str) -> NamespaceRecord | None:
+        try:
+            with _api(f"reading namespace {name}"):
+                found = self._core.read_namespace(name, _request_timeout=REQUEST_TIMEOUT)
+        except PreviewError as error:
+            if _status(error) == 404:
+                return None
+            raise
+        return _record(found)
+
+    def list_managed_namespaces(self) -> list[NamespaceRecord]:
+        selector = "=".join(MANAGED_BY)
+        records: list[NamespaceRecord] = []
+        token: str | None = None
+        while True:
+            with _api(f"listing namespaces with label {selector}"):
+                page = self._core.list_namespace(label_selector=selector, limit=500,
+                                                 _continue=token, _request_timeout=REQUEST_TIMEOUT)
+            records.extend(_record(item) for item in page.items)
+            token = page.metadata._continue if page.metadata else None
+            if not token:
+                return records
+
+    def ensure_namespace(self, name: str, labels: Mapping[str, str],
+                         annotations: Mapping[str, str], *, dry_run: bool) -> str:
+        """Create or merge-patch; returns "created", "updated" or "unchanged".
+
+        The managed-by label is always set. Keys not named here are never removed.
+        """
+        labels = {**labels, MANAGED_BY[0]: MANAGED_BY[1]}
+        current = self.get_namespace(name)
+        if current is None:
+            if dry_run:
+                log.info("DRY-RUN: would create namespace %s with labels %s and annotations %s",
+                         name, labels, dict(annotations))
+                return "created"
+            body = client.V1Namespace(metadata=client.V1ObjectMeta(
+                name=name, labels=labels, annotations=dict(annotations)))
+            with _api(f"creating namespace {name}"):
+                self._core.create_namespace(body, _request_timeout=REQUEST_TIMEOUT)
+            log.info("created namespace %s", name)
+            return "created"
+        _check_owned(current)
+        if current.phase == "Terminating":
+            raise TemporaryError(f"namespace {name} is still being deleted (Terminating); "
+                                 "it can be created again once it is gone", delay=5.0)
+        changed = self._patch_metadata(current, _diff(current.labels, labels),
+                                       _diff(current.annotations, annotations), dry_run=dry_run)
+        return "updated" if changed else "unchanged"
+
+    def annotate_namespace(self, name: str, annotations: Mapping[str, str | None], *,
+                           dry_run: bool) -> None:
+        """Set annotations; a ``None`` value removes that key. No write when nothing differs."""
+        current = self.get_namespace(name)
+        if current is None:
+            raise PermanentError(f"namespace {name} does not exist; nothing to annotate")
+        _check_owned(current)
+        self._patch_metadata(current, {}, _diff(current.annotations, annotations),
+                             dry_run=dry_run)
+
+    def delete_namespace(self, name: str, *, dry_run: bool) -> bool:
+        """Start deleting a managed namespace; False when it is already gone."""
+        current = self.get_namespace(name)
+        if current is None:
+            return False
+        _check_owned(current)
+        if dry_run:
+            log.info("DRY-RUN: would delete namespace %s", name)
+            return True
+        if current.phase == "Terminating":
+            return True
+        options = client.V1DeleteOptions(propagation_policy="Background",
+                                         preconditions=client.V1Preconditions(
+                                             uid=current.uid,
+                                             resource_version=current.resource_version))
+        try:
+            with _api(f"deleting namespace {name}"):
+                self._core.delete_namespace(name, body=options, _request_timeout=REQUEST_TIMEOUT)
+        except PreviewError as error:
+            if _status(error) == 404:
+                return False
+            raise
+        log.info("deleting namespace %s", name)
+        return True
+
+    def wait_namespace_gone(self, name: str, timeout: float) -> bool:
+        """Poll until the namespace no longer exists; False when ``timeout`` passes first."""
+        deadline = time.monotonic() + timeout
+        while self.get_namespace(name) is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(0.5, remaining))
+        return True
+
+    def workload_status(self, namespace: str, instance: str) -> WorkloadStatus:
+        """Readiness of the release's Deployments and StatefulSets, with reasons when not."""
+        selector = f"{INSTANCE_LABEL}={instance}"
+        found: list[Any] = []
+        with _api(f"listing workloads with label {selector} in namespace {namespace}"):
+            for lister in (self._apps.list_namespaced_deployment,
+                           self._apps.list_namespaced_stateful_set):
+                found += lister(namespace, label_selector=selector,
+                                _request_timeout=REQUEST_TIMEOUT).items
+        if not found:
+            return WorkloadStatus(False, 0, (f"no Deployment or StatefulSet with label {selector} "
+                                             f"in namespace {namespace}",))
+        problems: list[str] = []
+        pods: list[Any] | None = None
+        for workload in found:
+            kind = "StatefulSet" if isinstance(workload, client.V1StatefulSet) else "Deployment"
+            problem = (_statefulset_problem(workload) if kind == "StatefulSet"
+                       else _deployment_problem(workload))
+            if problem is None:
+                continue
+            problems.append(f"{kind} {workload.metadata.name}: {problem}")
+            if pods is None:
+                with _api(f"listing pods in namespace {namespace}"):
+                    pods = self._core.list_namespaced_pod(
+                        namespace, _request_timeout=REQUEST_TIMEOUT).items
+            problems.extend(_pod_problems(workload.spec.selector, pods))
+        return WorkloadStatus(not problems, len(found), tuple(problems))
+
+    def _patch_metadata(self, current: NamespaceRecord, labels: Mapping[str, str | None],
+                        annotations: Mapping[str, str | None], *, dry_run: bool) -> bool:
+        if not labels and not annotations:
+            return False
+        if dry_run:
+            log.info("DRY-RUN: would patch namespace %s: labels %s, annotations %s",
+                     current.name, dict(labels), dict(annotations))
+            return True
+        # resourceVersion makes the patch conditional on the state we checked ownership on.
+        body = {"metadata": {"resourceVersion": current.resource_version,
+                             "labels": dict(labels), "annotations": dict(annotations)}}
+        with _api(f"patching namespace {current.name}"):
+            self._core.patch_namespace(current.name, body, _request_timeout=REQUEST_TIMEOUT,
+                                       _content_type="application/merge-patch+json")
+        log.info("patched namespace %s: labels %s, annotations %s",
+                 current.name, dict(labels), dict(annotations))
+        return True
+
+
+@contextmanager
+def _api(action: str) -> Iterator[None]:
+    """Translate client errors raised inside into the bot's error hierarchy."""
+    try:
+        yield
+    except ApiException as error:
+        raise _translate(action, error) from error
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise TemporaryError(f"the Kubernetes API is unreachable while {action}: {error}",
+                             delay=10.0) from error
+
+
+def _translate(action: str, error: ApiException) -> PreviewError:
+    status = int(error.status or 0)
+    message = error.reason or "no reason given"
+    with suppress(ValueError, KeyError, TypeError):
+        message = json.loads(error.body or "")["message"]
+    text = f"Kubernetes refused {action} (HTTP {status}): {message}"
+    if status in (409, 429) or status >= 500 or status == 0:
+        return TemporaryError(text, delay=2.0 if status == 409 else 10.0)
+    if status in (401, 403):
+        return PermanentError(f"{text} — check the bot's credentials and RBAC permissions")
+    return PermanentError(text)
+
+
+def _status(error: PreviewError) -> int:
+    """HTTP status of the ApiException a wrapped error came from (0 when none)."""
+    cause = error.__cause__
+    return int(cause.status or 0) if isinstance(cause, ApiException) else 0
+
+
+def _check_owned(record: NamespaceRecord) -> None:
+    if not record.managed:
+        raise NotOwnedError(
+            f"namespace {record.name} exists but is not managed by previewbot (no label "
+            f"{MANAGED_BY[0]}={MANAGED_BY[1]}); previewbot will not modify or delete it — "
+            "rename/remove it or choose another project slug")
+
+
+def _record(item: Any) -> NamespaceRecord:
+    meta = item.metadata
+    terminating = meta.deletion_timestamp is not None or (
+        item.status is not None and item.status.phase == "Terminating")
+    return NamespaceRecord(
+        name=meta.name, labels=dict(meta.labels or {}), annotations=dict(meta.annotations or {}),
+        phase="Terminating" if terminating else "Active",
+        created_at=meta.creation_timestamp or datetime.fromtimestamp(0, UTC),
+        uid=meta.uid or "", resource_version=meta.resource_version or "")
+
+
+def _diff(current: Mapping[str, str], wanted: Mapping[str, str | None]) -> dict[str, str | None]:
+    """The part of ``wanted`` that differs; ``None`` (remove) only for keys that exist."""
+    return {key: value for key, value in wanted.items() if current.get(key) != value}
+
+
+def _condition(condition: Any) -> str:
+    text = f"{condition.type}={condition.status}"
+    if condition.reason:
+        text += f" {condition.reason}"
+    return f"{text}: {condition.message}" if condition.message else text
+
+
+def _not_observed(workload: Any) -> str | None:
+    generation = workload.metadata.generation or 0
+    observed = (workload.status.observed_generation if workload.status else None) or 0
+    if observed < generation:
+        return (f"change not yet seen by its controller "
+                f"(generation {generation}, observed {observed})")
+    return None
+
+
+def _deployment_problem(deployment: Any) -> str | None:
+    if lag := _not_observed(deployment):
+        return lag
+    status = deployment.status
+    desired = 1 if deployment.spec.replicas is None else deployment.spec.replicas
+    conditions = {c.type: c for c in status.conditions or []}
+    progressing = conditions.get("Progressing")
+    if progressing is not None and progressing.reason == "ProgressDeadlineExceeded":
+        return f"rollout stuck ({_condition(progressing)})"
+    available = status.available_replicas or 0
+    updated = status.updated_replicas or 0
+    condition = conditions.get("Available")
+    if available < desired or condition is None or condition.status != "True":
+        detail = f" ({_condition(condition)})" if condition is not None else ""
+        return f"{available}/{desired} replicas available{detail}"
+    if updated < desired:
+        return f"{updated}/{desired} replicas run the latest template"
+    if (status.replicas or 0) > updated:
+        return f"{status.replicas - updated} old replica(s) still terminating"
+    return None
+
+
+def _statefulset_problem(statefulset: Any) -> str | None:
+    if lag := _not_observed(statefulset):
+        return lag
+    status = statefulset.status
+    desired = 1 if statefulset.spec.replicas is None else statefulset.spec.replicas
+    ready = status.ready_replicas or 0
+    if ready < desired:
+        return f"{ready}/{desired} replicas ready"
+    strategy = statefulset.spec.update_strategy
+    if strategy is None or strategy.type in (None, "RollingUpdate"):
+        partition = (strategy.rolling_update.partition or 0) if (
+            strategy is not None and strategy.rolling_update is not None) else 0
+        updated = status.updated_replicas or 0
+        if updated < desired - partition:
+            return f"{updated}/{desired} replicas run revision {status.update_revision}"
+    return None
+
+
+def _pod_problems(selector: Any, pods: list[Any]) -> list[str]:
+    lines = []
+    for pod in sorted(pods, key=lambda p: str(p.metadata.name)):
+        if pod.metadata.deletion_timestamp is None and _selects(selector, pod.metadata.labels):
+            reason = _pod_reason(pod)
+            if reason is not None:
+                lines.append(f"Pod {pod.metadata.name}: {reason}")
+    return lines[:MAX_POD_LINES]
+
+
+def _selects(selector: Any, labels: Mapping[str, str] | None) -> bool:
+    labels = labels or {}
+    if selector is None:
+        return False
+    if any(labels.get(k) != v for k, v in (selector.match_labels or {}).items()):
+        return False
+    for expression in selector.match_expressions or []:
+        value, values = labels.get(expression.key), expression.values or []
+        matched = {"In": value in values, "NotIn": value not in values,
+                   "Exists": value is not None, "DoesNotExist": value is None}
+        if not matched.get(expression.operator, False):
+            return False
+    return True
+
+
+def _pod_reason(pod: Any) -> str | None:
+    """The most telling reason a pod is not Ready, or None when it is."""
+    status = pod.status
+    conditions = {c.type: c for c in (status.conditions if status else None) or []}
+    if status is None or not conditions or status.phase in ("Failed", "Succeeded"):
+        phase = status.phase if status and status.phase else "Pending"
+        why = f" {status.reason}: {status.message}" if status and status.reason else ""
+        return f"phase {phase}{why}"
+    if "Ready" in conditions and conditions["Ready"].status == "True":
+        return None
+    scheduled = conditions.get("PodScheduled")
+    if scheduled is not None and scheduled.status != "True":
+        return _condition(scheduled)
+    return _container_reason(status) or next(
+        (_condition(conditions[kind]) for kind in ("Initialized", "ContainersReady", "Ready")
+         if kind in conditions and conditions[kind].status != "True"), None)
+
+
+def _container_reason(status: Any) -> str | None:
+    for container in [*(status.init_container_statuses or []), *(status.container_statuses or [])]:
+        waiting = container.state.waiting if container.state else None
+        terminated = container.state.terminated if container.state else None
+        if waiting is not None and waiting.reason:
+            message = f": {waiting.message}" if waiting.message else ""
+            return f"container {container.name} waiting: {waiting.reason}{message}"
+        if terminated is not None and terminated.exit_code:
+            return (f"container {container.name} terminated: {terminated.reason} "
+                    f"(exit code {terminated.exit_code})")
+    return None

@@ -1,0 +1,164 @@
+"""The reconcile pass: observe → adopt → plan → apply.
+
+Level-triggered: webhooks and commands only record desired state and ask for
+a pass; the periodic pass is the source of truth, so a lost event costs
+latency, never correctness. A pass first rebuilds records that Redis lost from
+the namespaces' labels/annotations, builds a ``Plan``, then applies each
+action under the environment's lock and returns one outcome per action — a
+failed action is reported as failed, never counted as done.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from bot import converge, records
+from bot.converge import Core
+from bot.errors import PreviewError, TemporaryError
+from bot.kube import NamespaceRecord
+from bot.model import Environment, Observed, Status
+from bot.plan import Action, ActionKind, Plan, Snapshot, build_plan, plan_one
+from bot.values import namespace_for, release_for
+
+log = logging.getLogger("previewbot.reconcile")
+Progress = Callable[[str, str], None]  # (env_key, text)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    action: Action
+    ok: bool
+    detail: str = ""
+    retry_after: float | None = None  # set for temporary failures
+
+    def describe(self) -> str:
+        mark = "ok    " if self.ok else "FAILED"
+        return f"{mark} {self.action.kind.value:<7} {self.action.env_key}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class PassResult:
+    plan: Plan
+    outcomes: tuple[Outcome, ...]
+    adopted: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return all(outcome.ok for outcome in self.outcomes)
+
+
+def _quiet(env_key: str, text: str) -> None:
+    log.info("%s: %s", env_key, text)
+
+
+class Reconciler:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def run_pass(self, *, dry_run: bool, only: Iterable[str] | None = None,
+                 progress: Progress = _quiet) -> PassResult:
+        """One pass over every environment (or just ``only``)."""
+        namespaces = self._managed_namespaces()
+        adopted = self._adopt(namespaces, dry_run=dry_run)
+        envs = {env.key: env for env in self.core.store.all()}
+        envs.update({env.key: env for env in adopted})
+        wanted = set(only) if only is not None else None
+        # One `helm list` per pass rather than one helm call per environment.
+        releases = {(r.namespace, r.name): r.status for r in self.core.helm.list_releases()}
+        snapshots = []
+        for key, env in envs.items():
+            if wanted is None or key in wanted:
+                namespace = namespace_for(env.desired)
+                release_status = releases.get((namespace, release_for(env.desired)))
+                snapshots.append(self.snapshot(env, namespaces.get(namespace), release_status))
+        plan = build_plan(snapshots, self.core.clock.now())
+        if dry_run:
+            for action in plan.actions:
+                log.info("DRY-RUN: would %s", action.describe())
+            return PassResult(plan, (), tuple(e.key for e in adopted))
+        outcomes = tuple(self.apply(action, progress) for action in plan.actions
+                         if action.kind is not ActionKind.BLOCKED)
+        return PassResult(plan, outcomes, tuple(e.key for e in adopted))
+
+    def _managed_namespaces(self) -> dict[str, NamespaceRecord]:
+        return {ns.name: ns for ns in self.core.kube.list_managed_namespaces()}
+
+    def _adopt(self, namespaces: dict[str, NamespaceRecord], *,
+               dry_run: bool) -> list[Environment]:
+        """Records Redis lost, rebuilt from the cluster (the durable record)."""
+        known = {env.key for env in self.core.store.all()}
+        adopted: list[Environment] = []
+        for ns in namespaces.values():
+            desired = records.desired_from_namespace(ns.labels, ns.annotations, ns.created_at)
+            if desired is None or desired.env_key in known:
+                continue
+            status = Status.TEARING_DOWN if ns.phase == "Terminating" else Status.PENDING
+            env = Environment(desired, Observed(status=status, reason="rebuilt from cluster"))
+            log.info("%srebuilding record of %s from namespace %s",
+                     "DRY-RUN: would be " if dry_run else "", desired.env_key, ns.name)
+            if not dry_run:
+                self.core.store.put(env)
+            adopted.append(env)
+        return adopted
+
+    def snapshot(self, env: Environment, ns: NamespaceRecord | None,
+                 release_status: str | None) -> Snapshot:
+        return Snapshot(
+            env=env,
+            namespace_phase=ns.phase if ns else None,
+            namespace_managed=ns.managed if ns else True,
+            deployed_hash=ns.annotations.get(records.DEPLOYED_HASH, "") if ns else "",
+            release_status=release_status if ns is not None and ns.managed else None,
+            wanted_hash=self.core.wanted(env)[1],
+        )
+
+    def apply(self, action: Action, progress: Progress = _quiet) -> Outcome:
+        """Apply one action under the environment's lock, re-planning on fresh state."""
+        def say(text: str) -> None:
+            progress(action.env_key, text)
+        try:
+            with self.core.store.lock(action.env_key):
+                return self._apply_locked(action, say)
+        except TemporaryError as error:
+            log.warning("%s of %s failed, will retry: %s", action.kind, action.env_key, error)
+            return Outcome(action, False, str(error), retry_after=error.delay)
+        except PreviewError as error:
+            log.error("%s of %s failed: %s", action.kind, action.env_key, error)
+            self._mark_failed(action, str(error))
+            return Outcome(action, False, str(error))
+
+    def _apply_locked(self, action: Action, say: Callable[[str], None]) -> Outcome:
+        env = self.core.store.get(action.env_key)
+        if env is None:
+            return Outcome(action, True, "record vanished; nothing to do")
+        namespace = namespace_for(env.desired)
+        ns = self.core.kube.get_namespace(namespace)
+        release = self.core.helm.get_release(release_for(env.desired), namespace) if ns else None
+        snapshot = self.snapshot(env, ns, release.status if release else None)
+        fresh = plan_one(snapshot, self.core.clock.now())
+        if fresh is None:
+            return Outcome(action, True, "already converged")
+        if fresh.kind is ActionKind.DELETE:
+            env = converge.teardown(self.core, env, fresh.reason, say)
+        elif fresh.kind is ActionKind.SYNC:
+            env = converge.sync_gitlab(self.core, env, self.core.wanted(env)[1])
+        elif fresh.kind is ActionKind.VERIFY:
+            project = self.core.project(env)
+            assert project is not None  # plan_one blocks unknown projects
+            env = converge.wait_ready(self.core, env, project, self.core.wanted(env)[1], say)
+        elif fresh.kind is ActionKind.BLOCKED:
+            return Outcome(action, False, fresh.reason)
+        else:
+            env = converge.deploy(self.core, env, say)
+        ok = env.observed.status is not Status.FAILED
+        return Outcome(action, ok, env.observed.reason or env.observed.status.value)
+
+    def _mark_failed(self, action: Action, reason: str) -> None:
+        try:
+            env = self.core.store.get(action.env_key)
+            if env is not None and action.kind is not ActionKind.DELETE:
+                self.core.save(env, Status.FAILED, reason)
+        except PreviewError:
+            log.exception("could not record the failure of %s", action.env_key)

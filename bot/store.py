@@ -1,0 +1,165 @@
+"""Environment records in Redis: desired + observed state, history, locks.
+
+Redis is the fast registry, not the record of truth: every environment that
+exists in the cluster can be rebuilt from its namespace (see ``recovery``).
+
+Keys (``prefix`` defaults to ``previewbot:``):
+  env:<ENV>       JSON of the whole Environment, written in one SET (atomic)
+  envs            set of all ENV keys
+  history:<ENV>   newest-first JSON history entries (capped)
+  audit           stream of every action, for the audit log
+  lock:<ENV>      per-environment lock (token, expiry renewed while held)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+import redis
+from redis.lock import Lock
+
+from bot import messages
+from bot.errors import TemporaryError
+from bot.model import Desired, Environment, HistoryEntry, Observed, Status
+
+HISTORY_LIMIT = 200
+AUDIT_LIMIT = 100_000
+T = TypeVar("T", Desired, Observed, HistoryEntry)
+
+
+def _encode(value: object) -> dict[str, Any]:
+    raw = asdict(value)  # type: ignore[call-overload]
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in raw.items()}
+
+
+def _decode(cls: type[T], raw: dict[str, Any]) -> T:
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in known:
+            continue  # written by a newer version; ignore rather than fail
+        is_time = isinstance(value, str) and name.endswith("_at") and value
+        values[name] = datetime.fromisoformat(value) if is_time else value
+    if cls is Observed and "status" in values:
+        values["status"] = Status(values["status"])
+    return cls(**values)
+
+
+def encode_environment(env: Environment) -> str:
+    return json.dumps({"desired": _encode(env.desired), "observed": _encode(env.observed)},
+                      sort_keys=True)
+
+
+def decode_environment(text: str | bytes) -> Environment:
+    raw = json.loads(text)
+    return Environment(_decode(Desired, raw["desired"]), _decode(Observed, raw["observed"]))
+
+
+class Store:
+    def __init__(self, client: redis.Redis, *, prefix: str = "previewbot:",
+                 lock_ttl: float = 30.0) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._lock_ttl = lock_ttl
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Store:
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5,
+                                      health_check_interval=30)
+        return cls(client, **kwargs)
+
+    @property
+    def redis(self) -> redis.Redis:
+        return self._redis
+
+    def _key(self, *parts: str) -> str:
+        return self._prefix + ":".join(parts)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except redis.RedisError as error:
+            raise TemporaryError(messages.redis_unavailable(str(error)), delay=5) from error
+
+    def ping(self) -> None:
+        with self._errors():
+            self._redis.ping()
+
+    def get(self, env_key: str) -> Environment | None:
+        with self._errors():
+            raw = self._redis.get(self._key("env", env_key))
+        return decode_environment(raw) if raw else None
+
+    def all(self) -> list[Environment]:
+        with self._errors():
+            keys = sorted(k.decode() if isinstance(k, bytes) else k
+                          for k in self._redis.smembers(self._key("envs")))
+            if not keys:
+                return []
+            raws = self._redis.mget([self._key("env", k) for k in keys])
+        return [decode_environment(raw) for raw in raws if raw]
+
+    def put(self, env: Environment) -> None:
+        with self._errors():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.set(self._key("env", env.key), encode_environment(env))
+            pipe.sadd(self._key("envs"), env.key)
+            pipe.execute()
+
+    def delete(self, env_key: str) -> None:
+        with self._errors():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(self._key("env", env_key), self._key("history", env_key))
+            pipe.srem(self._key("envs"), env_key)
+            pipe.execute()
+
+    def record(self, env_key: str, entry: HistoryEntry) -> None:
+        """Append to the environment's history and to the global audit stream."""
+        encoded = json.dumps(_encode(entry), sort_keys=True)
+        with self._errors():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.lpush(self._key("history", env_key), encoded)
+            pipe.ltrim(self._key("history", env_key), 0, HISTORY_LIMIT - 1)
+            pipe.xadd(self._key("audit"), {"env": env_key, "entry": encoded},
+                      maxlen=AUDIT_LIMIT, approximate=True)
+            pipe.execute()
+
+    def history(self, env_key: str) -> list[HistoryEntry]:
+        with self._errors():
+            raws = self._redis.lrange(self._key("history", env_key), 0, -1)
+        return [_decode(HistoryEntry, json.loads(raw)) for raw in raws]
+
+    @contextmanager
+    def lock(self, env_key: str, *, wait: float | None = None) -> Iterator[None]:
+        """Hold the environment's lock. Its expiry is renewed while held, so a
+        SIGKILLed holder frees it within ``lock_ttl`` seconds."""
+        lock = Lock(self._redis, self._key("lock", env_key), timeout=self._lock_ttl,
+                    blocking_timeout=self._lock_ttl + 5 if wait is None else wait)
+        with self._errors():
+            acquired = lock.acquire()
+        if not acquired:
+            raise TemporaryError(messages.env_busy(env_key), delay=5)
+        stop = threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(lock, stop), daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
+            with suppress(redis.RedisError):  # expired or Redis gone: the TTL frees it
+                lock.release()
+
+    def _renew(self, lock: Lock, stop: threading.Event) -> None:
+        while not stop.wait(self._lock_ttl / 3):
+            try:
+                lock.reacquire()
+            except redis.RedisError:
+                return

@@ -1,0 +1,1 @@
+"""Adapters: GitLab webhooks, Slack commands/buttons, HTTP server → calls on the core."""

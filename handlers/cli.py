@@ -1,0 +1,181 @@
+"""`previewbot` command line: the operator's escape hatch on the same engine as Slack.
+
+Parses arguments, calls the core, formats results. Exit codes: 0 done,
+1 an action failed or the input was refused (message on stderr), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from bot import messages, naming
+from bot.app import build, build_core
+from bot.config import Settings, load_config
+from bot.durations import parse_duration
+from bot.engine import Engine
+from bot.errors import PermanentError, PreviewError
+from bot.model import Environment
+from bot.reconcile import PassResult, Reconciler
+from handlers import formatting
+
+ACTOR = f"cli:{os.environ.get('USER', 'operator')}"
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="previewbot", description=__doc__.splitlines()[0])
+    top.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up = sub.add_parser("up", help="create or update an environment: PROJECT!IID or PROJECT@BRANCH")
+    up.add_argument("target")
+    up.add_argument("--for", dest="ttl", metavar="DURATION", help="lifetime, e.g. 4h, 2d")
+    up.add_argument("--no-wait", action="store_true", help="record only; the reconciler deploys")
+    down = sub.add_parser("down", help="tear an environment down")
+    down.add_argument("env")
+    down.add_argument("--reason", default="requested from the CLI")
+    down.add_argument("--dry-run", action="store_true", help="print what would happen")
+    down.add_argument("--no-wait", action="store_true")
+    extend = sub.add_parser("extend", help="push an environment's expiry")
+    extend.add_argument("env")
+    extend.add_argument("duration", nargs="?", default="24h")
+    keep = sub.add_parser("keep", help="keep until the MR closes (capped by max_ttl)")
+    keep.add_argument("env")
+    listing = sub.add_parser("list", help="environments (read-only)")
+    listing.add_argument("--project")
+    listing.add_argument("--owner")
+    listing.add_argument("--all", action="store_true", help="include torn-down ones")
+    status = sub.add_parser("status", help="one environment in detail (read-only)")
+    status.add_argument("env")
+    reconcile = sub.add_parser("reconcile", help="one reconcile pass now")
+    reconcile.add_argument("--dry-run", action="store_true", help="print the plan only")
+    sub.add_parser("check-config", help="validate config and reachability")
+    return top
+
+
+def progress_printer() -> Callable[[str, str], None]:
+    started = time.monotonic()
+
+    def say(env_key: str, text: str) -> None:
+        print(f"[{time.monotonic() - started:5.1f}s] {env_key}: {text}", flush=True)
+    return say
+
+
+def run_one(reconciler: Reconciler, env_key: str) -> int:
+    result = reconciler.run_pass(dry_run=False, only=[env_key], progress=progress_printer())
+    return report(result)
+
+
+def report(result: PassResult) -> int:
+    if result.adopted:
+        print(f"rebuilt from the cluster: {', '.join(result.adopted)}")
+    print(result.plan.describe())
+    for outcome in result.outcomes:
+        print(outcome.describe())
+    return 0 if result.ok else 1
+
+
+def cmd_up(engine: Engine, reconciler: Reconciler, args: argparse.Namespace) -> int:
+    ref = naming.parse_env_ref(args.target)
+    ttl = parse_duration(args.ttl, what="lifetime") if args.ttl else None
+    if ref.project_path is None:
+        raise PermanentError(messages.up_needs_project(args.target))
+    if ref.mr_iid is not None:
+        env = engine.request_up_mr(ref.project_path, ref.mr_iid, actor=ACTOR, ttl=ttl)
+    else:
+        env = engine.request_up_branch(ref.project_path, ref.branch or "", actor=ACTOR, ttl=ttl)
+    print(f"{env.key}: recorded ({env.desired.label} at {env.desired.sha[:8]}, "
+          f"expires {formatting.when(env.desired.expires_at)})")
+    return 0 if args.no_wait else finish(engine, reconciler, env.key)
+
+
+def finish(engine: Engine, reconciler: Reconciler, env_key: str) -> int:
+    code = run_one(reconciler, env_key)
+    env = engine.core.store.get(env_key)
+    if env is not None:
+        print(formatting.status_line(env))
+    return code
+
+
+def cmd_down(engine: Engine, reconciler: Reconciler, args: argparse.Namespace) -> int:
+    env = engine.resolve(args.env)
+    if args.dry_run:
+        print(formatting.down_preview(env, args.reason))
+        return 0
+    engine.request_down(env.key, reason=args.reason, actor=ACTOR)
+    print(f"{env.key}: teardown recorded ({args.reason})")
+    return 0 if args.no_wait else finish(engine, reconciler, env.key)
+
+
+def cmd_extend(engine: Engine, args: argparse.Namespace) -> int:
+    env = engine.resolve(args.env)
+    updated, capped = engine.extend(env.key, parse_duration(args.duration, what="extension"),
+                                    actor=ACTOR)
+    print(formatting.extended(updated, capped))
+    return 0
+
+
+def cmd_keep(engine: Engine, args: argparse.Namespace) -> int:
+    env = engine.keep(engine.resolve(args.env).key, actor=ACTOR)
+    print(f"{env.key}: kept until {formatting.when(env.desired.expires_at)} (max_ttl)")
+    return 0
+
+
+def cmd_status(engine: Engine, args: argparse.Namespace) -> int:
+    env: Environment = engine.resolve(args.env)
+    print(formatting.status_detail(env, engine.history(env.key)))
+    return 0
+
+
+def cmd_check_config(settings: Settings) -> int:
+    config = load_config(settings.config_path)
+    print(f"config {config.source}: {len(config.projects)} project(s) OK")
+    core = build_core(settings, config=config)
+    problems = formatting.check_dependencies(core)
+    for line in problems:
+        print(line)
+    return 1 if any(line.startswith("FAIL") for line in problems) else 0
+
+
+def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "check-config":
+        return cmd_check_config(settings)
+    engine, reconciler = build(build_core(settings))
+    match args.command:
+        case "up":
+            return cmd_up(engine, reconciler, args)
+        case "down":
+            return cmd_down(engine, reconciler, args)
+        case "extend":
+            return cmd_extend(engine, args)
+        case "keep":
+            return cmd_keep(engine, args)
+        case "list":
+            envs = engine.environments(project=args.project, owner=args.owner,
+                                       include_gone=args.all)
+            print(formatting.table(envs))
+            return 0
+        case "status":
+            return cmd_status(engine, args)
+        case "reconcile":
+            return report(reconciler.run_pass(dry_run=args.dry_run,
+                                              progress=progress_printer()))
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return dispatch(args, Settings.from_env(os.environ))
+    except PreviewError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
