@@ -22,7 +22,7 @@ def build_core(settings: Settings, *, config: Config | None = None,
         gitlab = GitLab(settings.gitlab_url, settings.gitlab_token)
     return Core(
         config=config or load_config(settings.config_path),
-        store=Store.from_url(settings.redis_url),
+        store=Store.from_url(settings.redis_url, lock_ttl=settings.lock_ttl),
         kube=Kube.from_kubeconfig(settings.kubeconfig),
         helm=Helm(settings.helm_binary, kubeconfig=settings.kubeconfig),
         notifier=notifier or LoggingNotifier(),

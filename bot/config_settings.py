@@ -12,7 +12,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot import messages
-from bot.errors import ConfigError
+from bot.durations import parse_duration
+from bot.errors import ConfigError, PermanentError
 
 DEFAULT_CONFIG_PATH = Path("./previewbot.yaml")
 DEFAULT_HOST = "0.0.0.0"  # noqa: S104 - the bot runs in a container and must be reachable
@@ -35,6 +36,7 @@ ENV_VARS = {
     "slack_api_url": "SLACK_API_URL",
     "kubeconfig": "KUBECONFIG",
     "helm_binary": "PREVIEWBOT_HELM",
+    "lock_ttl": "PREVIEWBOT_LOCK_TTL",
 }
 _HTTP = ("http", "https")
 
@@ -54,6 +56,8 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     kubeconfig: str | None = None  # None: in-cluster service account
     helm_binary: str = "helm"  # PREVIEWBOT_HELM: path of the Helm CLI (Helm 4; 3 works too)
+    # PREVIEWBOT_LOCK_TTL: seconds a killed worker's environment lock outlives it.
+    lock_ttl: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -80,6 +84,7 @@ class Settings:
             slack_api_url=slack_api_url.rstrip("/") + "/",
             kubeconfig=env.get("kubeconfig"),
             helm_binary=env.get("helm_binary", "helm"),
+            lock_ttl=_seconds("PREVIEWBOT_LOCK_TTL", env.get("lock_ttl", "30s")),
         )
 
     @property
@@ -95,6 +100,13 @@ class Settings:
         missing = [ENV_VARS[name] for name in names if getattr(self, name) is None]
         if missing:
             raise ConfigError(messages.env_missing(missing))
+
+
+def _seconds(name: str, text: str) -> float:
+    try:
+        return parse_duration(text, what=name).total_seconds()
+    except PermanentError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _port(text: str | None) -> int:

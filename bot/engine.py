@@ -94,7 +94,7 @@ class Engine:
 
     def _desired(self, project: ProjectConfig, env_key: str, project_id: int, branch: str,
                  sha: str, ttl: timedelta | None, **extra: object) -> Desired:
-        now = self.core.clock.now()
+        now = self._now()
         existing = self.core.store.get(env_key)
         if existing is not None and existing.desired.branch != branch:
             raise PermanentError(messages.env_key_taken(env_key, existing.desired.label))
@@ -142,7 +142,7 @@ class Engine:
         created + max_ttl. Returns the environment and whether the cap applied."""
         env = self._existing(env_key)
         project = self.project(env.desired.project_path)
-        start = max(env.desired.expires_at, self.core.clock.now())
+        start = max(env.desired.expires_at, self._now())
         cap = env.desired.created_at + project.max_ttl
         expires_at = min(start + duration, cap)
         env = env.with_desired(expires_at=expires_at)
@@ -155,6 +155,11 @@ class Engine:
         env = env.with_desired(keep=True, expires_at=env.desired.created_at + project.max_ttl)
         self._save(env, "keep", actor, f"until {records.rfc3339(env.desired.expires_at)}")
         return env
+
+    def _now(self) -> datetime:
+        # Whole seconds: namespace annotations (RFC 3339) keep no more, and a record
+        # rebuilt from them must equal the one Redis lost.
+        return self.core.clock.now().replace(microsecond=0)
 
     def _existing(self, env_key: str) -> Environment:
         env = self.core.store.get(env_key)

@@ -87,12 +87,17 @@ class Reconciler:
 
     def _adopt(self, namespaces: dict[str, NamespaceRecord], *,
                dry_run: bool) -> list[Environment]:
-        """Records Redis lost, rebuilt from the cluster (the durable record)."""
+        """Records Redis lost, rebuilt from the cluster (the durable record).
+
+        Only namespaces of projects in this bot's config: another previewbot
+        (say, a staging one) may share the cluster with other projects."""
         known = {env.key for env in self.core.store.all()}
         adopted: list[Environment] = []
         for ns in namespaces.values():
             desired = records.desired_from_namespace(ns.labels, ns.annotations, ns.created_at)
             if desired is None or desired.env_key in known:
+                continue
+            if self.core.config.project_by_path(desired.project_path) is None:
                 continue
             status = Status.TEARING_DOWN if ns.phase == "Terminating" else Status.PENDING
             env = Environment(desired, Observed(status=status, reason="rebuilt from cluster"))

@@ -44,7 +44,8 @@ def _decode(cls: type[T], raw: dict[str, Any]) -> T:
     for name, value in raw.items():
         if name not in known:
             continue  # written by a newer version; ignore rather than fail
-        is_time = isinstance(value, str) and name.endswith("_at") and value
+        # Annotations are strings under `from __future__ import annotations`.
+        is_time = isinstance(value, str) and value and "datetime" in str(known[name].type)
         values[name] = datetime.fromisoformat(value) if is_time else value
     if cls is Observed and "status" in values:
         values["status"] = Status(values["status"])
@@ -141,7 +142,8 @@ class Store:
         """Hold the environment's lock. Its expiry is renewed while held, so a
         SIGKILLed holder frees it within ``lock_ttl`` seconds."""
         lock = Lock(self._redis, self._key("lock", env_key), timeout=self._lock_ttl,
-                    blocking_timeout=self._lock_ttl + 5 if wait is None else wait)
+                    blocking_timeout=self._lock_ttl + 5 if wait is None else wait,
+                    thread_local=False)  # the renewer thread must see the token
         with self._errors():
             acquired = lock.acquire()
         if not acquired:

@@ -39,6 +39,8 @@ class TestbedError(RuntimeError):
 
 @dataclass(frozen=True)
 class Testbed:
+    __test__ = False  # not a pytest test class
+
     """Everything a test (or a person) needs to use a running test bed."""
 
     kubeconfig: str

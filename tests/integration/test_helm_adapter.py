@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -85,8 +88,17 @@ def test_install_upgrade_list_uninstall(adapter: Helm, kube: Kube) -> None:
     assert adapter.uninstall("tiny", ns, dry_run=False) is False
 
 
-def test_hostile_values_round_trip_and_never_reach_argv(adapter: Helm, kube: Kube,
-                                                        argvs: list[list[str]]) -> None:
+def test_hostile_values_round_trip_and_never_reach_argv(helm: str, kube: Kube) -> None:
+    argvs: list[list[str]] = []
+    files: dict[str, tuple[int, object]] = {}
+
+    def seen(argv: Sequence[str]) -> None:
+        argvs.append(list(argv))
+        if "-f" in argv:  # the values file exists while helm runs: private, plain JSON
+            path = argv[list(argv).index("-f") + 1]
+            files[path] = (stat.S_IMODE(os.stat(path).st_mode), json.loads(Path(path).read_text()))
+
+    adapter = Helm(helm, kubeconfig=kube.kubeconfig, timeout=60, on_command=seen)
     nasty = "\x00\x01\x1b\x7f\x85\u2028\u2029\ufeff end"  # raw, these break naive YAML
     values = {"greeting": HOSTILE, "meta": {"title": HOSTILE, "branch": "--set=a", "nasty": nasty,
                                             "list": [1, 2.5, True, None, "on", "0x10", "1e3"]}}
@@ -102,8 +114,9 @@ def test_hostile_values_round_trip_and_never_reach_argv(adapter: Helm, kube: Kub
     assert upgrade[upgrade.index("--history-max") + 1] == "5"
     assert upgrade[upgrade.index("--namespace") + 1] == kube.namespace
     assert upgrade[upgrade.index("--kubeconfig") + 1] == kube.kubeconfig
-    values_file = Path(upgrade[upgrade.index("-f") + 1])
-    assert not values_file.exists(), "the values file must be removed after use"
+    values_file = upgrade[upgrade.index("-f") + 1]
+    assert files == {values_file: (0o600, values)}
+    assert not Path(values_file).exists(), "the values file must be removed after use"
 
 
 def test_broken_chart_is_a_permanent_error(adapter: Helm, kube: Kube) -> None:

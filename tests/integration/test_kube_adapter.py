@@ -252,3 +252,38 @@ def test_workload_status_without_workloads(kube: KubeFixture, adapter: Kube) -> 
     assert status == WorkloadStatus(False, 0, (
         "no Deployment or StatefulSet with label app.kubernetes.io/instance=nothing-here "
         f"in namespace {kube.namespace}",))
+
+
+def test_workload_status_reports_a_stuck_rollout(kube: KubeFixture, adapter: Kube) -> None:
+    stuck = deployment("web", "rel", {"nonexistent": "true"})
+    stuck.spec.progress_deadline_seconds = 1
+    kube.apps.create_namespaced_deployment(kube.namespace, stuck)
+
+    def deadline_exceeded() -> WorkloadStatus | None:
+        status = adapter.workload_status(kube.namespace, "rel")
+        return status if "ProgressDeadlineExceeded" in status.problems[0] else None
+
+    status = poll("web to exceed its progress deadline", deadline_exceeded)
+    assert status.problems[0].startswith("Deployment web: rollout stuck (Progressing=False ")
+
+
+def test_workload_status_covers_statefulsets(kube: KubeFixture, adapter: Kube) -> None:
+    labels = {"app": "db", "app.kubernetes.io/instance": "rel"}
+    kube.apps.create_namespaced_stateful_set(kube.namespace, client.V1StatefulSet(
+        metadata=client.V1ObjectMeta(name="db", labels=labels),
+        spec=client.V1StatefulSetSpec(
+            replicas=2, service_name="db",
+            selector=client.V1LabelSelector(match_labels={"app": "db"}),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=labels),
+                spec=client.V1PodSpec(containers=[client.V1Container(name="db",
+                                                                     image="postgres")])))))
+    kube.apps.create_namespaced_deployment(kube.namespace, deployment("web", "rel"))
+    first = adapter.workload_status(kube.namespace, "rel")
+    assert first.found == 2
+
+    def ready() -> WorkloadStatus | None:
+        status = adapter.workload_status(kube.namespace, "rel")
+        return status if status.ready else None
+
+    assert poll("db and web to be ready", ready) == WorkloadStatus(True, 2, ())

@@ -1,0 +1,136 @@
+"""A previewbot wired to the real test bed and the GitLab fake, for lifecycle tests.
+
+Each bed has its own GitLab project (unique path, hence unique ENV keys and
+namespaces), its own Redis database and its own config file. The same wiring
+is used in-process (``engine``/``reconciler``) and by the real ``previewbot``
+CLI in a subprocess (``cli``/``spawn``), so crash tests can SIGKILL a process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import redis
+from kubernetes import client
+
+from bot.app import build, build_core
+from bot.config import Settings
+from bot.converge import Core
+from bot.engine import Engine
+from bot.reconcile import Reconciler
+from tests.cluster.testbed import Testbed
+from tests.fakes.gitlab import FakeGitLab
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "preview-app"
+# The installed console script, exactly what an operator runs.
+PREVIEWBOT = str(Path(sys.executable).parent / "previewbot")
+T = TypeVar("T")
+
+
+def poll(what: str, probe: Callable[[], T | None], timeout: float = 60.0,
+         interval: float = 0.2) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def config_yaml(project_path: str, *, routing: str = "istio", ready_timeout: str = "90s",
+                extra_values: str = "", project_extra: str = "") -> str:
+    return f"""
+defaults:
+  domain: preview.test
+  channel: C0PREVIEWS
+  chart: {CHART}
+  routing: {routing}
+  ttl: 48h
+  max_ttl: 7d
+  ready_timeout: {ready_timeout}
+projects:
+  - path: {project_path}
+    values:
+      image: {{repository: registry.example.com/app}}
+      containerPort: 80
+      {extra_values}
+    {project_extra}
+"""
+
+
+@dataclass
+class LifecycleBed:
+    testbed: Testbed
+    gitlab: FakeGitLab
+    redis_url: str
+    tmp: Path
+    project_path: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}/app")
+    project_id: int = 0
+
+    def __post_init__(self) -> None:
+        self.project_id = int(self.gitlab.add_project(self.project_path)["id"])
+        self.configure()
+
+    @property
+    def slug(self) -> str:
+        return self.project_path.replace("/", "-")
+
+    def configure(self, **options: Any) -> None:
+        (self.tmp / "previewbot.yaml").write_text(config_yaml(self.project_path, **options))
+
+    def environ(self) -> dict[str, str]:
+        return {**os.environ, **self.testbed.environ(), "REDIS_URL": self.redis_url,
+                "GITLAB_URL": self.gitlab.url, "GITLAB_TOKEN": self.gitlab.token,
+                "PREVIEWBOT_CONFIG": str(self.tmp / "previewbot.yaml"),
+                "PREVIEWBOT_HELM": self.testbed.helm, "PREVIEWBOT_LOCK_TTL": "3s"}
+
+    def core(self) -> Core:
+        return build_core(Settings.from_env(self.environ()))
+
+    def wired(self) -> tuple[Engine, Reconciler]:
+        return build(self.core())
+
+    def add_mr(self, iid: int, *, sha: str | None = None, branch: str | None = None) -> str:
+        sha = sha or uuid.uuid4().hex + "abcd1234"
+        self.gitlab.add_merge_request(self.project_id, iid=iid, source_branch=branch or
+                                      f"feature-{iid}", author_username="alice", sha=sha[:40],
+                                      title=f"MR {iid}")
+        return sha[:40]
+
+    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([PREVIEWBOT, *args], cwd=REPO,
+                              env=self.environ(), capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def spawn(self, *args: str) -> subprocess.Popen[str]:
+        """A CLI process in its own process group (so SIGKILL reaches its helm child)."""
+        return subprocess.Popen([PREVIEWBOT, *args], cwd=REPO,
+                                env=self.environ(), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url)
+
+    def cleanup(self, core_api: client.CoreV1Api) -> None:
+        for ns in core_api.list_namespace(label_selector="app.kubernetes.io/managed-by="
+                                          "previewbot").items:
+            if ns.metadata.name.startswith(f"preview-{self.slug}"):
+                core_api.delete_namespace(ns.metadata.name)
+
+
+def kill_group(process: subprocess.Popen[str]) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)

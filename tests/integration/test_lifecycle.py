@@ -1,0 +1,167 @@
+"""The lifecycle engine end to end: real cluster, real Helm, real Redis, GitLab fake,
+driven through the real `previewbot` CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from bot.model import Status
+from tests.cluster.testbed import Testbed
+from tests.fakes.gitlab import FakeGitLab
+from tests.integration.lifecycle_bed import LifecycleBed, poll
+
+
+@pytest.fixture
+def bed(testbed: Testbed, fake_gitlab: FakeGitLab, redis_url: str, tmp_path: Path,
+        kube_api: client.ApiClient) -> Iterator[LifecycleBed]:
+    lifecycle = LifecycleBed(testbed, fake_gitlab, redis_url, tmp_path)
+    yield lifecycle
+    lifecycle.cleanup(client.CoreV1Api(kube_api))
+
+
+def helm_release(bed: LifecycleBed, env_key: str) -> dict[str, object] | None:
+    done = subprocess.run([bed.testbed.helm, "list", "-n", f"preview-{env_key}", "-o", "json"],
+                          env=bed.environ(), capture_output=True, text=True, check=True)
+    releases = [r for r in json.loads(done.stdout) if r["name"] == env_key]
+    return releases[0] if releases else None
+
+
+def up_ok(bed: LifecycleBed, target: str) -> subprocess.CompletedProcess[str]:
+    done = bed.cli("up", target)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_up_creates_a_ready_environment(bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    sha = bed.add_mr(7)
+    env_key = f"{bed.slug}-mr-7"
+    done = up_ok(bed, f"{bed.project_path}!7")
+    assert f"{env_key}: namespace preview-{env_key}" in done.stdout  # progress output
+    assert f"ready: https://{env_key}.preview.test" in done.stdout
+
+    ns = client.CoreV1Api(kube_api).read_namespace(f"preview-{env_key}").metadata
+    assert ns.labels["app.kubernetes.io/managed-by"] == "previewbot"
+    assert ns.labels["previewbot/env"] == env_key
+    assert ns.labels["previewbot/project-id"] == str(bed.project_id)
+    assert ns.labels["previewbot/mr-iid"] == "7"
+    for key in ("expires-at", "project-path", "branch", "sha", "mr-url", "owner"):
+        assert ns.annotations[f"previewbot/{key}"], key
+    assert ns.annotations["previewbot/sha"] == sha
+    assert ns.annotations["previewbot/branch"] == "feature-7"
+    assert ns.annotations["previewbot/owner"] == "alice"
+    assert ns.annotations["previewbot/expires-at"].endswith("Z")
+
+    release = helm_release(bed, env_key)
+    assert release is not None and release["status"] == "deployed"
+    deployment = client.AppsV1Api(kube_api).read_namespaced_deployment(
+        env_key, f"preview-{env_key}")
+    assert deployment.status.ready_replicas == 1
+    vs = client.CustomObjectsApi(kube_api).list_namespaced_custom_object(
+        "networking.istio.io", "v1", f"preview-{env_key}", "virtualservices")["items"]
+    assert [v["spec"]["hosts"] for v in vs] == [[f"{env_key}.preview.test"]]
+
+    [environment] = bed.gitlab.environments(bed.project_id)
+    assert environment["name"] == "review/feature-7"
+    assert environment["external_url"] == f"https://{env_key}.preview.test"
+    notes = [n for n in bed.gitlab.notes(bed.project_id, 7) if env_key in n["body"]]
+    assert len(notes) == 1
+
+    status = bed.cli("status", env_key)
+    assert "status       ready" in status.stdout
+    assert f"https://{env_key}.preview.test" in status.stdout
+
+
+def test_gateway_api_mode_creates_an_httproute(bed: LifecycleBed,
+                                               kube_api: client.ApiClient) -> None:
+    bed.configure(routing="gateway-api")
+    bed.add_mr(3)
+    up_ok(bed, f"{bed.project_path}!3")
+    env_key = f"{bed.slug}-mr-3"
+    routes = client.CustomObjectsApi(kube_api).list_namespaced_custom_object(
+        "gateway.networking.k8s.io", "v1", f"preview-{env_key}", "httproutes")["items"]
+    assert [r["spec"]["hostnames"] for r in routes] == [[f"{env_key}.preview.test"]]
+
+
+def test_up_twice_keeps_the_revision_and_a_new_sha_upgrades(bed: LifecycleBed) -> None:
+    bed.add_mr(8)
+    env_key = f"{bed.slug}-mr-8"
+    up_ok(bed, f"{bed.project_path}!8")
+    first = helm_release(bed, env_key)
+    engine, _ = bed.wired()
+    expires_before = engine.resolve(env_key).desired.expires_at
+
+    up_ok(bed, f"{bed.project_path}!8")
+    assert helm_release(bed, env_key) == first  # same revision, nothing changed
+
+    bed.gitlab.update_merge_request(bed.project_id, 8, sha="b" * 40)
+    up_ok(bed, f"{bed.project_path}!8")
+    second = helm_release(bed, env_key)
+    assert second is not None and first is not None
+    assert int(str(second["revision"])) == int(str(first["revision"])) + 1
+    env = engine.resolve(env_key)
+    assert env.observed.deployed_sha == "b" * 40
+    assert env.desired.expires_at > expires_before  # TTL renewed by the deploy
+    notes = [n for n in bed.gitlab.notes(bed.project_id, 8) if env_key in n["body"]]
+    assert len(notes) == 1 and "bbbbbbbb" in notes[0]["body"]  # edited, not repeated
+
+
+def test_down_tears_everything_down(bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    bed.add_mr(9)
+    env_key = f"{bed.slug}-mr-9"
+    up_ok(bed, f"{bed.project_path}!9")
+    done = bed.cli("down", f"{bed.project_path}!9")
+    assert done.returncode == 0, done.stdout + done.stderr
+    with pytest.raises(ApiException) as gone:
+        client.CoreV1Api(kube_api).read_namespace(f"preview-{env_key}")
+    assert gone.value.status == 404
+    [environment] = bed.gitlab.environments(bed.project_id)
+    assert environment["state"] == "stopped"
+    engine, _ = bed.wired()
+    assert engine.core.store.get(env_key).observed.status is Status.GONE  # type: ignore[union-attr]
+    assert env_key not in bed.cli("list").stdout
+
+
+def test_redis_flushall_then_reconcile_rebuilds_the_registry(bed: LifecycleBed) -> None:
+    bed.add_mr(11)
+    up_ok(bed, f"{bed.project_path}!11")
+    before = bed.cli("list").stdout
+    engine, _ = bed.wired()
+    expires = engine.resolve(f"{bed.slug}-mr-11").desired.expires_at
+
+    bed.redis().flushdb()  # this test's database: FLUSHALL would hit parallel tests
+    assert bed.cli("list").stdout.strip() == "no environments"
+    done = bed.cli("reconcile")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"rebuilt from the cluster: {bed.slug}-mr-11" in done.stdout
+    listing = bed.cli("list").stdout
+    assert listing == before
+    assert engine.resolve(f"{bed.slug}-mr-11").desired.expires_at == expires
+
+
+def test_reconcile_dry_run_changes_nothing(bed: LifecycleBed,
+                                           kube_api: client.ApiClient) -> None:
+    bed.add_mr(12)
+    up_ok(bed, f"{bed.project_path}!12")
+    env_key = f"{bed.slug}-mr-12"
+    engine, _ = bed.wired()
+    engine.request_down(env_key, reason="test", actor="test")
+    db = bed.redis()
+    redis_before = {k: db.dump(k) for k in db.keys("*")}
+    ns_before = client.CoreV1Api(kube_api).read_namespace(f"preview-{env_key}").metadata
+    release_before = helm_release(bed, env_key)
+
+    done = bed.cli("reconcile", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert f"delete  {env_key}: test" in done.stdout
+
+    assert {k: db.dump(k) for k in db.keys("*")} == redis_before
+    ns_after = client.CoreV1Api(kube_api).read_namespace(f"preview-{env_key}").metadata
+    assert ns_after.resource_version == ns_before.resource_version
+    assert helm_release(bed, env_key) == release_before
