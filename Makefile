@@ -50,6 +50,7 @@ test: testbed lint
 	@set -e; \
 	if $(TESTBED) env >/dev/null 2>&1; then started=0; else started=1; $(TESTBED) up >/dev/null; fi; \
 	trap 'if [ $$started = 1 ]; then $(TESTBED) down; fi' EXIT; \
+	eval "$$($(TESTBED) env)"; \
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup tests
 
 unit: venv

@@ -72,15 +72,27 @@ class Reconciler:
             if wanted is None or key in wanted:
                 namespace = namespace_for(env.desired)
                 release_status = releases.get((namespace, release_for(env.desired)))
-                snapshots.append(self.snapshot(env, namespaces.get(namespace), release_status))
+                snapshots.append(self.snapshot(env, self._namespace(namespaces, env),
+                                               release_status))
         plan = build_plan(snapshots, self.core.clock.now())
         if dry_run:
             for action in plan.actions:
                 log.info("DRY-RUN: would %s", action.describe())
             return PassResult(plan, (), tuple(e.key for e in adopted))
-        outcomes = tuple(self.apply(action, progress) for action in plan.actions
-                         if action.kind is not ActionKind.BLOCKED)
+        # Blocked actions are not applied, but reported as not done.
+        outcomes = tuple(Outcome(action, False, action.reason)
+                         if action.kind is ActionKind.BLOCKED else self.apply(action, progress)
+                         for action in plan.actions)
         return PassResult(plan, outcomes, tuple(e.key for e in adopted))
+
+    def _namespace(self, managed: dict[str, NamespaceRecord],
+                   env: Environment) -> NamespaceRecord | None:
+        """The env's namespace; looked up alone when it is not among the managed ones,
+        so a stranger's namespace of the same name shows as blocked in the plan."""
+        name = namespace_for(env.desired)
+        if name in managed or env.observed.status is Status.GONE:
+            return managed.get(name)
+        return self.core.kube.get_namespace(name)
 
     def _managed_namespaces(self) -> dict[str, NamespaceRecord]:
         return {ns.name: ns for ns in self.core.kube.list_managed_namespaces()}

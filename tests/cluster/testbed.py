@@ -12,6 +12,7 @@ versioned cache dir that ``build.sh`` prints.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -253,10 +254,8 @@ def down(*, quiet: bool = False) -> None:
     state = state_dir()
     pidfile = state / "redis" / "redis.pid"
     if pidfile.exists():
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
-        except (ProcessLookupError, ValueError):
-            pass
         pidfile.unlink(missing_ok=True)
     kwokctl = shutil.which("kwokctl") or next(
         (str(p) for p in Path.home().glob(".cache/previewbot-testbed/*/bin/kwokctl")), None)

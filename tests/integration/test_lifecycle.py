@@ -15,7 +15,7 @@ from kubernetes.client.rest import ApiException
 from bot.model import Status
 from tests.cluster.testbed import Testbed
 from tests.fakes.gitlab import FakeGitLab
-from tests.integration.lifecycle_bed import LifecycleBed, poll
+from tests.integration.lifecycle_bed import LifecycleBed
 
 
 @pytest.fixture

@@ -50,17 +50,25 @@ previewbot/env: {{ .Values.preview.env | quote }}
 previewbot annotations. Every value is user data (a branch name may hold any
 character) and is emitted only through `quote`, which produces a
 double-quoted scalar with all specials escaped; it is never evaluated.
+Control and line/paragraph-separator characters are replaced by "?" first:
+Helm 4's server-side apply re-encodes the manifest and then rejects them
+("yaml: control characters are not allowed"). The exact branch stays on the
+namespace annotation previewbot writes through the API.
 */}}
+{{- define "preview-app.text" -}}
+{{- regexReplaceAll "[\\p{Cc}\\p{Zl}\\p{Zp}]" (. | default "" | toString) "?" | quote -}}
+{{- end }}
+
 {{- define "preview-app.previewAnnotations" -}}
-previewbot/env: {{ .Values.preview.env | default "" | quote }}
-previewbot/project-path: {{ .Values.preview.project | default "" | quote }}
-previewbot/branch: {{ .Values.preview.branch | default "" | quote }}
-previewbot/sha: {{ .Values.preview.sha | default "" | quote }}
+previewbot/env: {{ include "preview-app.text" .Values.preview.env }}
+previewbot/project-path: {{ include "preview-app.text" .Values.preview.project }}
+previewbot/branch: {{ include "preview-app.text" .Values.preview.branch }}
+previewbot/sha: {{ include "preview-app.text" .Values.preview.sha }}
 {{- with .Values.preview.mrIid }}
-previewbot/mr-iid: {{ . | quote }}
+previewbot/mr-iid: {{ include "preview-app.text" . }}
 {{- end }}
 {{- with .Values.preview.mrUrl }}
-previewbot/mr-url: {{ . | quote }}
+previewbot/mr-url: {{ include "preview-app.text" . }}
 {{- end }}
 {{- end }}
 
