@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,6 +38,8 @@ ENV_VARS = {
     "kubeconfig": "KUBECONFIG",
     "helm_binary": "PREVIEWBOT_HELM",
     "lock_ttl": "PREVIEWBOT_LOCK_TTL",
+    "claim_idle": "PREVIEWBOT_CLAIM_IDLE",
+    "intake_threads": "PREVIEWBOT_INTAKE_THREADS",
 }
 _HTTP = ("http", "https")
 
@@ -58,6 +61,10 @@ class Settings:
     helm_binary: str = "helm"  # PREVIEWBOT_HELM: path of the Helm CLI (Helm 4; 3 works too)
     # PREVIEWBOT_LOCK_TTL: seconds a killed worker's environment lock outlives it.
     lock_ttl: float = 30.0
+    # PREVIEWBOT_CLAIM_IDLE: a queued event a dead replica had claimed is re-claimed after this.
+    claim_idle: timedelta = timedelta(seconds=60)
+    # PREVIEWBOT_INTAKE_THREADS: webhook-processing threads per replica (0: accept only).
+    intake_threads: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -85,6 +92,9 @@ class Settings:
             kubeconfig=env.get("kubeconfig"),
             helm_binary=env.get("helm_binary", "helm"),
             lock_ttl=_seconds("PREVIEWBOT_LOCK_TTL", env.get("lock_ttl", "30s")),
+            claim_idle=timedelta(seconds=_seconds("PREVIEWBOT_CLAIM_IDLE",
+                                                  env.get("claim_idle", "60s"))),
+            intake_threads=_count("PREVIEWBOT_INTAKE_THREADS", env.get("intake_threads", "2")),
         )
 
     @property
@@ -107,6 +117,12 @@ def _seconds(name: str, text: str) -> float:
         return parse_duration(text, what=name).total_seconds()
     except PermanentError as error:
         raise ConfigError(str(error)) from None
+
+
+def _count(name: str, text: str) -> int:
+    if not text.isdigit() or int(text) > 64:
+        raise ConfigError(messages.env_bad_count(name, text))
+    return int(text)
 
 
 def _port(text: str | None) -> int:

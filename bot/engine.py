@@ -62,10 +62,11 @@ class Engine:
 
     # -- up ----------------------------------------------------------------
     def request_up_mr(self, project_path: str, iid: int, *, actor: str,
-                      ttl: timedelta | None = None,
+                      ttl: timedelta | None = None, sha: str | None = None,
                       source_updated_at: datetime | None = None) -> Environment:
+        """``sha`` pins the commit (a passed pipeline's); else the MR's current head."""
         project = self.project(project_path)
-        gitlab = self._gitlab()
+        gitlab = self.gitlab()
         info = gitlab.project(project.id or project.path)
         mr = gitlab.merge_request(info.id, iid)
         if mr.state != "opened":
@@ -73,19 +74,19 @@ class Engine:
         if mr.source_branch == info.default_branch:
             raise PermanentError(messages.default_branch_refused(project.path, mr.source_branch))
         desired = self._desired(project, project.mr_env_key(iid), info.id, mr.source_branch,
-                                mr.sha, ttl, owner=mr.author_username, mr_iid=iid,
+                                sha or mr.sha, ttl, owner=mr.author_username, mr_iid=iid,
                                 mr_url=mr.web_url,
                                 source_updated_at=source_updated_at or mr.updated_at)
         return self._record_up(project, desired, actor)
 
     def request_up_branch(self, project_path: str, branch: str, *, actor: str,
-                          ttl: timedelta | None = None) -> Environment:
+                          ttl: timedelta | None = None, sha: str | None = None) -> Environment:
         project = self.project(project_path)
-        gitlab = self._gitlab()
+        gitlab = self.gitlab()
         info = gitlab.project(project.id or project.path)
         if branch == info.default_branch:
             raise PermanentError(messages.default_branch_refused(project.path, branch))
-        sha = gitlab.branch_head(info.id, branch)
+        sha = sha or gitlab.branch_head(info.id, branch)
         if sha is None:
             raise PermanentError(messages.unknown_branch(project.path, branch))
         desired = self._desired(project, project.branch_env_key(branch), info.id, branch, sha,
@@ -177,7 +178,7 @@ class Engine:
                                               records.namespace_annotations(env.desired),
                                               dry_run=False)
 
-    def _gitlab(self) -> GitLabClient:
+    def gitlab(self) -> GitLabClient:
         if self.core.gitlab is None:
             raise PermanentError(messages.gitlab_not_configured())
         return self.core.gitlab

@@ -31,3 +31,7 @@ class ConfigError(PermanentError):
 
 class NotOwnedError(PermanentError):
     """An object exists but was not created by previewbot; it is never touched."""
+
+
+class BadEventError(PermanentError):
+    """A queued event is malformed; retrying cannot help, so it is parked at once."""

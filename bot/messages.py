@@ -286,3 +286,174 @@ def mr_note(marker: str, env: Environment) -> str:
     return (f"{marker}\n:rocket: Preview environment ready: {env.observed.url}\n\n"
             f"Deployed commit `{env.desired.sha[:8]}`; it stays up until {until} "
             "(`/preview extend` in Slack keeps it longer).")
+
+
+# --- GitLab webhook events (bot/events.py) -----------------------------------
+
+
+def webhook_field_missing(event_type: str, field: str) -> str:
+    return (f"GitLab {event_type}: {field} is missing; the delivery is not shaped like "
+            "GitLab's webhook payload (GitLab → Settings → Webhooks → Recent events shows it)")
+
+
+def webhook_field_wrong_type(event_type: str, field: str, expected: str, value: object) -> str:
+    return f"GitLab {event_type}: {field} should be {expected}, got {quoted(value)}"
+
+
+def event_not_handled(event_type: str) -> str:
+    return f"event type {quoted(event_type)} is not handled (only Merge Request, Pipeline, Push)"
+
+
+def event_project_not_configured(path: str, project_id: int) -> str:
+    return f"project {path} (id {project_id}) is not configured"
+
+
+def event_approval_ignored() -> str:
+    return "approval events are ignored"
+
+
+def event_action_not_handled(action: str) -> str:
+    return f"merge request action {quoted(action)} is not handled"
+
+
+def event_mr_not_open(iid: int, state: str) -> str:
+    return f"MR !{iid} is {state}; only open merge requests get an environment"
+
+
+def event_default_branch(branch: str) -> str:
+    return f"{branch} is the default branch; GitOps deploys it, never previewbot"
+
+
+def event_waiting_for_pipeline(short_sha: str) -> str:
+    return f"waiting for the pipeline of {short_sha} (deploy_on: pipeline)"
+
+
+def event_nothing_relevant(iid: int) -> str:
+    return f"MR !{iid} changed nothing that starts, updates or stops an environment"
+
+
+def event_mr_opened(iid: int, action: str) -> str:
+    return f"MR !{iid} {'reopened' if action == 'reopen' else 'opened'}"
+
+
+def event_mr_new_commits(iid: int, short_sha: str) -> str:
+    return f"new commits on MR !{iid} (now {short_sha})"
+
+
+def event_mr_ended(iid: int, action: str) -> str:
+    return f"MR !{iid} {'merged' if action == 'merge' else 'closed'}"
+
+
+def _labels_named(titles: Iterable[str]) -> str:
+    names = list(titles)
+    return f"label{'s' if len(names) > 1 else ''} {_listing(names)}"
+
+
+def event_no_trigger_label(iid: int, wanted: Iterable[str]) -> str:
+    return f"MR !{iid} has none of the trigger labels {_listing(wanted)}"
+
+
+def event_is_draft(iid: int) -> str:
+    return f"MR !{iid} is a draft and trigger.drafts is false"
+
+
+def event_wrong_target(iid: int, target: str, wanted: Iterable[str]) -> str:
+    return f"MR !{iid} targets {target}, not one of trigger.target_branches: {_listing(wanted)}"
+
+
+def event_labels_removed(titles: Iterable[str]) -> str:
+    return f"{_labels_named(titles)} removed"
+
+
+def event_labels_added(titles: Iterable[str]) -> str:
+    return f"{_labels_named(titles)} added"
+
+
+def event_marked_draft(iid: int) -> str:
+    return f"MR !{iid} marked as draft"
+
+
+def event_marked_ready(iid: int) -> str:
+    return f"MR !{iid} marked as ready"
+
+
+def event_target_changed(iid: int, target: str) -> str:
+    return f"MR !{iid} now targets {target}"
+
+
+def event_pipeline_not_success(short_sha: str, status: str) -> str:
+    return f"pipeline for {short_sha} is {status}; only a successful pipeline deploys"
+
+
+def event_tag_ignored() -> str:
+    return "tags are ignored; previews are for branches and merge requests"
+
+
+def event_branch_pipeline_push_mode(branch: str) -> str:
+    return f"branch pipeline of {branch} is ignored with deploy_on: push"
+
+
+def event_pipeline_succeeded_mr(iid: int, short_sha: str) -> str:
+    return f"pipeline succeeded for MR !{iid} ({short_sha})"
+
+
+def event_pipeline_succeeded_branch(branch: str, short_sha: str) -> str:
+    return f"pipeline succeeded on branch {branch} ({short_sha})"
+
+
+def event_push_ignored() -> str:
+    return "pushes other than branch deletions are ignored; MR updates arrive as MR hooks"
+
+
+def event_not_a_branch(ref: str) -> str:
+    return f"ref {quoted(ref)} is not a branch"
+
+
+def event_branch_deleted(branch: str) -> str:
+    return f"branch {branch} deleted"
+
+
+# --- durable intake queue ---------------------------------------------------
+
+
+def queue_event_parked(event_id: str, event_type: str, attempts: int, error: str) -> str:
+    return (f"event {event_id} ({quoted(event_type)}) parked after {attempts} failed "
+            f"attempt(s): {error}; fix the cause, then requeue it "
+            "(EventQueue.requeue_parked with this id)")
+
+
+def queue_worker_lost(times: int) -> str:
+    return (f"the worker handling this event stopped {times} time(s) before finishing "
+            "(crash, OOM kill or a handler slower than claim_idle?)")
+
+
+# --- intake: webhooks and queued events ---------------------------------------
+
+
+def webhook_not_json(detail: str) -> str:
+    return f"webhook body is not valid JSON ({detail}); GitLab sends application/json"
+
+
+def webhook_not_object() -> str:
+    return "webhook body must be a JSON object, as GitLab sends"
+
+
+def trigger_not_matched(iid: int) -> str:
+    return (f"MR !{iid} does not match the project's trigger rules now "
+            "(labels, draft, target branch); no environment")
+
+
+def paths_not_matched(iid: int) -> str:
+    return f"MR !{iid} changes no file matching trigger.paths; no environment"
+
+
+def stale_down(iid: int) -> str:
+    return f"MR !{iid} is open and matches the trigger rules now; the teardown event is stale"
+
+
+def no_parked_event(event_id: str) -> str:
+    return f"no parked event {quoted(event_id)}; `previewbot events` lists them"
+
+
+def env_bad_count(name: str, text: str) -> str:
+    return f"{name}={quoted(text)} is not a whole number from 0 to 64"

@@ -137,6 +137,12 @@ class Store:
             raws = self._redis.lrange(self._key("history", env_key), 0, -1)
         return [_decode(HistoryEntry, json.loads(raw)) for raw in raws]
 
+    def try_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """True for the one caller that takes the named lease until it expires."""
+        with self._errors():
+            return bool(self._redis.set(self._key("lease", name), owner, nx=True,
+                                        px=max(1, int(seconds * 1000))))
+
     @contextmanager
     def lock(self, env_key: str, *, wait: float | None = None) -> Iterator[None]:
         """Hold the environment's lock. Its expiry is renewed while held, so a

@@ -20,8 +20,10 @@ from bot.durations import parse_duration
 from bot.engine import Engine
 from bot.errors import PermanentError, PreviewError
 from bot.model import Environment
+from bot.queue import EventQueue
 from bot.reconcile import PassResult, Reconciler
 from handlers import formatting
+from handlers.serve import serve
 
 ACTOR = f"cli:{os.environ.get('USER', 'operator')}"
 
@@ -53,6 +55,9 @@ def parser() -> argparse.ArgumentParser:
     reconcile = sub.add_parser("reconcile", help="one reconcile pass now")
     reconcile.add_argument("--dry-run", action="store_true", help="print the plan only")
     sub.add_parser("check-config", help="validate config and reachability")
+    sub.add_parser("serve", help="HTTP server + workers + scheduler")
+    events = sub.add_parser("events", help="intake queue: counts and parked events")
+    events.add_argument("--requeue", metavar="ID", help="put a parked event back in the queue")
     return top
 
 
@@ -140,9 +145,26 @@ def cmd_check_config(settings: Settings) -> int:
     return 1 if any(line.startswith("FAIL") for line in problems) else 0
 
 
+def cmd_events(queue: EventQueue, requeue: str | None) -> int:
+    if requeue:
+        if not queue.requeue_parked(requeue):
+            raise PermanentError(messages.no_parked_event(requeue))
+        print(f"requeued {requeue}")
+        return 0
+    print("  ".join(f"{name}={count}" for name, count in queue.stats().items()))
+    for parked in queue.parked():
+        print(f"parked {parked.id} {parked.event_type} after {parked.attempts} attempt(s) "
+              f"at {formatting.when(parked.parked_at)}: {parked.error}")
+    return 0
+
+
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "check-config":
         return cmd_check_config(settings)
+    if args.command == "serve":
+        return serve(settings)
+    if args.command == "events":
+        return cmd_events(EventQueue.from_url(settings.redis_url), args.requeue)
     engine, reconciler = build(build_core(settings))
     match args.command:
         case "up":
@@ -168,7 +190,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    verbose = args.verbose or args.command == "serve"
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return dispatch(args, Settings.from_env(os.environ))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -162,9 +163,8 @@ def test_hostile_branch_names_reach_helm_only_in_the_values_file(
         seen.append((list(argv), values))
 
     core = bed.core()
-    core = type(core)(**{**core.__dict__, "helm": Helm(bed.testbed.helm,
-                                                        kubeconfig=bed.testbed.kubeconfig,
-                                                        on_command=observe)})
+    core = replace(core, helm=Helm(bed.testbed.helm, kubeconfig=bed.testbed.kubeconfig,
+                                   on_command=observe))
     engine, reconciler = build(core)
     env = engine.request_up_branch(bed.project_path, branch, actor="test")
     try:

@@ -1,0 +1,40 @@
+"""`previewbot serve`: the HTTP server, the workers and the scheduler in one process.
+
+Run N replicas against one Redis: the queue's consumer group shares the events,
+environment locks keep two replicas from converging one environment at once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from bot.app import build_core
+from bot.config import Settings
+from bot.health import check_all
+from bot.queue import EventQueue
+from bot.worker import Workers
+from handlers.web import WebDeps, create_app
+
+log = logging.getLogger("previewbot.serve")
+
+
+def serve(settings: Settings) -> int:
+    settings.require("gitlab_webhook_secret", "gitlab_url", "gitlab_token")
+    core = build_core(settings)
+    queue = EventQueue.from_url(settings.redis_url, claim_idle=settings.claim_idle)
+    workers = Workers(core, queue, intake_threads=settings.intake_threads)
+    deps = WebDeps(config=core.config, queue=queue,
+                   webhook_secret=settings.gitlab_webhook_secret or "",
+                   readiness=lambda: check_all(core, include_optional=False))
+    server = uvicorn.Server(uvicorn.Config(create_app(deps), host=settings.host,
+                                           port=settings.port, log_level="warning",
+                                           access_log=False, lifespan="off"))
+    workers.start()
+    log.info("listening on %s:%d", settings.host, settings.port)
+    try:
+        server.run()
+    finally:
+        workers.stop()
+    return 0

@@ -1,0 +1,136 @@
+"""HTTP adapter (Starlette): GitLab webhooks, health, readiness.
+
+The webhook endpoint authenticates before it reads the body, caps the body at
+1 MiB, answers `ignored` for events previewbot does not act on, and otherwise
+puts the delivery into the durable queue *before* answering 202 — GitLab does
+not retry a failed delivery, so nothing accepted may be lost.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot import metrics
+from bot.config import Config
+from bot.errors import PermanentError, TemporaryError
+from bot.events import Ignored, decide
+from bot.health import Check
+from bot.queue import EventQueue
+
+log = logging.getLogger("previewbot.web")
+MAX_BODY = 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class WebDeps:
+    config: Config
+    queue: EventQueue
+    webhook_secret: str
+    readiness: Callable[[], list[Check]]
+
+
+def _reply(status: int, body: dict[str, str], started: float, outcome: str) -> JSONResponse:
+    metrics.WEBHOOKS.labels(outcome=outcome).inc()
+    metrics.WEBHOOK_LATENCY.observe(time.perf_counter() - started)
+    return JSONResponse(body, status_code=status)
+
+
+async def read_capped(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def gitlab_webhook(deps: WebDeps) -> Callable[[Request], object]:
+    secret = deps.webhook_secret.encode()
+
+    async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
+        token = request.headers.get("x-gitlab-token", "").encode()
+        if not hmac.compare_digest(token, secret):
+            return _reply(401, {"error": "unauthorized"}, started, "unauthorized")
+        try:
+            body = await read_capped(request)
+        except BodyTooLarge:
+            return _reply(413, {"error": "body larger than 1 MiB"}, started, "too_large")
+        event_type = request.headers.get("x-gitlab-event", "")
+        problem = _malformed(request, body, event_type)
+        if problem:
+            return _reply(400, {"error": problem}, started, "malformed")
+        try:
+            decision = decide(event_type, json.loads(body), deps.config)
+        except PermanentError as error:
+            return _reply(400, {"error": str(error)}, started, "malformed")
+        if isinstance(decision, Ignored):
+            return _reply(200, {"status": "ignored", "reason": decision.reason}, started,
+                          "ignored")
+        dedupe = (request.headers.get("idempotency-key")
+                  or request.headers.get("x-gitlab-event-uuid"))
+        try:
+            result = await run_in_threadpool(deps.queue.enqueue, event_type, body, dedupe)
+        except TemporaryError as error:
+            log.error("webhook refused, queue unavailable: %s", error)
+            return _reply(503, {"error": "queue unavailable, resend later"}, started,
+                          "unavailable")
+        if result == "duplicate":
+            return _reply(200, {"status": "duplicate"}, started, "duplicate")
+        return _reply(202, {"status": "queued"}, started, "queued")
+
+    return endpoint
+
+
+def _malformed(request: Request, body: bytes, event_type: str) -> str:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return "Content-Type must be application/json"
+    if not event_type:
+        return "missing X-Gitlab-Event header"
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "body is not valid JSON"
+    return "" if isinstance(payload, dict) else "body must be a JSON object"
+
+
+def create_app(deps: WebDeps) -> Starlette:
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        checks = await run_in_threadpool(deps.readiness)
+        body = {c.name: ("ok" if c.ok else c.detail) for c in checks}
+        return JSONResponse(body, status_code=200 if all(c.ok for c in checks) else 503)
+
+    async def prometheus(_: Request) -> Response:
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(routes=[
+        Route("/webhooks/gitlab", gitlab_webhook(deps), methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
+    ])
