@@ -7,6 +7,7 @@ is the reconciler's job. Callers that want to wait run a pass for the key.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot import messages, naming, records
@@ -117,8 +118,12 @@ class Engine:
             return existing  # an older event arriving late never rolls back
         if existing is None or not is_active(existing):
             self._check_capacity(project)
-        env = Environment(desired, existing.observed if existing and is_active(existing)
-                          else Observed())
+        observed = existing.observed if existing and is_active(existing) else Observed()
+        if observed.status is Status.FAILED:
+            # Asked again for what failed: the reconciler checks readiness anew (and
+            # redeploys if Helm itself had failed) instead of keeping the failure.
+            observed = replace(observed, status=Status.PENDING, reason="retry requested")
+        env = Environment(desired, observed)
         self._save(env, "up", actor, f"{desired.label} at {desired.sha[:8]}")
         return env
 

@@ -106,6 +106,11 @@ class GitLab:
     def ensure_environment(self, project_id: int, name: str, external_url: str) -> int:
         with self._rest.guard("updating", f"environment {name!r} of project {project_id}"):
             env = self._find_environment(project_id, name)
+            if env is not None and env.attributes.get("state") == "stopped":
+                # A stopped environment cannot be restarted through the API; a fresh
+                # one shows "available" and the MR's "View app" again (reopened MR).
+                env.delete()
+                env = None
             if env is None:
                 env = self._create_environment(project_id, name, external_url)
             if (env.attributes.get("external_url") or "") != external_url:

@@ -457,3 +457,10 @@ def no_parked_event(event_id: str) -> str:
 
 def env_bad_count(name: str, text: str) -> str:
     return f"{name}={quoted(text)} is not a whole number from 0 to 64"
+
+WEBHOOK_UNAUTHORIZED = "unauthorized"
+WEBHOOK_TOO_LARGE = "body larger than 1 MiB"
+WEBHOOK_NOT_JSON_TYPE = "Content-Type must be application/json"
+WEBHOOK_NO_EVENT_HEADER = "missing X-Gitlab-Event header"
+WEBHOOK_BAD_JSON = "body is not valid JSON"
+WEBHOOK_QUEUE_DOWN = "queue unavailable (Redis is down); resend the delivery from GitLab later"

@@ -46,8 +46,7 @@ Durability:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,7 +54,6 @@ import redis
 
 from bot import messages
 from bot import queue_scripts as lua
-from bot.errors import TemporaryError
 from bot.model import Clock, SystemClock
 from bot.queue_model import (
     STREAM_ID,
@@ -66,6 +64,7 @@ from bot.queue_model import (
     read_entries,
     text,
 )
+from bot.store import redis_errors
 
 __all__ = ["EventQueue", "ParkedEvent", "QueuedEvent"]
 
@@ -115,12 +114,8 @@ class EventQueue:
     def _key(self, *parts: str) -> str:
         return self._prefix + ":".join(("queue", *parts))
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except redis.RedisError as error:
-            raise TemporaryError(messages.redis_unavailable(str(error)), delay=5) from error
+    def _errors(self) -> AbstractContextManager[None]:
+        return redis_errors()
 
     def ping(self) -> None:
         with self._errors():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any, TypeVar
@@ -52,6 +52,15 @@ def _decode(cls: type[T], raw: dict[str, Any]) -> T:
     return cls(**values)
 
 
+@contextmanager
+def redis_errors() -> Iterator[None]:
+    """Any Redis failure inside becomes a TemporaryError a person can act on."""
+    try:
+        yield
+    except redis.RedisError as error:
+        raise TemporaryError(messages.redis_unavailable(str(error)), delay=5) from error
+
+
 def encode_environment(env: Environment) -> str:
     return json.dumps({"desired": _encode(env.desired), "observed": _encode(env.observed)},
                       sort_keys=True)
@@ -82,12 +91,8 @@ class Store:
     def _key(self, *parts: str) -> str:
         return self._prefix + ":".join(parts)
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except redis.RedisError as error:
-            raise TemporaryError(messages.redis_unavailable(str(error)), delay=5) from error
+    def _errors(self) -> AbstractContextManager[None]:
+        return redis_errors()
 
     def ping(self) -> None:
         with self._errors():

@@ -14,17 +14,8 @@ from typing import Any
 
 from bot import naming
 from bot.config import ProjectConfig
+from bot.config_project import deep_merge
 from bot.model import Desired
-
-
-def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def helm_values(project: ProjectConfig, desired: Desired) -> dict[str, Any]:

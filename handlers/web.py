@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -22,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot import metrics
+from bot import messages, metrics
 from bot.config import Config
 from bot.errors import PermanentError, TemporaryError
 from bot.events import Ignored, decide
@@ -72,17 +73,17 @@ def gitlab_webhook(deps: WebDeps) -> Callable[[Request], object]:
         started = time.perf_counter()
         token = request.headers.get("x-gitlab-token", "").encode()
         if not hmac.compare_digest(token, secret):
-            return _reply(401, {"error": "unauthorized"}, started, "unauthorized")
+            return _reply(401, {"error": messages.WEBHOOK_UNAUTHORIZED}, started, "unauthorized")
         try:
             body = await read_capped(request)
         except BodyTooLarge:
-            return _reply(413, {"error": "body larger than 1 MiB"}, started, "too_large")
+            return _reply(413, {"error": messages.WEBHOOK_TOO_LARGE}, started, "too_large")
         event_type = request.headers.get("x-gitlab-event", "")
-        problem = _malformed(request, body, event_type)
-        if problem:
+        payload, problem = _parse(request, body, event_type)
+        if payload is None:
             return _reply(400, {"error": problem}, started, "malformed")
         try:
-            decision = decide(event_type, json.loads(body), deps.config)
+            decision = decide(event_type, payload, deps.config)
         except PermanentError as error:
             return _reply(400, {"error": str(error)}, started, "malformed")
         if isinstance(decision, Ignored):
@@ -94,7 +95,7 @@ def gitlab_webhook(deps: WebDeps) -> Callable[[Request], object]:
             result = await run_in_threadpool(deps.queue.enqueue, event_type, body, dedupe)
         except TemporaryError as error:
             log.error("webhook refused, queue unavailable: %s", error)
-            return _reply(503, {"error": "queue unavailable, resend later"}, started,
+            return _reply(503, {"error": messages.WEBHOOK_QUEUE_DOWN}, started,
                           "unavailable")
         if result == "duplicate":
             return _reply(200, {"status": "duplicate"}, started, "duplicate")
@@ -103,17 +104,21 @@ def gitlab_webhook(deps: WebDeps) -> Callable[[Request], object]:
     return endpoint
 
 
-def _malformed(request: Request, body: bytes, event_type: str) -> str:
+def _parse(request: Request, body: bytes,
+           event_type: str) -> tuple[dict[str, Any] | None, str]:
+    """(the JSON object, "") or (None, what is wrong with the delivery)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
-        return "Content-Type must be application/json"
+        return None, messages.WEBHOOK_NOT_JSON_TYPE
     if not event_type:
-        return "missing X-Gitlab-Event header"
+        return None, messages.WEBHOOK_NO_EVENT_HEADER
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return "body is not valid JSON"
-    return "" if isinstance(payload, dict) else "body must be a JSON object"
+        return None, messages.WEBHOOK_BAD_JSON
+    if not isinstance(payload, dict):
+        return None, messages.webhook_not_object()
+    return payload, ""
 
 
 def create_app(deps: WebDeps) -> Starlette:

@@ -12,14 +12,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
 import redis
 from kubernetes import client
 
@@ -38,16 +35,6 @@ PREVIEWBOT = str(Path(sys.executable).parent / "previewbot")
 T = TypeVar("T")
 
 
-def poll(what: str, probe: Callable[[], T | None], timeout: float = 60.0,
-         interval: float = 0.2) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def config_yaml(project_path: str, *, routing: str = "istio", ready_timeout: str = "90s",

@@ -234,6 +234,18 @@ def test_stop_environment_stops_once(fake_gitlab: FakeGitLab) -> None:
     assert [r.path for r in stops] == [f"/api/v4/projects/42/environments/{env_id}/stop"]
 
 
+def test_ensure_environment_replaces_a_stopped_one(fake_gitlab: FakeGitLab) -> None:
+    adapter = _seed(fake_gitlab)
+    first = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
+    adapter.stop_environment(42, ENV)
+
+    second = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
+
+    assert second != first
+    assert [(e["id"], e["state"]) for e in fake_gitlab.environments(42)] == [
+        (second, "available")]
+
+
 # --- the MR note -----------------------------------------------------------------------
 def _post_notes(fake: FakeGitLab, token: str, bodies: list[str]) -> None:
     mr = gitlab.Gitlab(fake.url, private_token=token).projects.get(42, lazy=True)

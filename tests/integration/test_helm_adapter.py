@@ -8,8 +8,7 @@ import os
 import signal
 import stat
 import subprocess
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -19,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from bot.errors import PermanentError, TemporaryError
 from bot.helm import Helm, Release, plan_recovery
 from tests.conftest import Kube
+from tests.polling import poll
 
 CHARTS = Path(__file__).parent / "charts"
 TINY, BROKEN, SLOW = str(CHARTS / "tiny"), str(CHARTS / "broken"), str(CHARTS / "slow")
@@ -27,15 +27,6 @@ HOSTILE = ("it's \"quoted\" and 'single'\nsecond line --set x=y,z=w ünïcødé 
 T = TypeVar("T")
 
 
-def poll(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -15,20 +14,11 @@ from kubernetes.client.exceptions import ApiException
 from bot.errors import NotOwnedError, TemporaryError
 from bot.kube import MANAGED_BY, Kube, WorkloadStatus
 from tests.conftest import Kube as KubeFixture
+from tests.polling import poll
 
 T = TypeVar("T")
 
 
-def poll(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
-    """Call probe until it returns something truthy; fail after the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture

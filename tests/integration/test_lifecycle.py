@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from bot.model import Status
-from tests.cluster.testbed import Testbed
-from tests.fakes.gitlab import FakeGitLab
+from bot.records import rfc3339
 from tests.integration.lifecycle_bed import LifecycleBed
-
-
-@pytest.fixture
-def bed(testbed: Testbed, fake_gitlab: FakeGitLab, redis_url: str, tmp_path: Path,
-        kube_api: client.ApiClient) -> Iterator[LifecycleBed]:
-    lifecycle = LifecycleBed(testbed, fake_gitlab, redis_url, tmp_path)
-    yield lifecycle
-    lifecycle.cleanup(client.CoreV1Api(kube_api))
+from tests.polling import poll
 
 
 def helm_release(bed: LifecycleBed, env_key: str) -> dict[str, object] | None:
@@ -165,3 +156,60 @@ def test_reconcile_dry_run_changes_nothing(bed: LifecycleBed,
     ns_after = client.CoreV1Api(kube_api).read_namespace(f"preview-{env_key}").metadata
     assert ns_after.resource_version == ns_before.resource_version
     assert helm_release(bed, env_key) == release_before
+
+
+def test_extend_and_keep_move_the_expiry_on_the_namespace_and_stop_at_max_ttl(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    bed.add_mr(13)
+    env_key = f"{bed.slug}-mr-13"
+    up_ok(bed, f"{bed.project_path}!13")
+    engine, _ = bed.wired()
+    before = engine.resolve(env_key).desired
+
+    done = bed.cli("extend", f"{bed.project_path}!13", "1d")
+    assert done.returncode == 0, done.stderr
+    extended = engine.resolve(env_key).desired
+    assert extended.expires_at == before.expires_at + timedelta(days=1)
+    annotations = client.CoreV1Api(kube_api).read_namespace(
+        f"preview-{env_key}").metadata.annotations
+    assert annotations["previewbot/expires-at"] == rfc3339(extended.expires_at)
+
+    capped = bed.cli("extend", env_key, "30d")
+    assert "capped at created + max_ttl" in capped.stdout
+    assert engine.resolve(env_key).desired.expires_at == before.created_at + timedelta(days=7)
+
+    assert bed.cli("keep", env_key).returncode == 0
+    kept = engine.resolve(env_key).desired
+    assert kept.keep and kept.expires_at == before.created_at + timedelta(days=7)
+    assert "(kept)" in bed.cli("list").stdout
+
+
+def test_an_expired_environment_is_torn_down_by_the_next_pass(bed: LifecycleBed) -> None:
+    bed.add_mr(14)
+    env_key = f"{bed.slug}-mr-14"
+    done = bed.cli("up", f"{bed.project_path}!14", "--for", "3s")
+    assert done.returncode == 0, done.stdout + done.stderr
+    engine, _ = bed.wired()
+    expires_at = engine.resolve(env_key).desired.expires_at
+    poll("the TTL to pass", lambda: datetime.now(UTC) >= expires_at, timeout=10)
+    done = bed.cli("reconcile")
+    assert f"delete  {env_key}: TTL expired" in done.stdout
+    env = engine.core.store.get(env_key)
+    assert env is not None and env.observed.status is Status.GONE
+
+
+def test_bad_input_is_refused_with_a_clear_message_and_changes_nothing(
+        bed: LifecycleBed) -> None:
+    bed.add_mr(15)
+    cases = [
+        (("up", f"{bed.project_path}!15", "--for", "3x"), 'is not a duration'),
+        (("up", "nosuch/project!1"), "unknown project"),
+        (("up", f"{bed.project_path}!999"), "999"),
+        (("extend", "no-such-env", "1h"), "no environment"),
+        (("down", "Not A Name!"), "PROJECT!IID"),
+    ]
+    for args, words in cases:
+        done = bed.cli(*args)
+        assert done.returncode == 1, args
+        assert words in done.stderr, (args, done.stderr)
+    assert bed.redis().keys("*") == []

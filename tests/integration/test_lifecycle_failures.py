@@ -4,7 +4,7 @@ charts that never become ready, capacity, hostile branch names."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,18 +18,9 @@ from bot import naming
 from bot.app import build
 from bot.helm import Helm
 from bot.model import Status
-from tests.cluster.testbed import Testbed
-from tests.fakes.gitlab import FakeGitLab
-from tests.integration.lifecycle_bed import LifecycleBed, kill_group, poll
+from tests.integration.lifecycle_bed import LifecycleBed, kill_group
 from tests.integration.test_lifecycle import helm_release, up_ok
-
-
-@pytest.fixture
-def bed(testbed: Testbed, fake_gitlab: FakeGitLab, redis_url: str, tmp_path: Path,
-        kube_api: client.ApiClient) -> Iterator[LifecycleBed]:
-    lifecycle = LifecycleBed(testbed, fake_gitlab, redis_url, tmp_path)
-    yield lifecycle
-    lifecycle.cleanup(client.CoreV1Api(kube_api))
+from tests.polling import poll
 
 
 def managed_namespaces(core_api: client.CoreV1Api, bed: LifecycleBed) -> list[str]:

@@ -16,6 +16,7 @@ import redis
 
 from bot.errors import TemporaryError
 from bot.queue import EventQueue, QueuedEvent
+from tests.polling import poll as _poll
 
 T = TypeVar("T")
 NO_WAIT = timedelta(milliseconds=20)
@@ -34,15 +35,6 @@ class FakeClock:
         self.current += delta
 
 
-def poll(what: str, probe: Callable[[], T | None], timeout: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -284,3 +276,7 @@ def test_park_without_retries(queue: EventQueue) -> None:
     [parked] = queue.parked()
     assert (parked.body, parked.attempts, parked.error) == (b"not json", 1, "body is not JSON")
     assert queue.stats() == {"queued": 0, "pending": 0, "retrying": 0, "parked": 1}
+
+
+def poll(what: str, probe: Callable[[], T | None], timeout: float = 10.0) -> T:
+    return _poll(what, probe, timeout=timeout, interval=0.02)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -16,21 +14,12 @@ from kubernetes.client.rest import ApiException
 
 from tests.cluster.testbed import Testbed
 from tests.conftest import Kube
+from tests.polling import poll
 
 CHARTS = Path(__file__).parent / "charts"
 T = TypeVar("T")
 
 
-def poll(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
-    """Call probe until it returns something truthy; fail after the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_server_reports_the_pinned_kubernetes_version(testbed: Testbed, kube: Kube) -> None:

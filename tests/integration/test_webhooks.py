@@ -4,16 +4,13 @@ test cluster and the GitLab fake: GitLab-shaped deliveries drive the lifecycle."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from bot.model import Status
-from tests.cluster.testbed import Testbed
-from tests.fakes.gitlab import FakeGitLab
-from tests.integration.lifecycle_bed import LifecycleBed, poll
+from tests.integration.lifecycle_bed import LifecycleBed
 from tests.integration.test_lifecycle import helm_release
 from tests.integration.webhook_support import (
     SECRET,
@@ -24,14 +21,7 @@ from tests.integration.webhook_support import (
     post,
     start_server,
 )
-
-
-@pytest.fixture
-def bed(testbed: Testbed, fake_gitlab: FakeGitLab, redis_url: str, tmp_path: Path,
-        kube_api: client.ApiClient) -> Iterator[LifecycleBed]:
-    lifecycle = LifecycleBed(testbed, fake_gitlab, redis_url, tmp_path)
-    yield lifecycle
-    lifecycle.cleanup(client.CoreV1Api(kube_api))
+from tests.polling import poll
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.integration.lifecycle_bed import PREVIEWBOT, REPO, LifecycleBed, poll
+from tests.integration.lifecycle_bed import PREVIEWBOT, REPO, LifecycleBed
+from tests.polling import poll
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gitlab"
 SECRET = "webhook-secret-for-tests"
