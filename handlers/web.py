@@ -131,6 +131,11 @@ def create_app(deps: WebDeps) -> Starlette:
         return JSONResponse(body, status_code=200 if all(c.ok for c in checks) else 503)
 
     async def prometheus(_: Request) -> Response:
+        try:
+            for part, count in (await run_in_threadpool(deps.queue.stats)).items():
+                metrics.QUEUE_DEPTH.labels(part=part).set(count)
+        except TemporaryError:
+            metrics.ERRORS.labels(dependency="redis").inc()
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(routes=[

@@ -213,3 +213,21 @@ def test_bad_input_is_refused_with_a_clear_message_and_changes_nothing(
         assert done.returncode == 1, args
         assert words in done.stderr, (args, done.stderr)
     assert bed.redis().keys("*") == []
+
+
+def test_check_config_reports_each_dependency(bed: LifecycleBed) -> None:
+    done = bed.cli("check-config")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("redis", "kubernetes", "helm", "gitlab"):
+        assert f"ok   {name}:" in done.stdout, done.stdout
+    assert "v1.36.3" in done.stdout and "v4.3.1" in done.stdout
+
+    bed.gitlab.set_down(True)
+    down = bed.cli("check-config")
+    assert down.returncode == 1 and "FAIL gitlab:" in down.stdout
+
+    (bed.tmp / "previewbot.yaml").write_text(
+        (bed.tmp / "previewbot.yaml").read_text().replace("ttl: 48h", "ttl: 3x"))
+    bad = bed.cli("check-config")
+    assert bad.returncode == 1
+    assert "defaults.ttl" in bad.stderr and "3x" in bad.stderr
