@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot import messages, records
+from bot import messages, metrics, records
 from bot.config import Config, ProjectConfig
 from bot.errors import PermanentError, PreviewError, TemporaryError
 from bot.gitlab import GitLabClient
@@ -120,6 +120,9 @@ def wait_ready(core: Core, env: Environment, project: ProjectConfig, wanted_hash
         if problem:
             return _failed(core, env, problem, wanted_hash)
     revision = core.helm.get_release(release, namespace)
+    if env.observed.updated_at is not None:
+        metrics.DEPLOY_SECONDS.observe((core.clock.now() - env.observed.updated_at)
+                                       .total_seconds())
     env = core.save(env, Status.READY, "", url=url, deployed_sha=env.desired.sha,
                     deployed_hash=wanted_hash, last_deploy_at=core.clock.now(),
                     helm_revision=revision.revision if revision else None)
@@ -180,7 +183,11 @@ def teardown(core: Core, env: Environment, reason: str, progress: Progress) -> E
         if not core.kube.wait_namespace_gone(namespace, core.teardown_timeout):
             raise TemporaryError(messages.namespace_not_gone(namespace, core.teardown_timeout))
     _stop_gitlab(core, env)
+    started_at = env.observed.updated_at
     env = core.save(env, Status.GONE, reason)
+    if started_at is not None:
+        metrics.TEARDOWN_SECONDS.observe((core.clock.now() - started_at).total_seconds())
+    metrics.TEARDOWNS.labels(reason=metrics.reason_class(reason)).inc()
     core.emit(EventKind.TORN_DOWN, env, reason)
     progress(f"gone ({reason})")
     return env

@@ -11,10 +11,11 @@ failed action is reported as failed, never counted as done.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from bot import converge, records
+from bot import converge, metrics, records
 from bot.converge import Core
 from bot.errors import PreviewError, TemporaryError
 from bot.kube import NamespaceRecord
@@ -49,6 +50,14 @@ class PassResult:
         return all(outcome.ok for outcome in self.outcomes)
 
 
+def _count_states(envs: Iterable[Environment]) -> None:
+    counts = dict.fromkeys((status.value for status in Status), 0)
+    for env in envs:
+        counts[env.observed.status.value] += 1
+    for state, count in counts.items():
+        metrics.ENVIRONMENTS.labels(state=state).set(count)
+
+
 def _quiet(env_key: str, text: str) -> None:
     log.info("%s: %s", env_key, text)
 
@@ -60,30 +69,48 @@ class Reconciler:
     def run_pass(self, *, dry_run: bool, only: Iterable[str] | None = None,
                  progress: Progress = _quiet) -> PassResult:
         """One pass over every environment (or just ``only``)."""
+        started = time.perf_counter()
         namespaces = self._managed_namespaces()
-        adopted = self._adopt(namespaces, dry_run=dry_run)
-        envs = {env.key: env for env in self.core.store.all()}
-        envs.update({env.key: env for env in adopted})
-        wanted = set(only) if only is not None else None
-        # One `helm list` per pass rather than one helm call per environment.
-        releases = {(r.namespace, r.name): r.status for r in self.core.helm.list_releases()}
-        snapshots = []
-        for key, env in envs.items():
-            if wanted is None or key in wanted:
-                namespace = namespace_for(env.desired)
-                release_status = releases.get((namespace, release_for(env.desired)))
-                snapshots.append(self.snapshot(env, self._namespace(namespaces, env),
-                                               release_status))
-        plan = build_plan(snapshots, self.core.clock.now())
+        known = {env.key: env for env in self.core.store.all()}
+        adopted = self._adopt(namespaces, set(known), dry_run=dry_run)
+        envs = {**known, **{env.key: env for env in adopted}}
+        if only is not None:
+            wanted = set(only)
+            envs = {key: env for key, env in envs.items() if key in wanted}
+        else:
+            _count_states(envs.values())
+        plan = build_plan(self._snapshots(envs, namespaces, full=only is None),
+                          self.core.clock.now())
+        adopted_keys = tuple(e.key for e in adopted)
         if dry_run:
             for action in plan.actions:
                 log.info("DRY-RUN: would %s", action.describe())
-            return PassResult(plan, (), tuple(e.key for e in adopted))
+            return PassResult(plan, (), adopted_keys)
         # Blocked actions are not applied, but reported as not done.
         outcomes = tuple(Outcome(action, False, action.reason)
                          if action.kind is ActionKind.BLOCKED else self.apply(action, progress)
                          for action in plan.actions)
-        return PassResult(plan, outcomes, tuple(e.key for e in adopted))
+        if only is None:
+            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+        return PassResult(plan, outcomes, adopted_keys)
+
+    def _snapshots(self, envs: dict[str, Environment], namespaces: dict[str, NamespaceRecord],
+                   *, full: bool) -> list[Snapshot]:
+        # A full pass lists every release once; a pass for a few poked
+        # environments asks Helm about just those.
+        releases = ({(r.namespace, r.name): r.status for r in self.core.helm.list_releases()}
+                    if full else None)
+        snapshots = []
+        for env in envs.values():
+            ns = self._namespace(namespaces, env)
+            release = release_for(env.desired)
+            if releases is not None:
+                status = releases.get((namespace_for(env.desired), release))
+            else:
+                found = self.core.helm.get_release(release, ns.name) if ns else None
+                status = found.status if found else None
+            snapshots.append(self.snapshot(env, ns, status))
+        return snapshots
 
     def _namespace(self, managed: dict[str, NamespaceRecord],
                    env: Environment) -> NamespaceRecord | None:
@@ -97,13 +124,12 @@ class Reconciler:
     def _managed_namespaces(self) -> dict[str, NamespaceRecord]:
         return {ns.name: ns for ns in self.core.kube.list_managed_namespaces()}
 
-    def _adopt(self, namespaces: dict[str, NamespaceRecord], *,
+    def _adopt(self, namespaces: dict[str, NamespaceRecord], known: set[str], *,
                dry_run: bool) -> list[Environment]:
         """Records Redis lost, rebuilt from the cluster (the durable record).
 
         Only namespaces of projects in this bot's config: another previewbot
         (say, a staging one) may share the cluster with other projects."""
-        known = {env.key for env in self.core.store.all()}
         adopted: list[Environment] = []
         for ns in namespaces.values():
             desired = records.desired_from_namespace(ns.labels, ns.annotations, ns.created_at)

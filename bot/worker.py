@@ -16,7 +16,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -132,13 +131,11 @@ class Workers:
         lease = self.core.config.reconcile_interval.total_seconds() * 0.9
         if not self.core.store.try_lease("reconcile", self.consumer, lease):
             return
-        started = time.perf_counter()
         try:
             result = self.reconciler.run_pass(dry_run=False)
-            for outcome in result.outcomes:
-                if not outcome.ok:
-                    log.warning("reconcile: %s", outcome.describe())
         except PreviewError as error:
             log.warning("reconcile pass failed: %s", error)
-        finally:
-            metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
+            return
+        for outcome in result.outcomes:
+            if not outcome.ok:
+                log.warning("reconcile: %s", outcome.describe())

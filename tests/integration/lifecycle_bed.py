@@ -38,8 +38,10 @@ T = TypeVar("T")
 
 
 def config_yaml(project_path: str, *, routing: str = "istio", ready_timeout: str = "90s",
-                extra_values: str = "", project_extra: str = "") -> str:
+                extra_values: str = "", project_extra: str = "",
+                reconcile_interval: str = "60s") -> str:
     return f"""
+reconcile_interval: {reconcile_interval}
 defaults:
   domain: preview.test
   channel: C0PREVIEWS

@@ -227,3 +227,20 @@ def test_two_replicas_process_each_of_200_events_exactly_once(bed: LifecycleBed)
     finally:
         for server in servers:
             server.stop()
+
+
+def test_the_scheduler_reaps_an_expired_environment_without_any_event(
+        bed: LifecycleBed) -> None:
+    bed.configure(reconcile_interval="2s")
+    bed.add_mr(38)
+    env_key = f"{bed.slug}-mr-38"
+    done = bed.cli("up", f"{bed.project_path}!38", "--for", "4s")
+    assert done.returncode == 0, done.stdout + done.stderr
+    server = start_server(bed)
+    try:
+        wait_status(bed, env_key, Status.GONE, timeout=60)
+        env = bed.core().store.get(env_key)
+        assert env is not None and "TTL expired" in env.observed.reason
+        assert server.metric("previewbot_teardowns_total", reason="ttl") == 1
+    finally:
+        server.stop()
