@@ -5,7 +5,7 @@ the operator's view of parked events through `previewbot events`."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.model import Status
 from bot.queue import EventQueue
@@ -14,10 +14,20 @@ from tests.integration.lifecycle_bed import LifecycleBed
 from tests.integration.webhook_support import mr_event
 
 
-def workers_for(bed: LifecycleBed) -> tuple[Workers, EventQueue]:
-    queue = EventQueue.from_url(bed.redis_url, max_attempts=2,
-                                backoff_base=timedelta(milliseconds=1),
-                                backoff_max=timedelta(milliseconds=1))
+class MovableClock:
+    """The queue's clock: retries become due when the test says so, not by waiting."""
+
+    def __init__(self) -> None:
+        self.moment = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.moment
+
+
+def workers_for(bed: LifecycleBed,
+                clock: MovableClock | None = None) -> tuple[Workers, EventQueue]:
+    queue = EventQueue.from_url(bed.redis_url, max_attempts=2, clock=clock or MovableClock(),
+                                backoff_base=timedelta(seconds=30))
     return Workers(bed.core(), queue, intake_threads=0, converge_threads=0), queue
 
 
@@ -56,11 +66,14 @@ def test_a_refusal_is_acked_not_retried(bed: LifecycleBed) -> None:
 def test_gitlab_down_retries_then_parks_and_the_cli_shows_and_requeues(
         bed: LifecycleBed) -> None:
     sha = bed.add_mr(44)
-    workers, queue = workers_for(bed)
+    clock = MovableClock()
+    workers, queue = workers_for(bed, clock)
     queue_one(queue, mr_event(bed, "open", 44, sha), "d-44")
     bed.gitlab.set_down(True)
     assert claim_one(queue, workers) == "retry"
     assert queue.stats()["retrying"] == 1
+    assert queue.claim(workers.consumer, block=timedelta(0)) == []  # not due yet
+    clock.moment += timedelta(seconds=31)
     assert claim_one(queue, workers) == "parked"
     assert queue.stats()["parked"] == 1
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import http.client
 import json
 import signal
 import socket
 import subprocess
-import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -86,20 +87,23 @@ def start_server(bed: LifecycleBed, *, name: str = "serve", **env: str) -> Serve
 def post(server: Server, event_type: str, payload: dict[str, Any] | bytes, *,
          token: str | None = SECRET, headers: dict[str, str] | None = None,
          content_type: str = "application/json") -> tuple[int, dict[str, Any]]:
+    """POST a delivery as GitLab does; (status, JSON body).
+
+    A server may answer (413) and close before a large body is fully sent: the
+    answer is still read after the client's write fails."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    request = urllib.request.Request(server.url + "/webhooks/gitlab", data=body, method="POST")
-    request.add_header("Content-Type", content_type)
-    request.add_header("X-Gitlab-Event", event_type)
-    request.add_header("X-Gitlab-Event-UUID", str(uuid.uuid4()))
+    sent = {"Content-Type": content_type, "X-Gitlab-Event": event_type,
+            "X-Gitlab-Event-UUID": str(uuid.uuid4()), **(headers or {})}
     if token is not None:
-        request.add_header("X-Gitlab-Token", token)
-    for key, value in (headers or {}).items():
-        request.add_header(key, value)
+        sent["X-Gitlab-Token"] = token
+    connection = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=10)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.request("POST", "/webhooks/gitlab", body=body, headers=sent)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        connection.close()
 
 
 def fixture(name: str) -> dict[str, Any]:
