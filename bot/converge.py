@@ -10,7 +10,9 @@ already gone.
 from __future__ import annotations
 
 import logging
+import re
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,7 +68,7 @@ class Core:
             Environment):
         updated = env.with_observed(status=status, reason=reason, updated_at=self.clock.now(),
                                     **changes)
-        self.store.put(updated)
+        self.store.put_observed(env.key, updated.observed)
         return updated
 
 
@@ -139,10 +141,13 @@ def _failed(core: Core, env: Environment, reason: str, wanted_hash: str) -> Envi
 
 
 def smoke_check(url: str) -> str:
-    """'' when the URL answers below 500, else the reason."""
+    """'' when the URL answers below 500 (a 401/404 still proves it is served),
+    else the reason."""
     try:
         with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (https URL we built)
             status = int(response.status)
+    except urllib.error.HTTPError as error:
+        status = int(error.code)
     except OSError as error:
         return messages.smoke_failed(url, str(error))
     return "" if status < 500 else messages.smoke_failed(url, f"HTTP {status}")
@@ -153,15 +158,22 @@ def sync_gitlab(core: Core, env: Environment, wanted_hash: str) -> Environment:
     if core.gitlab is None:
         return env
     desired = env.desired
+    synced = True
     try:
-        core.gitlab.ensure_environment(desired.project_id, f"review/{desired.branch}",
+        core.gitlab.ensure_environment(desired.project_id, gitlab_environment_name(env),
                                        env.observed.url)
-        if desired.mr_iid is not None:
-            marker = messages.note_marker(env.key)
+    except PreviewError as error:
+        log.warning("GitLab environment of %s postponed: %s", env.key, error)
+        synced = False
+    if desired.mr_iid is not None:
+        marker = messages.note_marker(env.key)
+        try:
             core.gitlab.upsert_mr_note(desired.project_id, desired.mr_iid, marker,
                                        messages.mr_note(marker, env))
-    except PreviewError as error:
-        log.warning("GitLab sync of %s postponed: %s", env.key, error)
+        except PreviewError as error:
+            log.warning("MR note of %s postponed: %s", env.key, error)
+            synced = False
+    if not synced:
         return env
     return core.save(env, env.observed.status, env.observed.reason,
                      gitlab_synced_hash=wanted_hash)
@@ -176,7 +188,13 @@ def teardown(core: Core, env: Environment, reason: str, progress: Progress) -> E
         # Durable intent first: a crash from here on still ends in teardown.
         core.kube.annotate_namespace(namespace, {records.TEARDOWN_REASON: reason}, dry_run=False)
         progress(f"helm uninstall {release}")
-        core.helm.uninstall(release, namespace, dry_run=False)
+        try:
+            core.helm.uninstall(release, namespace, dry_run=False)
+        except PermanentError as error:
+            # e.g. a failing pre-delete hook: deleting the namespace removes the
+            # release's objects and its record anyway; never leave resources behind.
+            log.warning("helm uninstall of %s failed (%s); deleting its namespace", release,
+                        error)
     if existing is not None:
         progress(f"deleting namespace {namespace}")
         core.kube.delete_namespace(namespace, dry_run=False)
@@ -197,7 +215,7 @@ def _stop_gitlab(core: Core, env: Environment) -> None:
     if core.gitlab is None:
         return
     try:
-        core.gitlab.stop_environment(env.desired.project_id, f"review/{env.desired.branch}")
+        core.gitlab.stop_environment(env.desired.project_id, gitlab_environment_name(env))
     except PreviewError as error:
         log.warning("could not stop GitLab environment of %s: %s", env.key, error)
 
@@ -210,3 +228,16 @@ def _ensure_namespace(core: Core, env: Environment, namespace: str) -> None:
     removals = {k: v for k, v in wanted.items() if v is None}
     if removals:
         core.kube.annotate_namespace(namespace, removals, dry_run=False)
+
+
+def gitlab_environment_name(env: Environment) -> str:
+    """``review/<source branch>`` (SPEC §6) where GitLab accepts it (letters, digits,
+    ``_/$ {}.-``, ≤ 255 characters, no leading/trailing ``/``); else
+    ``review/<ENV>``, so any branch name still gets a GitLab environment."""
+    name = f"review/{env.desired.branch}"
+    if len(name) <= 255 and not name.endswith("/") and _GITLAB_ENV_NAME.fullmatch(name):
+        return name
+    return f"review/{env.key}"
+
+
+_GITLAB_ENV_NAME = re.compile(r"[a-zA-Z0-9_/${}. -]+")

@@ -7,20 +7,29 @@ is the reconciler's job. Callers that want to wait run a pass for the key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot import messages, naming, records
 from bot.config import ProjectConfig
 from bot.converge import Core
-from bot.errors import PermanentError
-from bot.gitlab import GitLabClient
+from bot.errors import NotOwnedError, PermanentError
+from bot.gitlab import GitLabClient, MergeRequestInfo
 from bot.model import Desired, Environment, HistoryEntry, Observed, Status
-from bot.values import namespace_for
+from bot.values import helm_values, namespace_for
 
 
 def is_active(env: Environment) -> bool:
     return env.desired.present and env.observed.status is not Status.GONE
+
+
+def wants_environment(project: ProjectConfig, mr: MergeRequestInfo) -> bool:
+    """Does the MR, as GitLab shows it now, want an environment? (Paths are
+    checked separately: they cost an API call and do not change on relabels.)"""
+    without_paths = replace(project.trigger, paths=())
+    return mr.state == "opened" and without_paths.matches(mr.labels, mr.draft, (),
+                                                          mr.target_branch)
 
 
 class Engine:
@@ -81,7 +90,8 @@ class Engine:
         return self._record_up(project, desired, actor)
 
     def request_up_branch(self, project_path: str, branch: str, *, actor: str,
-                          ttl: timedelta | None = None, sha: str | None = None) -> Environment:
+                          ttl: timedelta | None = None, sha: str | None = None,
+                          source_updated_at: datetime | None = None) -> Environment:
         project = self.project(project_path)
         gitlab = self.gitlab()
         info = gitlab.project(project.id or project.path)
@@ -91,7 +101,8 @@ class Engine:
         if sha is None:
             raise PermanentError(messages.unknown_branch(project.path, branch))
         desired = self._desired(project, project.branch_env_key(branch), info.id, branch, sha,
-                                ttl, owner=actor)
+                                ttl, owner=actor, source_updated_at=source_updated_at)
+        helm_values(project, desired)  # refuse now what could never render (image_tag…)
         return self._record_up(project, desired, actor)
 
     def _desired(self, project: ProjectConfig, env_key: str, project_id: int, branch: str,
@@ -113,19 +124,34 @@ class Engine:
                        **extra)  # type: ignore[arg-type]
 
     def _record_up(self, project: ProjectConfig, desired: Desired, actor: str) -> Environment:
-        existing = self.core.store.get(desired.env_key)
-        if existing is not None and _is_stale(existing.desired, desired):
-            return existing  # an older event arriving late never rolls back
-        if existing is None or not is_active(existing):
-            self._check_capacity(project)
-        observed = existing.observed if existing and is_active(existing) else Observed()
-        if observed.status is Status.FAILED:
-            # Asked again for what failed: the reconciler checks readiness anew (and
-            # redeploys if Helm itself had failed) instead of keeping the failure.
-            observed = replace(observed, status=Status.PENDING, reason="retry requested")
-        env = Environment(desired, observed)
-        self._save(env, "up", actor, f"{desired.label} at {desired.sha[:8]}")
+        self._check_not_a_stranger(desired)
+        recorded: list[bool] = []
+
+        def change(existing: Environment | None) -> Environment | None:
+            recorded.clear()
+            if existing is not None and _is_stale(existing.desired, desired):
+                return None  # an older event arriving late never rolls back
+            if existing is None or not is_active(existing):
+                self._check_capacity(project)
+            observed = existing.observed if existing and is_active(existing) else Observed()
+            if observed.status is Status.FAILED:
+                # Asked again for what failed: check readiness anew (and redeploy if
+                # Helm itself had failed) instead of keeping the failure.
+                observed = replace(observed, status=Status.PENDING, reason="retry requested")
+            recorded.append(True)
+            return Environment(desired, observed)
+
+        env = self.core.store.update(desired.env_key, change)
+        assert env is not None  # change() returns None only for an existing record
+        if recorded:
+            self._after(env, "up", actor, f"{desired.label} at {desired.sha[:8]}")
         return env
+
+    def _check_not_a_stranger(self, desired: Desired) -> None:
+        """Refuse before recording: a namespace of that name that is not ours."""
+        namespace = self.core.kube.get_namespace(namespace_for(desired))
+        if namespace is not None and not namespace.managed:
+            raise NotOwnedError(messages.namespace_not_ours(namespace.name))
 
     def _check_capacity(self, project: ProjectConfig) -> None:
         active = [e for e in self.core.store.all() if is_active(e)]
@@ -138,28 +164,33 @@ class Engine:
 
     # -- down / extend / keep ----------------------------------------------
     def request_down(self, env_key: str, *, reason: str, actor: str) -> Environment:
-        env = self._existing(env_key)
-        env = env.with_desired(present=False, down_reason=reason)
-        self._save(env, "down", actor, reason)
+        env = self._change(env_key, lambda d: replace(d, present=False, down_reason=reason))
+        self._after(env, "down", actor, reason)
         return env
 
     def extend(self, env_key: str, duration: timedelta, *, actor: str) -> tuple[Environment, bool]:
         """Push expiry by ``duration`` (from now if already past); capped at
         created + max_ttl. Returns the environment and whether the cap applied."""
-        env = self._existing(env_key)
-        project = self.project(env.desired.project_path)
-        start = max(env.desired.expires_at, self._now())
-        cap = env.desired.created_at + project.max_ttl
-        expires_at = min(start + duration, cap)
-        env = env.with_desired(expires_at=expires_at)
-        self._save(env, "extend", actor, f"until {records.rfc3339(expires_at)}")
-        return env, start + duration > cap
+        capped: list[bool] = []
+
+        def push(desired: Desired) -> Desired:
+            project = self.project(desired.project_path)
+            start = max(desired.expires_at, self._now())
+            cap = desired.created_at + project.max_ttl
+            capped[:] = [start + duration > cap]
+            return replace(desired, expires_at=min(start + duration, cap))
+
+        env = self._change(env_key, push)
+        self._after(env, "extend", actor, f"until {records.rfc3339(env.desired.expires_at)}")
+        return env, capped[0]
 
     def keep(self, env_key: str, *, actor: str) -> Environment:
-        env = self._existing(env_key)
-        project = self.project(env.desired.project_path)
-        env = env.with_desired(keep=True, expires_at=env.desired.created_at + project.max_ttl)
-        self._save(env, "keep", actor, f"until {records.rfc3339(env.desired.expires_at)}")
+        def kept(desired: Desired) -> Desired:
+            project = self.project(desired.project_path)
+            return replace(desired, keep=True, expires_at=desired.created_at + project.max_ttl)
+
+        env = self._change(env_key, kept)
+        self._after(env, "keep", actor, f"until {records.rfc3339(env.desired.expires_at)}")
         return env
 
     def _now(self) -> datetime:
@@ -167,15 +198,19 @@ class Engine:
         # rebuilt from them must equal the one Redis lost.
         return self.core.clock.now().replace(microsecond=0)
 
-    def _existing(self, env_key: str) -> Environment:
-        env = self.core.store.get(env_key)
-        if env is None or not is_active(env):
-            raise PermanentError(messages.unknown_env(env_key))
+    def _change(self, env_key: str, change: Callable[[Desired], Desired]) -> Environment:
+        """Change the desired state of an active environment, atomically."""
+        def apply(current: Environment | None) -> Environment:
+            if current is None or not is_active(current):
+                raise PermanentError(messages.unknown_env(env_key))
+            return Environment(change(current.desired), current.observed)
+
+        env = self.core.store.update(env_key, apply)
+        assert env is not None
         return env
 
-    def _save(self, env: Environment, action: str, actor: str, detail: str) -> None:
-        """Redis first (fast registry), then the namespace (durable record)."""
-        self.core.store.put(env)
+    def _after(self, env: Environment, action: str, actor: str, detail: str) -> None:
+        """History, then the namespace (the durable record) follows Redis."""
         self.core.store.record(env.key, HistoryEntry(self.core.clock.now(), action, actor, detail))
         namespace = self.core.kube.get_namespace(namespace_for(env.desired))
         if namespace is not None and namespace.managed and namespace.phase == "Active":

@@ -65,21 +65,15 @@ class GitLab:
     def merge_request(self, project_id: int, iid: int) -> MergeRequestInfo:
         with self._rest.guard("reading", _mr_name(project_id, iid)):
             found = self._project(project_id).mergerequests.get(iid)
-        a = found.attributes
-        return MergeRequestInfo(
-            project_id=project_id,
-            iid=int(a["iid"]),
-            title=str(a.get("title") or ""),
-            state=str(a["state"]),
-            source_branch=str(a["source_branch"]),
-            target_branch=str(a["target_branch"]),
-            sha=str(a.get("sha") or ""),
-            draft=bool(a.get("draft", a.get("work_in_progress", False))),
-            labels=tuple(str(label) for label in a.get("labels") or ()),
-            author_username=str((a.get("author") or {}).get("username") or ""),
-            web_url=str(a.get("web_url") or ""),
-            updated_at=_timestamp(a.get("updated_at")),
-        )
+        return _mr_info(project_id, found.attributes)
+
+    def open_merge_requests(self, project_id: int,
+                            source_branch: str) -> list[MergeRequestInfo]:
+        """Open MRs from ``source_branch`` (branch pipelines in pipeline mode)."""
+        with self._rest.guard("listing open merge requests of", f"project {project_id}"):
+            found = self._project(project_id).mergerequests.list(
+                state="opened", source_branch=source_branch, iterator=True)
+            return [_mr_info(project_id, mr.attributes) for mr in found]
 
     def changed_paths(self, project_id: int, iid: int) -> tuple[str, ...]:
         """Old and new path of every diff (GET …/merge_requests/:iid/diffs, GitLab ≥ 15.7)."""
@@ -221,3 +215,20 @@ def _project_name(path_or_id: str | int) -> str:
 
 def _mr_name(project_id: int, iid: int) -> str:
     return f"merge request !{iid} of project {project_id}"
+
+
+def _mr_info(project_id: int, a: dict[str, Any]) -> MergeRequestInfo:
+    return MergeRequestInfo(
+        project_id=project_id,
+        iid=int(a["iid"]),
+        title=str(a.get("title") or ""),
+        state=str(a["state"]),
+        source_branch=str(a["source_branch"]),
+        target_branch=str(a["target_branch"]),
+        sha=str(a.get("sha") or ""),
+        draft=bool(a.get("draft", a.get("work_in_progress", False))),
+        labels=tuple(str(label) for label in a.get("labels") or ()),
+        author_username=str((a.get("author") or {}).get("username") or ""),
+        web_url=str(a.get("web_url") or ""),
+        updated_at=_timestamp(a.get("updated_at")),
+    )

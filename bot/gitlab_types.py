@@ -55,6 +55,11 @@ class GitLabClient(Protocol):
         """An MR by project id and iid; PermanentError when unknown."""
         ...
 
+    def open_merge_requests(self, project_id: int,
+                            source_branch: str) -> list[MergeRequestInfo]:
+        """Open MRs whose source branch is ``source_branch``."""
+        ...
+
     def changed_paths(self, project_id: int, iid: int) -> tuple[str, ...]:
         """Every old and new path touched by the MR's diffs, in diff order, no repeats."""
         ...

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from bot import messages
 from bot.config import ProjectConfig
 from bot.converge import Core
-from bot.engine import Engine, is_active
-from bot.errors import BadEventError, PermanentError
+from bot.engine import Engine, is_active, wants_environment
+from bot.errors import BadEventError, PermanentError, TemporaryError
 from bot.events import Ignored, Intent, IntentKind, decide
-from bot.gitlab import MergeRequestInfo
-from bot.model import Environment
 
 log = logging.getLogger("previewbot.intake")
 
@@ -31,7 +29,7 @@ log = logging.getLogger("previewbot.intake")
 class Handled:
     """What one event did: the environment it touched (if any) and a summary."""
 
-    env_key: str | None
+    env_keys: tuple[str, ...]
     summary: str
 
 
@@ -56,7 +54,7 @@ class Intake:
         except PermanentError as error:
             raise BadEventError(str(error)) from error
         if isinstance(decision, Ignored):
-            return Handled(None, f"ignored: {decision.reason}")
+            return Handled((), f"ignored: {decision.reason}")
         if decision.kind is IntentKind.DOWN:
             return self._down(decision)
         return self._up(decision)
@@ -69,18 +67,18 @@ class Intake:
             return self._branch_pipeline(intent)
         project = self.engine.project(intent.project_path)
         mr = self.engine.gitlab().merge_request(intent.project_id, intent.mr_iid)
-        if not _wanted(project, mr):
-            return Handled(None, f"ignored: {messages.trigger_not_matched(mr.iid)}")
+        if not wants_environment(project, mr):
+            return Handled((), f"ignored: {messages.trigger_not_matched(mr.iid)}")
         if intent.check_paths and project.trigger.paths:
             paths = self.engine.gitlab().changed_paths(intent.project_id, intent.mr_iid)
             if not any(fnmatchcase(path, pattern) for path in paths
                        for pattern in project.trigger.paths):
-                return Handled(None, f"ignored: {messages.paths_not_matched(mr.iid)}")
+                return Handled((), f"ignored: {messages.paths_not_matched(mr.iid)}")
         env = self.engine.request_up_mr(intent.project_path, intent.mr_iid,
                                         actor=self._actor(intent),
                                         sha=self._pinned_sha(intent),
                                         source_updated_at=intent.updated_at)
-        return Handled(env.key, f"up {env.desired.label} at {env.desired.sha[:8]}")
+        return Handled((env.key,), f"up {env.desired.label} at {env.desired.sha[:8]}")
 
     def _pinned_sha(self, intent: Intent) -> str | None:
         """Pipeline mode deploys the sha whose pipeline passed; push mode reads the MR head."""
@@ -88,37 +86,49 @@ class Intake:
         return intent.sha if project.deploy_on == "pipeline" else None
 
     def _branch_pipeline(self, intent: Intent) -> Handled:
-        existing = self._existing_branch_env(intent)
-        if existing is None:
-            return Handled(None, f"ignored: no environment for branch {intent.branch}")
-        env = self.engine.request_up_branch(intent.project_path, intent.branch,
-                                            actor=self._actor(intent), sha=intent.sha)
-        return Handled(env.key, f"up {env.desired.label} at {env.desired.sha[:8]}")
-
-    def _existing_branch_env(self, intent: Intent) -> Environment | None:
+        """A passed branch pipeline deploys its sha to what is built from that
+        branch: its branch environment and, in pipeline mode, the open MRs from
+        it (projects whose CI runs branch pipelines rather than MR pipelines)."""
         project = self.engine.project(intent.project_path)
-        env = self.core.store.get(project.branch_env_key(intent.branch))
-        return env if env is not None and is_active(env) else None
+        touched: list[str] = []
+        branch_env = self.core.store.get(project.branch_env_key(intent.branch))
+        if branch_env is not None and is_active(branch_env):
+            touched.append(self.engine.request_up_branch(
+                project.path, intent.branch, actor=self._actor(intent), sha=intent.sha,
+                source_updated_at=intent.updated_at).key)
+        if project.deploy_on == "pipeline":
+            for mr in self.engine.gitlab().open_merge_requests(intent.project_id,
+                                                               intent.branch):
+                if wants_environment(project, mr):
+                    touched.append(self.engine.request_up_mr(
+                        project.path, mr.iid, actor=self._actor(intent), sha=intent.sha,
+                        source_updated_at=intent.updated_at).key)
+        if not touched:
+            return Handled((), f"ignored: no environment for branch {intent.branch}")
+        return Handled(tuple(touched), f"up {', '.join(touched)} at {(intent.sha or '')[:8]}")
 
     def _down(self, intent: Intent) -> Handled:
         project = self.engine.project(intent.project_path)
         if intent.mr_iid is not None:
-            mr = self.engine.gitlab().merge_request(intent.project_id, intent.mr_iid)
-            if _wanted(project, mr):  # reopened / relabelled since: this event is stale
-                return Handled(None, f"ignored: {messages.stale_down(mr.iid)}")
+            if self._still_wanted(project, intent):
+                return Handled((), f"ignored: {messages.stale_down(intent.mr_iid)}")
             key = project.mr_env_key(intent.mr_iid)
         else:
             key = project.branch_env_key(intent.branch)
         env = self.core.store.get(key)
         if env is None or not is_active(env):
-            return Handled(None, f"ignored: no environment {key}")
+            return Handled((), f"ignored: no environment {key}")
         self.engine.request_down(key, reason=intent.reason, actor=self._actor(intent))
-        return Handled(key, f"down {key}: {intent.reason}")
+        return Handled((key,), f"down {key}: {intent.reason}")
 
-
-def _wanted(project: ProjectConfig, mr: MergeRequestInfo) -> bool:
-    """Does the MR, as GitLab shows it now, want an environment? (Paths are
-    checked separately: they cost an API call and do not change on relabels.)"""
-    without_paths = replace(project.trigger, paths=())
-    return mr.state == "opened" and without_paths.matches(mr.labels, mr.draft, (),
-                                                          mr.target_branch)
+    def _still_wanted(self, project: ProjectConfig, intent: Intent) -> bool:
+        """Reopened/relabelled since this teardown event? GitLab down: trust the
+        event — a teardown must not wait out an outage (a reopen re-creates)."""
+        assert intent.mr_iid is not None
+        try:
+            mr = self.engine.gitlab().merge_request(intent.project_id, intent.mr_iid)
+        except TemporaryError as error:
+            log.warning("cannot check MR !%d against GitLab (%s); acting on the event",
+                        intent.mr_iid, error)
+            return False
+        return wants_environment(project, mr)

@@ -419,7 +419,7 @@ def event_branch_deleted(branch: str) -> str:
 def queue_event_parked(event_id: str, event_type: str, attempts: int, error: str) -> str:
     return (f"event {event_id} ({quoted(event_type)}) parked after {attempts} failed "
             f"attempt(s): {error}; fix the cause, then requeue it "
-            "(EventQueue.requeue_parked with this id)")
+            f"(`previewbot events --requeue {event_id}`)")
 
 
 def queue_worker_lost(times: int) -> str:
@@ -464,3 +464,9 @@ WEBHOOK_NOT_JSON_TYPE = "Content-Type must be application/json"
 WEBHOOK_NO_EVENT_HEADER = "missing X-Gitlab-Event header"
 WEBHOOK_BAD_JSON = "body is not valid JSON"
 WEBHOOK_QUEUE_DOWN = "queue unavailable (Redis is down); resend the delivery from GitLab later"
+
+
+def namespace_not_ours(namespace: str) -> str:
+    return (f"namespace {namespace} exists but is not managed by previewbot (no label "
+            "app.kubernetes.io/managed-by=previewbot); previewbot will not modify or delete "
+            "it — rename or remove it, or give the project another `slug:`")

@@ -36,6 +36,7 @@ class Snapshot:
     deployed_hash: str = ""  # from the namespace annotation
     release_status: str | None = None  # None: no release
     wanted_hash: str = ""  # "": project no longer configured
+    problem: str = ""  # the snapshot could not be taken (a broken record): blocked
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,8 @@ def build_plan(snapshots: Iterable[Snapshot], now: datetime) -> Plan:
 
 def plan_one(snap: Snapshot, now: datetime) -> Action | None:
     desired, key = snap.env.desired, snap.env.key
+    if snap.problem:
+        return Action(ActionKind.BLOCKED, key, snap.problem)
     exists = snap.namespace_phase is not None or snap.release_status is not None
     if snap.namespace_phase is not None and not snap.namespace_managed:
         return Action(ActionKind.BLOCKED, key, "namespace exists but is not managed by "
@@ -97,10 +100,10 @@ def _plan_present(snap: Snapshot) -> Action | None:
     if snap.release_status in PENDING_RELEASE_STATES:
         return Action(ActionKind.UPDATE, key, f"release stuck in {snap.release_status} "
                                               "(interrupted); recover and redeploy")
+    if observed.status is Status.FAILED and observed.deployed_hash == snap.wanted_hash:
+        return None  # same inputs failed before; a new sha or an explicit up retries
     if snap.deployed_hash != snap.wanted_hash:
         return Action(ActionKind.UPDATE, key, _change_reason(snap))
-    if observed.status is Status.FAILED:
-        return None  # same inputs failed before; a new sha or a redeploy retries
     if observed.status is not Status.READY:
         return Action(ActionKind.VERIFY, key, f"status {observed.status.value}; "
                                               "check readiness")

@@ -216,14 +216,17 @@ class EventQueue:
         with self._errors():
             return bool(self._redis.exists(self._key("done", event.id)))
 
-    def fail(self, event: QueuedEvent, error: str) -> str:
+    def fail(self, event: QueuedEvent, error: str, *,
+             min_delay: timedelta = timedelta(0)) -> str:
         """``"retry"`` (again after an exponential backoff), ``"parked"`` (after
         ``max_attempts`` failed attempts), or ``"stale"``: the entry was no longer
         pending (acked or failed by another worker), nothing changed."""
         attempts = event.attempts + 1
         if attempts >= self._max_attempts:
             return "parked" if self.park(event, error, attempts=attempts) else "stale"
-        delay = min(self._backoff_base * 2 ** min(event.attempts, 40), self._backoff_max)
+        # At least what the failing dependency asked for (a 429's Retry-After).
+        delay = max(min(self._backoff_base * 2 ** min(event.attempts, 40), self._backoff_max),
+                    min_delay)
         due = self._clock.now() + delay
         with self._errors():
             moved = self._retry(

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from bot import converge, metrics, records
 from bot.converge import Core
+from bot.drift import refresh_from_gitlab
+from bot.engine import Engine
 from bot.errors import PreviewError, TemporaryError
 from bot.kube import NamespaceRecord
 from bot.model import Environment, Observed, Status
@@ -24,6 +26,7 @@ from bot.plan import Action, ActionKind, Plan, Snapshot, build_plan, plan_one
 from bot.values import namespace_for, release_for
 
 log = logging.getLogger("previewbot.reconcile")
+MAX_ROUNDS = 3  # converge rounds per action while requests keep arriving
 Progress = Callable[[str, str], None]  # (env_key, text)
 
 
@@ -58,6 +61,10 @@ def _count_states(envs: Iterable[Environment]) -> None:
         metrics.ENVIRONMENTS.labels(state=state).set(count)
 
 
+def _if_absent(env: Environment) -> Callable[[Environment | None], Environment | None]:
+    return lambda current: env if current is None else None
+
+
 def _quiet(env_key: str, text: str) -> None:
     log.info("%s: %s", env_key, text)
 
@@ -70,6 +77,8 @@ class Reconciler:
                  progress: Progress = _quiet) -> PassResult:
         """One pass over every environment (or just ``only``)."""
         started = time.perf_counter()
+        if only is None and not dry_run:
+            refresh_from_gitlab(Engine(self.core), self.core.store.all())
         namespaces = self._managed_namespaces()
         known = {env.key: env for env in self.core.store.all()}
         adopted = self._adopt(namespaces, set(known), dry_run=dry_run)
@@ -87,9 +96,11 @@ class Reconciler:
                 log.info("DRY-RUN: would %s", action.describe())
             return PassResult(plan, (), adopted_keys)
         # Blocked actions are not applied, but reported as not done.
+        # Teardowns first: an expired environment must not wait behind slow deploys.
+        ordered = sorted(plan.actions, key=lambda a: a.kind is not ActionKind.DELETE)
         outcomes = tuple(Outcome(action, False, action.reason)
                          if action.kind is ActionKind.BLOCKED else self.apply(action, progress)
-                         for action in plan.actions)
+                         for action in ordered)
         if only is None:
             metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
         return PassResult(plan, outcomes, adopted_keys)
@@ -102,14 +113,18 @@ class Reconciler:
                     if full else None)
         snapshots = []
         for env in envs.values():
-            ns = self._namespace(namespaces, env)
-            release = release_for(env.desired)
-            if releases is not None:
-                status = releases.get((namespace_for(env.desired), release))
-            else:
-                found = self.core.helm.get_release(release, ns.name) if ns else None
-                status = found.status if found else None
-            snapshots.append(self.snapshot(env, ns, status))
+            try:
+                ns = self._namespace(namespaces, env)
+                release = release_for(env.desired)
+                if releases is not None:
+                    status = releases.get((namespace_for(env.desired), release))
+                else:
+                    found = self.core.helm.get_release(release, ns.name) if ns else None
+                    status = found.status if found else None
+                snapshots.append(self.snapshot(env, ns, status))
+            except Exception as error:
+                log.warning("cannot plan %s: %s", env.key, error)
+                snapshots.append(Snapshot(env, problem=str(error)))
         return snapshots
 
     def _namespace(self, managed: dict[str, NamespaceRecord],
@@ -132,7 +147,13 @@ class Reconciler:
         (say, a staging one) may share the cluster with other projects."""
         adopted: list[Environment] = []
         for ns in namespaces.values():
-            desired = records.desired_from_namespace(ns.labels, ns.annotations, ns.created_at)
+            try:
+                desired = records.desired_from_namespace(ns.labels, ns.annotations,
+                                                         ns.created_at)
+            except ValueError as error:  # hand-edited labels/annotations
+                log.warning("namespace %s: unreadable previewbot labels (%s); left alone",
+                            ns.name, error)
+                continue
             if desired is None or desired.env_key in known:
                 continue
             if self.core.config.project_by_path(desired.project_path) is None:
@@ -141,8 +162,8 @@ class Reconciler:
             env = Environment(desired, Observed(status=status, reason="rebuilt from cluster"))
             log.info("%srebuilding record of %s from namespace %s",
                      "DRY-RUN: would be " if dry_run else "", desired.env_key, ns.name)
-            if not dry_run:
-                self.core.store.put(env)
+            if not dry_run:  # unless a request recorded it meanwhile
+                self.core.store.update(env.key, _if_absent(env))
             adopted.append(env)
         return adopted
 
@@ -167,41 +188,60 @@ class Reconciler:
         except TemporaryError as error:
             log.warning("%s of %s failed, will retry: %s", action.kind, action.env_key, error)
             return Outcome(action, False, str(error), retry_after=error.delay)
-        except PreviewError as error:
+        except Exception as error:
+            if not isinstance(error, PreviewError):
+                log.exception("%s of %s crashed", action.kind, action.env_key)
             log.error("%s of %s failed: %s", action.kind, action.env_key, error)
             self._mark_failed(action, str(error))
             return Outcome(action, False, str(error))
 
     def _apply_locked(self, action: Action, say: Callable[[str], None]) -> Outcome:
-        env = self.core.store.get(action.env_key)
-        if env is None:
-            return Outcome(action, True, "record vanished; nothing to do")
+        """Converge until the desired state stops moving: a request recorded while
+        a deploy ran (new sha, merge → teardown) is acted on before the lock goes."""
+        outcome = Outcome(action, True, "already converged")
+        for _ in range(MAX_ROUNDS):
+            env = self.core.store.get(action.env_key)
+            if env is None:
+                return Outcome(action, True, "record vanished; nothing to do")
+            fresh = plan_one(self._fresh_snapshot(env), self.core.clock.now())
+            if fresh is None:
+                return outcome
+            if fresh.kind is ActionKind.BLOCKED:
+                return Outcome(action, False, fresh.reason)
+            done = self._converge(fresh, env, say)
+            outcome = Outcome(action, done.observed.status is not Status.FAILED,
+                              done.observed.reason or done.observed.status.value)
+            current = self.core.store.get(action.env_key)
+            if current is None or current.desired == env.desired or not outcome.ok:
+                return outcome
+            say("desired state changed meanwhile; converging again")
+        return outcome
+
+    def _fresh_snapshot(self, env: Environment) -> Snapshot:
         namespace = namespace_for(env.desired)
         ns = self.core.kube.get_namespace(namespace)
         release = self.core.helm.get_release(release_for(env.desired), namespace) if ns else None
-        snapshot = self.snapshot(env, ns, release.status if release else None)
-        fresh = plan_one(snapshot, self.core.clock.now())
-        if fresh is None:
-            return Outcome(action, True, "already converged")
-        if fresh.kind is ActionKind.DELETE:
-            env = converge.teardown(self.core, env, fresh.reason, say)
-        elif fresh.kind is ActionKind.SYNC:
-            env = converge.sync_gitlab(self.core, env, self.core.wanted(env)[1])
-        elif fresh.kind is ActionKind.VERIFY:
+        return self.snapshot(env, ns, release.status if release else None)
+
+    def _converge(self, action: Action, env: Environment,
+                  say: Callable[[str], None]) -> Environment:
+        if action.kind is ActionKind.DELETE:
+            return converge.teardown(self.core, env, action.reason, say)
+        if action.kind is ActionKind.SYNC:
+            return converge.sync_gitlab(self.core, env, self.core.wanted(env)[1])
+        if action.kind is ActionKind.VERIFY:
             project = self.core.project(env)
             assert project is not None  # plan_one blocks unknown projects
-            env = converge.wait_ready(self.core, env, project, self.core.wanted(env)[1], say)
-        elif fresh.kind is ActionKind.BLOCKED:
-            return Outcome(action, False, fresh.reason)
-        else:
-            env = converge.deploy(self.core, env, say)
-        ok = env.observed.status is not Status.FAILED
-        return Outcome(action, ok, env.observed.reason or env.observed.status.value)
+            return converge.wait_ready(self.core, env, project, self.core.wanted(env)[1], say)
+        return converge.deploy(self.core, env, say)
 
     def _mark_failed(self, action: Action, reason: str) -> None:
+        """FAILED with the hash of what failed: the same inputs are not retried every
+        pass (a new sha, a config change or an explicit `up` retries)."""
         try:
             env = self.core.store.get(action.env_key)
             if env is not None and action.kind is not ActionKind.DELETE:
-                self.core.save(env, Status.FAILED, reason)
-        except PreviewError:
+                wanted_hash = self.core.wanted(env)[1] if self.core.project(env) else ""
+                self.core.save(env, Status.FAILED, reason, deployed_hash=wanted_hash)
+        except Exception:
             log.exception("could not record the failure of %s", action.env_key)

@@ -4,7 +4,8 @@ Redis is the fast registry, not the record of truth: every environment that
 exists in the cluster can be rebuilt from its namespace (see ``recovery``).
 
 Keys (``prefix`` defaults to ``previewbot:``):
-  env:<ENV>       JSON of the whole Environment, written in one SET (atomic)
+  env:<ENV>       hash: `desired` and `observed` JSON; requests change the first
+                  (atomically, WATCH/MULTI), converging workers only the second
   envs            set of all ENV keys
   history:<ENV>   newest-first JSON history entries (capped)
   audit           stream of every action, for the audit log
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import asdict, fields
 from datetime import datetime
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 
 import redis
 from redis.lock import Lock
+from redis.typing import EncodableT, FieldT
 
 from bot import messages
 from bot.errors import TemporaryError
@@ -71,6 +73,29 @@ def decode_environment(text: str | bytes) -> Environment:
     return Environment(_decode(Desired, raw["desired"]), _decode(Observed, raw["observed"]))
 
 
+# Desired and observed state are separate hash fields: requests write the first,
+# converging workers the second, and neither overwrites the other's news.
+def _to_fields(env: Environment) -> dict[FieldT, EncodableT]:
+    return {"desired": json.dumps(_encode(env.desired), sort_keys=True),
+            "observed": json.dumps(_encode(env.observed), sort_keys=True)}
+
+
+def _from_fields(fields: Mapping[Any, Any]) -> Environment | None:
+    desired, observed = fields.get(b"desired"), fields.get(b"observed")
+    if desired is None:
+        return None
+    return Environment(_decode(Desired, json.loads(desired)),
+                       _decode(Observed, json.loads(observed)) if observed else Observed())
+
+
+_PUT_OBSERVED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HSET', KEYS[1], 'observed', ARGV[1])
+end
+return -1
+"""
+
+
 class Store:
     def __init__(self, client: redis.Redis, *, prefix: str = "previewbot:",
                  lock_ttl: float = 30.0) -> None:
@@ -100,24 +125,58 @@ class Store:
 
     def get(self, env_key: str) -> Environment | None:
         with self._errors():
-            raw = self._redis.get(self._key("env", env_key))
-        return decode_environment(raw) if raw else None
+            fields = self._redis.hgetall(self._key("env", env_key))
+        return _from_fields(fields)
 
     def all(self) -> list[Environment]:
         with self._errors():
             keys = sorted(k.decode() if isinstance(k, bytes) else k
                           for k in self._redis.smembers(self._key("envs")))
-            if not keys:
-                return []
-            raws = self._redis.mget([self._key("env", k) for k in keys])
-        return [decode_environment(raw) for raw in raws if raw]
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.hgetall(self._key("env", key))
+            replies = pipe.execute() if keys else []
+        return [env for fields in replies if (env := _from_fields(fields)) is not None]
 
     def put(self, env: Environment) -> None:
+        """Write desired and observed state (a new record, or a test's setup)."""
         with self._errors():
             pipe = self._redis.pipeline(transaction=True)
-            pipe.set(self._key("env", env.key), encode_environment(env))
+            pipe.hset(self._key("env", env.key), mapping=_to_fields(env))
             pipe.sadd(self._key("envs"), env.key)
             pipe.execute()
+
+    def put_observed(self, env_key: str, observed: Observed) -> None:
+        """Write only what the engine saw or did: a request recorded meanwhile
+        (new sha, teardown) is never overwritten by a converging worker."""
+        with self._errors():
+            self._redis.eval(_PUT_OBSERVED, 1, self._key("env", env_key),
+                             json.dumps(_encode(observed), sort_keys=True))
+
+    def update(self, env_key: str,
+               change: Callable[[Environment | None], Environment | None]) -> Environment | None:
+        """Read-modify-write one record atomically (optimistic, WATCH/MULTI).
+
+        ``change`` gets the current record and returns the new one, or None to
+        keep it; it may run more than once when another writer intervenes."""
+        key = self._key("env", env_key)
+        with self._errors():
+            while True:
+                with self._redis.pipeline(transaction=True) as pipe:
+                    try:
+                        pipe.watch(key)  # type: ignore[no-untyped-call]
+                        current = _from_fields(pipe.hgetall(key))
+                        updated = change(current)
+                        if updated is None:
+                            pipe.unwatch()
+                            return current
+                        pipe.multi()
+                        pipe.hset(key, mapping=_to_fields(updated))
+                        pipe.sadd(self._key("envs"), env_key)
+                        pipe.execute()
+                        return updated
+                    except redis.WatchError:
+                        continue
 
     def delete(self, env_key: str) -> None:
         with self._errors():

@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -88,7 +89,11 @@ class Workers:
     def intake_once(self) -> bool:
         events = self.queue.claim(self.consumer, count=10)
         for event in events:
-            self.process(event)
+            try:
+                self.process(event)
+            except Exception as error:
+                log.exception("event %s (%s) crashed its handler", event.id, event.event_type)
+                self._count(self.queue.fail(event, f"handler crashed: {error!r}"))
         return bool(events)
 
     def process(self, event: QueuedEvent) -> str:
@@ -99,7 +104,8 @@ class Workers:
         try:
             handled = self.intake.handle(event.event_type, event.body)
         except TemporaryError as error:
-            return self._count(self.queue.fail(event, str(error)))
+            return self._count(self.queue.fail(event, str(error),
+                                               min_delay=timedelta(seconds=error.delay)))
         except BadEventError as error:
             self.queue.park(event, str(error))
             return self._count("parked")
@@ -107,13 +113,13 @@ class Workers:
             log.warning("event %s (%s) refused: %s", event.id, event.event_type, error)
             self.queue.ack(event)
             return self._count("refused")
-        if handled.env_key is not None:
-            self.core.store.record(handled.env_key, HistoryEntry(
+        for env_key in handled.env_keys:
+            self.core.store.record(env_key, HistoryEntry(
                 self.core.clock.now(), "webhook", event.event_type, handled.summary))
-            self.queue.poke(handled.env_key)
+            self.queue.poke(env_key)
         log.info("event %s (%s): %s", event.id, event.event_type, handled.summary)
         self.queue.ack(event)
-        return self._count("ignored" if handled.env_key is None else "applied")
+        return self._count("applied" if handled.env_keys else "ignored")
 
     def _count(self, outcome: str) -> str:
         metrics.EVENTS.labels(outcome=outcome).inc()

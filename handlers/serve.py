@@ -7,6 +7,7 @@ environment locks keep two replicas from converging one environment at once.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import uvicorn
 
@@ -23,7 +24,10 @@ log = logging.getLogger("previewbot.serve")
 def serve(settings: Settings) -> int:
     settings.require("gitlab_webhook_secret", "gitlab_url", "gitlab_token")
     core = build_core(settings)
-    queue = EventQueue.from_url(settings.redis_url, claim_idle=settings.claim_idle)
+    # 12 attempts, backoff 5 s doubling to 10 min: about an hour of retrying before an
+    # event is parked, so a GitLab or cluster outage does not lose MR events.
+    queue = EventQueue.from_url(settings.redis_url, claim_idle=settings.claim_idle,
+                                max_attempts=12, backoff_max=timedelta(minutes=10))
     workers = Workers(core, queue, intake_threads=settings.intake_threads)
     deps = WebDeps(config=core.config, queue=queue,
                    webhook_secret=settings.gitlab_webhook_secret or "",

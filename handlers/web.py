@@ -67,11 +67,12 @@ async def read_capped(request: Request) -> bytes:
 
 
 def gitlab_webhook(deps: WebDeps) -> Callable[[Request], object]:
-    secret = deps.webhook_secret.encode()
+    secret = deps.webhook_secret.encode("utf-8")
 
     async def endpoint(request: Request) -> Response:
         started = time.perf_counter()
-        token = request.headers.get("x-gitlab-token", "").encode()
+        # Starlette decodes header bytes as latin-1: this gives back the bytes sent.
+        token = request.headers.get("x-gitlab-token", "").encode("latin-1")
         if not hmac.compare_digest(token, secret):
             return _reply(401, {"error": messages.WEBHOOK_UNAUTHORIZED}, started, "unauthorized")
         try:

@@ -97,8 +97,9 @@ def test_a_strangers_namespace_is_never_touched(bed: LifecycleBed,
         assert "not managed by previewbot" in done.stdout + done.stderr
         down = bed.cli("down", env_key)
         assert down.returncode == 1
+        assert bed.redis().keys("previewbot:env:*") == []  # refused before recording
         reconcile = bed.cli("reconcile")
-        assert "blocked" in reconcile.stdout
+        assert reconcile.returncode == 0, reconcile.stdout + reconcile.stderr
         after = core_api.read_namespace(f"preview-{env_key}").metadata
         assert after.resource_version == before.resource_version
         assert after.labels == before.labels and after.annotations == before.annotations
@@ -176,3 +177,37 @@ def test_hostile_branch_names_reach_helm_only_in_the_values_file(
     finally:
         engine.request_down(env.key, reason="test done", actor="test")
         assert reconciler.run_pass(dry_run=False, only=[env.key]).ok
+
+
+def test_a_teardown_requested_during_a_deploy_is_not_lost(bed: LifecycleBed,
+                                                          kube_api: client.ApiClient) -> None:
+    bed.add_mr(27)
+    env_key = f"{bed.slug}-mr-27"
+    engine, reconciler = bed.wired()
+    other_replica, _ = bed.wired()
+    engine.request_up_mr(bed.project_path, 27, actor="test")
+
+    def meanwhile(key: str, text: str) -> None:
+        # Another replica records "MR merged" while this one is inside helm/wait.
+        if text.startswith("helm upgrade"):
+            other_replica.request_down(key, reason="MR !27 merged", actor="webhook")
+
+    result = reconciler.run_pass(dry_run=False, only=[env_key], progress=meanwhile)
+    assert result.ok, result.outcomes
+    env = engine.core.store.get(env_key)
+    assert env is not None and env.observed.status is Status.GONE
+    assert env.observed.reason == "MR !27 merged"
+    assert managed_namespaces(client.CoreV1Api(kube_api), bed) == []
+
+
+def test_a_missed_merge_webhook_is_caught_by_the_next_reconcile(bed: LifecycleBed) -> None:
+    bed.add_mr(28)
+    env_key = f"{bed.slug}-mr-28"
+    up_ok(bed, f"{bed.project_path}!28")
+    bed.gitlab.update_merge_request(bed.project_id, 28, state="merged")  # no webhook sent
+    done = bed.cli("reconcile")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"delete  {env_key}: MR !28 merged (found by reconcile)" in done.stdout
+    engine, _ = bed.wired()
+    env = engine.core.store.get(env_key)
+    assert env is not None and env.observed.status is Status.GONE

@@ -11,7 +11,7 @@ from bot.model import Status
 from bot.queue import EventQueue
 from bot.worker import Workers
 from tests.integration.lifecycle_bed import LifecycleBed
-from tests.integration.webhook_support import mr_event
+from tests.integration.webhook_support import fixture, mr_event
 
 
 class MovableClock:
@@ -89,3 +89,17 @@ def test_gitlab_down_retries_then_parks_and_the_cli_shows_and_requeues(
     assert claim_one(queue, workers) == "applied"
     assert bed.core().store.get(f"{bed.slug}-mr-44") is not None
     assert bed.cli("events", "--requeue", "no-such-id").returncode == 1
+
+
+def test_a_branch_pipeline_deploys_the_open_mrs_from_that_branch_in_pipeline_mode(
+        bed: LifecycleBed) -> None:
+    bed.configure(project_extra="deploy_on: pipeline")
+    bed.add_mr(45, sha="4" * 40, branch="feature-y")
+    payload = fixture("pipeline_success_branch")
+    payload["project"].update(id=bed.project_id, path_with_namespace=bed.project_path)
+    payload["object_attributes"].update(sha="5" * 40, ref="feature-y", status="success")
+    workers, queue = workers_for(bed)
+    assert queue.enqueue("Pipeline Hook", json.dumps(payload).encode(), "p-45") == "queued"
+    assert claim_one(queue, workers) == "applied"
+    env = bed.core().store.get(f"{bed.slug}-mr-45")
+    assert env is not None and env.desired.sha == "5" * 40  # the pipeline's, not the head

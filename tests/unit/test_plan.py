@@ -14,13 +14,13 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 def env(*, present: bool = True, expires_in: timedelta = timedelta(hours=4),
         status: Status = Status.READY, synced: str = "h1", deployed_sha: str = "a" * 40,
-        reason: str = "") -> Environment:
+        reason: str = "", failed_hash: str = "h1") -> Environment:
     desired = Desired(env_key="g-app-mr-7", project_path="g/app", project_id=1, branch="f",
                       sha="b" * 40, created_at=NOW - timedelta(hours=1),
                       expires_at=NOW + expires_in, mr_iid=7, present=present,
                       down_reason=reason)
     return Environment(desired, Observed(status=status, gitlab_synced_hash=synced,
-                                         deployed_sha=deployed_sha))
+                                         deployed_sha=deployed_sha, deployed_hash=failed_hash))
 
 
 def snap(environment: Environment, *, phase: str | None = "Active", managed: bool = True,
@@ -44,6 +44,10 @@ CASES = [
     ("rebuilt record", snap(env(status=Status.PENDING)), ActionKind.VERIFY, "pending"),
     ("failed, same inputs", snap(env(status=Status.FAILED)), None, ""),
     ("failed, new sha", snap(env(status=Status.FAILED), wanted="h2"), ActionKind.UPDATE, "sha"),
+    ("helm refused the chart: not every pass",
+     snap(env(status=Status.FAILED), deployed="h0"), None, ""),
+    ("retry requested after a helm refusal",
+     snap(env(status=Status.PENDING), deployed="h0"), ActionKind.UPDATE, ""),
     ("gitlab behind", snap(env(synced="")), ActionKind.SYNC, "GitLab"),
     ("down requested", snap(env(present=False, reason="MR merged")), ActionKind.DELETE,
      "MR merged"),
