@@ -17,6 +17,7 @@ from bot.converge import Core
 from bot.errors import NotOwnedError, PermanentError
 from bot.gitlab import GitLabClient, MergeRequestInfo
 from bot.model import Desired, Environment, HistoryEntry, Observed, Status
+from bot.notify import EventKind
 from bot.values import helm_values, namespace_for
 
 
@@ -182,6 +183,7 @@ class Engine:
 
         env = self._change(env_key, push)
         self._after(env, "extend", actor, f"until {records.rfc3339(env.desired.expires_at)}")
+        self.core.emit(EventKind.EXTENDED, env, f"until {records.rfc3339(env.desired.expires_at)}")
         return env, capped[0]
 
     def keep(self, env_key: str, *, actor: str) -> Environment:
@@ -191,6 +193,7 @@ class Engine:
 
         env = self._change(env_key, kept)
         self._after(env, "keep", actor, f"until {records.rfc3339(env.desired.expires_at)}")
+        self.core.emit(EventKind.EXTENDED, env, "kept until the MR closes (max_ttl)")
         return env
 
     def _now(self) -> datetime:

@@ -236,7 +236,7 @@ def _checked(name: str, limit: int) -> str:
 def _execute(argv: list[str], binary: str, timeout: float) -> tuple[int, str, str]:
     try:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, env=dict(os.environ))
+                                   text=True, env=helm_environment(os.environ))
     except (FileNotFoundError, PermissionError, NotADirectoryError) as error:
         raise PermanentError(
             f"cannot run the Helm binary {binary!r} ({error.strerror}); install Helm 4 "
@@ -282,3 +282,14 @@ def _values_file(values: Mapping[str, Any]) -> Iterator[str]:
         yield path
     finally:
         os.unlink(path)
+
+
+_HELM_ENV_NAMES = ("PATH", "HOME", "KUBECONFIG", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY",
+                   "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE",
+                   "SSL_CERT_DIR")
+
+
+def helm_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What Helm (and its plugins) may see: never the bot's GitLab/Slack secrets."""
+    return {name: value for name, value in environ.items()
+            if name in _HELM_ENV_NAMES or name.startswith(("HELM_", "XDG_"))}

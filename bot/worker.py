@@ -129,7 +129,10 @@ class Workers:
         keys = self.queue.take_poked()
         if not keys:
             return False
-        self.reconciler.run_pass(dry_run=False, only=keys)
+        result = self.reconciler.run_pass(dry_run=False, only=keys)
+        for outcome in result.outcomes:
+            if outcome.retry_after is not None:  # busy lock, dependency down: try again soon
+                self.queue.poke(outcome.action.env_key)
         return True
 
     def periodic_pass(self) -> None:
