@@ -25,7 +25,7 @@ from bot.helm import Helm
 from bot.kube import Kube
 from bot.model import Clock, Environment, Status
 from bot.notify import EventKind, LifecycleEvent, Notifier
-from bot.plan import PENDING_RELEASE_STATES
+from bot.plan import PENDING_RELEASE_STATES, STOP_PENDING
 from bot.store import Store
 from bot.values import helm_values, namespace_for, release_for, values_hash
 
@@ -200,9 +200,10 @@ def teardown(core: Core, env: Environment, reason: str, progress: Progress) -> E
         core.kube.delete_namespace(namespace, dry_run=False)
         if not core.kube.wait_namespace_gone(namespace, core.teardown_timeout):
             raise TemporaryError(messages.namespace_not_gone(namespace, core.teardown_timeout))
-    _stop_gitlab(core, env)
+    stopped = stop_gitlab(core, env)
     started_at = env.observed.updated_at
-    env = core.save(env, Status.GONE, reason)
+    env = core.save(env, Status.GONE, reason,
+                    gitlab_synced_hash="" if stopped else STOP_PENDING)
     if started_at is not None:
         metrics.TEARDOWN_SECONDS.observe((core.clock.now() - started_at).total_seconds())
     metrics.TEARDOWNS.labels(reason=metrics.reason_class(reason)).inc()
@@ -211,13 +212,23 @@ def teardown(core: Core, env: Environment, reason: str, progress: Progress) -> E
     return env
 
 
-def _stop_gitlab(core: Core, env: Environment) -> None:
+def stop_gitlab(core: Core, env: Environment) -> bool:
+    """Stop the GitLab environment; False (retried by a later pass) when GitLab
+    refused or was down — a teardown is not held up by GitLab."""
     if core.gitlab is None:
-        return
+        return True
     try:
         core.gitlab.stop_environment(env.desired.project_id, gitlab_environment_name(env))
     except PreviewError as error:
         log.warning("could not stop GitLab environment of %s: %s", env.key, error)
+        return False
+    return True
+
+
+def finish_gitlab_stop(core: Core, env: Environment) -> Environment:
+    if not stop_gitlab(core, env):
+        return env
+    return core.save(env, env.observed.status, env.observed.reason, gitlab_synced_hash="")
 
 
 def _ensure_namespace(core: Core, env: Environment, namespace: str) -> None:

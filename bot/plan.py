@@ -15,6 +15,7 @@ from datetime import datetime
 from bot.model import Environment, Status
 
 PENDING_RELEASE_STATES = ("pending-install", "pending-upgrade", "pending-rollback")
+STOP_PENDING = "stop-pending"  # a gone environment whose GitLab environment is still up
 
 
 class ActionKind(enum.StrEnum):
@@ -82,6 +83,8 @@ def plan_one(snap: Snapshot, now: datetime) -> Action | None:
             else f"TTL expired at {desired.expires_at:%Y-%m-%d %H:%M} UTC"
         if exists or snap.env.observed.status is not Status.GONE:
             return Action(ActionKind.DELETE, key, reason)
+        if snap.env.observed.gitlab_synced_hash == STOP_PENDING:
+            return Action(ActionKind.SYNC, key, "GitLab environment not stopped yet")
         return None
     if snap.namespace_phase == "Terminating":
         return Action(ActionKind.BLOCKED, key, "namespace is still terminating; "

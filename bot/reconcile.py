@@ -228,6 +228,8 @@ class Reconciler:
         if action.kind is ActionKind.DELETE:
             return converge.teardown(self.core, env, action.reason, say)
         if action.kind is ActionKind.SYNC:
+            if env.observed.status is Status.GONE:
+                return converge.finish_gitlab_stop(self.core, env)
             return converge.sync_gitlab(self.core, env, self.core.wanted(env)[1])
         if action.kind is ActionKind.VERIFY:
             project = self.core.project(env)

@@ -211,3 +211,22 @@ def test_a_missed_merge_webhook_is_caught_by_the_next_reconcile(bed: LifecycleBe
     engine, _ = bed.wired()
     env = engine.core.store.get(env_key)
     assert env is not None and env.observed.status is Status.GONE
+
+
+def test_gitlab_down_never_blocks_a_teardown_and_the_stop_catches_up(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    bed.add_mr(29)
+    env_key = f"{bed.slug}-mr-29"
+    up_ok(bed, f"{bed.project_path}!29")
+    engine, reconciler = bed.wired()
+    engine.request_down(env_key, reason="requested", actor="test")
+    bed.gitlab.set_down(True)
+    assert reconciler.run_pass(dry_run=False, only=[env_key]).ok
+    assert managed_namespaces(client.CoreV1Api(kube_api), bed) == []
+    assert [e["state"] for e in bed.gitlab.environments(bed.project_id)] == ["available"]
+
+    bed.gitlab.set_down(False)
+    result = reconciler.run_pass(dry_run=False, only=[env_key])
+    assert [a.kind.value for a in result.plan.actions] == ["sync"] and result.ok
+    assert [e["state"] for e in bed.gitlab.environments(bed.project_id)] == ["stopped"]
+    assert reconciler.run_pass(dry_run=False, only=[env_key]).plan.actions == ()
