@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from bot import messages, metrics, records
 from bot.config import Config, ProjectConfig
-from bot.errors import PermanentError, PreviewError, TemporaryError
+from bot.errors import NotOwnedError, PermanentError, PreviewError, TemporaryError
 from bot.gitlab import GitLabClient
 from bot.helm import Helm
 from bot.kube import Kube
@@ -234,6 +234,11 @@ def finish_gitlab_stop(core: Core, env: Environment) -> Environment:
 def _ensure_namespace(core: Core, env: Environment, namespace: str) -> None:
     """Labels and annotations of SPEC §5; stale keys (a cancelled teardown) removed."""
     wanted = records.namespace_annotations(env.desired)
+    existing = core.kube.get_namespace(namespace)
+    if existing is not None and existing.managed:
+        foreign = records.foreign_labels(existing.labels, env.desired)
+        if foreign:  # managed, but for another environment or project: not ours either
+            raise NotOwnedError(messages.namespace_of_another(namespace, foreign))
     core.kube.ensure_namespace(namespace, records.namespace_labels(env.desired),
                                {k: v for k, v in wanted.items() if v is not None}, dry_run=False)
     removals = {k: v for k, v in wanted.items() if v is None}

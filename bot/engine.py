@@ -153,6 +153,9 @@ class Engine:
         namespace = self.core.kube.get_namespace(namespace_for(desired))
         if namespace is not None and not namespace.managed:
             raise NotOwnedError(messages.namespace_not_ours(namespace.name))
+        foreign = records.foreign_labels(namespace.labels, desired) if namespace else {}
+        if namespace is not None and foreign:
+            raise NotOwnedError(messages.namespace_of_another(namespace.name, foreign))
 
     def _check_capacity(self, project: ProjectConfig) -> None:
         active = [e for e in self.core.store.all() if is_active(e)]
@@ -216,7 +219,8 @@ class Engine:
         """History, then the namespace (the durable record) follows Redis."""
         self.core.store.record(env.key, HistoryEntry(self.core.clock.now(), action, actor, detail))
         namespace = self.core.kube.get_namespace(namespace_for(env.desired))
-        if namespace is not None and namespace.managed and namespace.phase == "Active":
+        if (namespace is not None and namespace.managed and namespace.phase == "Active"
+                and not records.foreign_labels(namespace.labels, env.desired)):
             self.core.kube.annotate_namespace(namespace.name,
                                               records.namespace_annotations(env.desired),
                                               dry_run=False)

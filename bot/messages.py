@@ -470,3 +470,9 @@ def namespace_not_ours(namespace: str) -> str:
     return (f"namespace {namespace} exists but is not managed by previewbot (no label "
             "app.kubernetes.io/managed-by=previewbot); previewbot will not modify or delete "
             "it — rename or remove it, or give the project another `slug:`")
+
+
+def namespace_of_another(namespace: str, labels: dict[str, str]) -> str:
+    shown = ", ".join(f"{k}={v}" for k, v in labels.items())
+    return (f"namespace {namespace} is managed by previewbot for another environment or "
+            f"project ({shown}); left alone — give one of the projects another `slug:`")

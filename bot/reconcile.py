@@ -172,7 +172,9 @@ class Reconciler:
         return Snapshot(
             env=env,
             namespace_phase=ns.phase if ns else None,
-            namespace_managed=ns.managed if ns else True,
+            namespace_managed=(ns.managed and not records.foreign_labels(ns.labels,
+                                                                         env.desired)
+                               if ns else True),
             deployed_hash=ns.annotations.get(records.DEPLOYED_HASH, "") if ns else "",
             release_status=release_status if ns is not None and ns.managed else None,
             wanted_hash=self.core.wanted(env)[1],

@@ -96,3 +96,12 @@ def desired_from_namespace(labels: Mapping[str, str], annotations: Mapping[str, 
         down_reason=annotations.get(TEARDOWN_REASON, ""),
         source_updated_at=parse_rfc3339(source_updated) if source_updated else None,
     )
+
+
+def foreign_labels(labels: Mapping[str, str], desired: Desired) -> dict[str, str]:
+    """The identity labels of a *managed* namespace that name another environment
+    or project (another previewbot sharing the cluster, a slug collision); empty
+    when the namespace is this environment's own."""
+    ours = namespace_labels(desired)
+    return {key: labels[key] for key in (ENV_LABEL, PROJECT_ID_LABEL)
+            if key in labels and labels[key] != ours[key]}

@@ -230,3 +230,20 @@ def test_gitlab_down_never_blocks_a_teardown_and_the_stop_catches_up(
     assert [a.kind.value for a in result.plan.actions] == ["sync"] and result.ok
     assert [e["state"] for e in bed.gitlab.environments(bed.project_id)] == ["stopped"]
     assert reconciler.run_pass(dry_run=False, only=[env_key]).plan.actions == ()
+
+
+def test_a_namespace_managed_for_another_project_is_left_alone(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    bed.add_mr(30)
+    env_key = f"{bed.slug}-mr-30"
+    core_api = client.CoreV1Api(kube_api)
+    core_api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+        name=f"preview-{env_key}", labels={"app.kubernetes.io/managed-by": "previewbot",
+                                           "previewbot/env": env_key,
+                                           "previewbot/project-id": "999999"})))
+    before = core_api.read_namespace(f"preview-{env_key}").metadata.resource_version
+    done = bed.cli("up", f"{bed.project_path}!30")
+    assert done.returncode == 1
+    assert "managed by previewbot for another environment or project" in done.stderr
+    assert core_api.read_namespace(f"preview-{env_key}").metadata.resource_version == before
+    assert helm_release(bed, env_key) is None
