@@ -16,6 +16,7 @@ from typing import Any
 import gitlab
 from gitlab.exceptions import GitlabAuthenticationError, GitlabError, RedirectError
 
+from bot import metrics
 from bot.errors import PermanentError, PreviewError, TemporaryError
 
 PER_PAGE = 100  # GitLab's maximum: fewest round trips when walking lists
@@ -55,6 +56,7 @@ class RestClient(gitlab.Gitlab):
         try:
             yield
         except (GitlabError, OSError) as error:
+            metrics.ERRORS.labels(dependency="gitlab").inc()
             raise translate(error, action, subject, self.retry_after()) from error
 
 

@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from bot import metrics
 from bot.errors import PermanentError, TemporaryError
 
 log = logging.getLogger("previewbot.helm")
@@ -261,6 +262,7 @@ def _error(what: str, stderr: str) -> TemporaryError | PermanentError:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     tail = "\n".join(lines[-5:])[-1500:] or "(no output on stderr)"
     message = f"{what} failed: {tail}"
+    metrics.ERRORS.labels(dependency="helm").inc()
     lowered = stderr.lower()
     if any(marker in lowered for marker in _TEMPORARY):
         return TemporaryError(message, delay=10.0)

@@ -28,7 +28,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from bot import workloads
+from bot import metrics, workloads
 from bot.errors import ConfigError, NotOwnedError, PermanentError, PreviewError, TemporaryError
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "previewbot")
@@ -237,8 +237,11 @@ def _api(action: str) -> Iterator[None]:
     try:
         yield
     except ApiException as error:
+        if error.status != 404:  # "not found" is an answer, not an error
+            metrics.ERRORS.labels(dependency="kubernetes").inc()
         raise _translate(action, error) from error
     except (urllib3.exceptions.HTTPError, OSError) as error:
+        metrics.ERRORS.labels(dependency="kubernetes").inc()
         raise TemporaryError(f"the Kubernetes API is unreachable while {action}: {error}",
                              delay=10.0) from error
 

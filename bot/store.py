@@ -26,7 +26,7 @@ import redis
 from redis.lock import Lock
 from redis.typing import EncodableT, FieldT
 
-from bot import messages
+from bot import messages, metrics
 from bot.errors import TemporaryError
 from bot.model import Desired, Environment, HistoryEntry, Observed, Status
 
@@ -60,6 +60,7 @@ def redis_errors() -> Iterator[None]:
     try:
         yield
     except redis.RedisError as error:
+        metrics.ERRORS.labels(dependency="redis").inc()
         raise TemporaryError(messages.redis_unavailable(str(error)), delay=5) from error
 
 

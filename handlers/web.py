@@ -136,7 +136,7 @@ def create_app(deps: WebDeps) -> Starlette:
             for part, count in (await run_in_threadpool(deps.queue.stats)).items():
                 metrics.QUEUE_DEPTH.labels(part=part).set(count)
         except TemporaryError:
-            metrics.ERRORS.labels(dependency="redis").inc()
+            pass  # Redis down: counted in previewbot_dependency_errors_total; serve the rest
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(routes=[

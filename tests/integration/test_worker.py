@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from bot import metrics
 from bot.model import Status
 from bot.queue import EventQueue
 from bot.worker import Workers
@@ -29,6 +30,12 @@ def workers_for(bed: LifecycleBed,
     queue = EventQueue.from_url(bed.redis_url, max_attempts=2, clock=clock or MovableClock(),
                                 backoff_base=timedelta(seconds=30))
     return Workers(bed.core(), queue, intake_threads=0, converge_threads=0), queue
+
+
+def gitlab_errors() -> float:
+    sample = metrics.REGISTRY.get_sample_value("previewbot_dependency_errors_total",
+                                               {"dependency": "gitlab"})
+    return sample or 0.0
 
 
 def queue_one(queue: EventQueue, payload: dict[str, object], key: str) -> None:
@@ -70,7 +77,9 @@ def test_gitlab_down_retries_then_parks_and_the_cli_shows_and_requeues(
     workers, queue = workers_for(bed, clock)
     queue_one(queue, mr_event(bed, "open", 44, sha), "d-44")
     bed.gitlab.set_down(True)
+    errors_before = gitlab_errors()
     assert claim_one(queue, workers) == "retry"
+    assert gitlab_errors() > errors_before  # previewbot_dependency_errors_total{gitlab}
     assert queue.stats()["retrying"] == 1
     assert queue.claim(workers.consumer, block=timedelta(0)) == []  # not due yet
     clock.moment += timedelta(seconds=31)
