@@ -62,7 +62,7 @@ step 1 "etcd $ETCD_VERSION + kube-apiserver/controller-manager/scheduler $KUBERN
 if have "$bin/etcd" "$bin/kube-apiserver" "$bin/kube-controller-manager" "$bin/kube-scheduler"; then
   echo "  cached" >&2
 else
-  echo "  building from the Go module proxy (cold: 15-30 min on 2 cores)" >&2
+  echo "  building from the Go module proxy (cold: about 10-15 min on 2 cores)" >&2
   build_control_plane
 fi
 
