@@ -8,6 +8,7 @@ is the reconciler's job. Callers that want to wait run a pass for the key.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -19,6 +20,8 @@ from bot.gitlab import GitLabClient, MergeRequestInfo
 from bot.model import Desired, Environment, HistoryEntry, Observed, Status
 from bot.notify import EventKind
 from bot.values import helm_values, namespace_for
+
+CAPACITY_LOCK = "_capacity"  # not a valid ENV key (leading "_"), so it never clashes
 
 
 def is_active(env: Environment) -> bool:
@@ -142,7 +145,12 @@ class Engine:
             recorded.append(True)
             return Environment(desired, observed)
 
-        env = self.core.store.update(desired.env_key, change)
+        # Capacity counts every environment: creations are serialised so that two
+        # replicas cannot both take the last slot.
+        creating = self.core.store.get(desired.env_key)
+        with self.core.store.lock(CAPACITY_LOCK) if creating is None or not is_active(
+                creating) else nullcontext():
+            env = self.core.store.update(desired.env_key, change)
         assert env is not None  # change() returns None only for an existing record
         if recorded:
             self._after(env, "up", actor, f"{desired.label} at {desired.sha[:8]}")
