@@ -62,7 +62,7 @@ class Engine:
         return env
 
     def environments(self, *, project: str | None = None, owner: str | None = None,
-             include_gone: bool = False) -> list[Environment]:
+                     include_gone: bool = False) -> list[Environment]:
         envs = [e for e in self.core.store.all() if include_gone or is_active(e)]
         if project is not None:
             path = self.project(project).path
