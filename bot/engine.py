@@ -87,8 +87,9 @@ class Engine:
             raise PermanentError(messages.mr_not_open(project.path, iid, mr.state))
         if mr.source_branch == info.default_branch:
             raise PermanentError(messages.default_branch_refused(project.path, mr.source_branch))
+        sha = sha or _deployable_head(project, mr)
         desired = self._desired(project, project.mr_env_key(iid), info.id, mr.source_branch,
-                                sha or mr.sha, ttl, owner=mr.author_username, mr_iid=iid,
+                                sha, ttl, owner=mr.author_username, mr_iid=iid,
                                 mr_url=mr.web_url,
                                 source_updated_at=source_updated_at or mr.updated_at)
         return self._record_up(project, desired, actor)
@@ -237,6 +238,17 @@ class Engine:
         if self.core.gitlab is None:
             raise PermanentError(messages.gitlab_not_configured())
         return self.core.gitlab
+
+
+def _deployable_head(project: ProjectConfig, mr: MergeRequestInfo) -> str:
+    """The MR's head — in pipeline mode only once its pipeline passed (before that
+    its image may not exist); the Pipeline Hook deploys it when it does."""
+    if project.deploy_on != "pipeline":
+        return mr.sha
+    if mr.head_pipeline_status == "success" and mr.head_pipeline_sha:
+        return mr.head_pipeline_sha
+    raise PermanentError(messages.waiting_for_pipeline(mr.iid, mr.sha,
+                                                       mr.head_pipeline_status))
 
 
 def _is_stale(current: Desired, incoming: Desired) -> bool:

@@ -89,7 +89,7 @@ def _pipeline(hook: Fields, origin: Origin) -> Intent | Ignored:
         return Ignored(messages.event_branch_pipeline_push_mode(branch))
     return origin.up(mr_iid=None, branch=branch, sha=sha,
                      reason=messages.event_pipeline_succeeded_branch(branch, short(sha)),
-                     updated_at=attrs.timestamp("created_at"))
+                     updated_at=attrs.timestamp("created_at"), from_pipeline=True)
 
 
 def _merge_request_pipeline(
@@ -110,7 +110,8 @@ def _merge_request_pipeline(
                      reason=messages.event_pipeline_succeeded_mr(iid, short(sha)),
                      updated_at=attrs.timestamp("created_at"),
                      mr_url=merge_request.optional_text("url") or "",
-                     check_trigger=bool(trigger.labels) or not trigger.drafts)
+                     check_trigger=bool(trigger.labels) or not trigger.drafts,
+                     from_pipeline=True)
 
 
 def _push(hook: Fields, origin: Origin) -> Intent | Ignored:

@@ -48,6 +48,7 @@ class Intent:
     mr_url: str = ""
     check_paths: bool = False
     check_trigger: bool = False
+    from_pipeline: bool = False  # sha is a passed pipeline's (its image exists)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +69,12 @@ class Origin:
 
     def up(self, *, mr_iid: int | None, branch: str, sha: str, reason: str,
            updated_at: datetime | None, mr_url: str = "",
-           check_trigger: bool = False) -> Intent:
+           check_trigger: bool = False, from_pipeline: bool = False) -> Intent:
         return Intent(
             IntentKind.UP, self.project.path, self.project_id, mr_iid, branch, sha, reason,
             updated_at, self.username, mr_url,
             check_paths=mr_iid is not None and bool(self.project.trigger.paths),
-            check_trigger=check_trigger,
+            check_trigger=check_trigger, from_pipeline=from_pipeline,
         )
 
     def down(self, *, mr_iid: int | None, branch: str, reason: str,

@@ -231,4 +231,6 @@ def _mr_info(project_id: int, a: dict[str, Any]) -> MergeRequestInfo:
         author_username=str((a.get("author") or {}).get("username") or ""),
         web_url=str(a.get("web_url") or ""),
         updated_at=_timestamp(a.get("updated_at")),
+        head_pipeline_sha=str((a.get("head_pipeline") or {}).get("sha") or ""),
+        head_pipeline_status=str((a.get("head_pipeline") or {}).get("status") or ""),
     )

@@ -37,7 +37,10 @@ class MergeRequestInfo:
     labels: tuple[str, ...]
     author_username: str
     web_url: str
-    updated_at: datetime | None  # timezone-aware (UTC)
+    updated_at: datetime | None
+    # The MR's head pipeline (GET of a single MR): "" when GitLab reports none.
+    head_pipeline_sha: str = ""
+    head_pipeline_status: str = ""  # timezone-aware (UTC)
 
 
 class GitLabClient(Protocol):

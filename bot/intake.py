@@ -81,9 +81,10 @@ class Intake:
         return Handled((env.key,), f"up {env.desired.label} at {env.desired.sha[:8]}")
 
     def _pinned_sha(self, intent: Intent) -> str | None:
-        """Pipeline mode deploys the sha whose pipeline passed; push mode reads the MR head."""
+        """A passed pipeline's sha in pipeline mode; otherwise None: the engine reads
+        the MR head (in pipeline mode: the head whose pipeline passed)."""
         project = self.engine.project(intent.project_path)
-        return intent.sha if project.deploy_on == "pipeline" else None
+        return intent.sha if project.deploy_on == "pipeline" and intent.from_pipeline else None
 
     def _branch_pipeline(self, intent: Intent) -> Handled:
         """A passed branch pipeline deploys its sha to what is built from that

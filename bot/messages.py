@@ -476,3 +476,9 @@ def namespace_of_another(namespace: str, labels: dict[str, str]) -> str:
     shown = ", ".join(f"{k}={v}" for k, v in labels.items())
     return (f"namespace {namespace} is managed by previewbot for another environment or "
             f"project ({shown}); left alone — give one of the projects another `slug:`")
+
+
+def waiting_for_pipeline(iid: int, sha: str, status: str) -> str:
+    state = f"is {status}" if status else "has not run yet"
+    return (f"MR !{iid}: the pipeline of {sha[:8]} {state}; with deploy_on: pipeline the "
+            "environment is deployed when it succeeds (its image must exist first)")

@@ -42,7 +42,8 @@ from tests.fakes.http import (
 
 API_PREFIX = "/api/v4"
 MR_FIELDS = frozenset(
-    {"title", "description", "state", "source_branch", "target_branch", "sha", "draft", "labels"}
+    {"title", "description", "state", "source_branch", "target_branch", "sha", "draft", "labels",
+     "head_pipeline"}
 )
 
 

@@ -111,6 +111,7 @@ class GitLabRenderer:
             "merge_status": "can_be_merged",
             "detailed_merge_status": "draft_status" if mr.draft else "mergeable",
             "sha": mr.sha,
+            "head_pipeline": mr.head_pipeline,
             "merge_commit_sha": None,
             "squash_commit_sha": None,
             "user_notes_count": notes_count,

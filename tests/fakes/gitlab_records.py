@@ -108,6 +108,8 @@ class MergeRequest:
     updated_at: str = field(default_factory=now_iso)
     merged_at: str | None = None
     closed_at: str | None = None
+    # GitLab's `head_pipeline` of a single-MR GET: {"id", "sha", "ref", "status", …} or None
+    head_pipeline: dict[str, Any] | None = None
 
 
 @dataclass

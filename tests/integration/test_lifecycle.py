@@ -231,3 +231,20 @@ def test_check_config_reports_each_dependency(bed: LifecycleBed) -> None:
     bad = bed.cli("check-config")
     assert bad.returncode == 1
     assert "defaults.ttl" in bad.stderr and "3x" in bad.stderr
+
+
+def test_pipeline_mode_up_waits_for_the_head_pipeline(bed: LifecycleBed) -> None:
+    bed.configure(project_extra="deploy_on: pipeline")
+    sha = bed.add_mr(16)
+    bed.gitlab.update_merge_request(bed.project_id, 16, head_pipeline={
+        "id": 901, "sha": sha, "ref": "feature-16", "status": "running"})
+    waiting = bed.cli("up", f"{bed.project_path}!16")
+    assert waiting.returncode == 1
+    assert "is running" in waiting.stderr and "deploy_on: pipeline" in waiting.stderr
+    assert bed.redis().keys("previewbot:env:*") == []
+
+    bed.gitlab.update_merge_request(bed.project_id, 16, head_pipeline={
+        "id": 901, "sha": sha, "ref": "feature-16", "status": "success"})
+    up_ok(bed, f"{bed.project_path}!16")
+    engine, _ = bed.wired()
+    assert engine.resolve(f"{bed.slug}-mr-16").observed.deployed_sha == sha
