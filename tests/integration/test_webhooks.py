@@ -141,7 +141,11 @@ def redis_state(bed: LifecycleBed) -> dict[bytes, object]:
 
 
 def snapshot_state(bed: LifecycleBed, kube_api: client.ApiClient) -> tuple[object, ...]:
-    names = sorted(ns.metadata.name for ns in client.CoreV1Api(kube_api).list_namespace().items)
+    """This test's Redis database, and this project's namespaces with their versions
+    (other tests create and delete their own namespaces in parallel)."""
+    names = sorted((ns.metadata.name, ns.metadata.resource_version)
+                   for ns in client.CoreV1Api(kube_api).list_namespace().items
+                   if ns.metadata.name.startswith(f"preview-{bed.slug}"))
     return redis_state(bed), names
 
 
