@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tests.polling import wait_for
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 CLUSTER_NAME = "previewbot"
@@ -106,11 +108,10 @@ def missing_parts(bin_dir: Path) -> list[str]:
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TestbedError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.5)
+    try:
+        wait_for(what, check, timeout=timeout, interval=0.5)
+    except TimeoutError as error:
+        raise TestbedError(str(error)) from None
 
 
 def run(args: list[str], env: Mapping[str, str] | None = None) -> str:
