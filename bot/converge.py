@@ -22,7 +22,7 @@ from bot.config import Config, ProjectConfig
 from bot.errors import NotOwnedError, PermanentError, PreviewError, TemporaryError
 from bot.gitlab import GitLabClient
 from bot.helm import Helm
-from bot.kube import Kube
+from bot.kube import Kube, NamespaceRecord
 from bot.model import Clock, Environment, Status
 from bot.notify import EventKind, LifecycleEvent, Notifier
 from bot.plan import PENDING_RELEASE_STATES, STOP_PENDING
@@ -82,14 +82,14 @@ def deploy(core: Core, env: Environment, progress: Progress) -> Environment:
     env = core.save(env, Status.DEPLOYING, f"deploying {env.desired.sha[:8]}")
     core.emit(EventKind.DEPLOYING, env)
     progress(f"namespace {namespace}")
-    _ensure_namespace(core, env, namespace)
+    before = _ensure_namespace(core, env, namespace)
     current = core.helm.get_release(release, namespace)
     if current is not None and current.status in PENDING_RELEASE_STATES:
         progress(f"recovering release {release} from {current.status}")
         core.helm.recover_pending(release, namespace, dry_run=False)
         current = core.helm.get_release(release, namespace)
-    record = core.kube.get_namespace(namespace)
-    deployed_hash = record.annotations.get(records.DEPLOYED_HASH, "") if record else ""
+    # ensure_namespace never writes DEPLOYED_HASH: the record read before it holds it.
+    deployed_hash = before.annotations.get(records.DEPLOYED_HASH, "") if before else ""
     if current is None or current.status != "deployed" or deployed_hash != wanted_hash:
         progress(f"helm upgrade --install {release} ({project.chart})")
         core.helm.upgrade_install(release, project.chart, namespace, values, dry_run=False)
@@ -231,8 +231,9 @@ def finish_gitlab_stop(core: Core, env: Environment) -> Environment:
     return core.save(env, env.observed.status, env.observed.reason, gitlab_synced_hash="")
 
 
-def _ensure_namespace(core: Core, env: Environment, namespace: str) -> None:
-    """Labels and annotations of SPEC §5; stale keys (a cancelled teardown) removed."""
+def _ensure_namespace(core: Core, env: Environment, namespace: str) -> NamespaceRecord | None:
+    """Labels and annotations of SPEC §5; stale keys (a cancelled teardown) removed.
+    Returns the namespace as it was before (None: it was just created)."""
     wanted = records.namespace_annotations(env.desired)
     existing = core.kube.get_namespace(namespace)
     if existing is not None and existing.managed:
@@ -244,6 +245,7 @@ def _ensure_namespace(core: Core, env: Environment, namespace: str) -> None:
     removals = {k: v for k, v in wanted.items() if v is None}
     if removals:
         core.kube.annotate_namespace(namespace, removals, dry_run=False)
+    return existing
 
 
 def gitlab_environment_name(env: Environment) -> str:

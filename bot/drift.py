@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from bot import messages
 from bot.engine import Engine, is_active, wants_environment
 from bot.errors import PreviewError
 from bot.model import Environment
@@ -43,14 +44,13 @@ def _refresh_one(engine: Engine, env: Environment) -> bool:
         return False
     mr = engine.gitlab().merge_request(desired.project_id, desired.mr_iid)
     if mr.state != "opened":
-        engine.request_down(env.key, reason=f"MR !{mr.iid} {mr.state} (found by reconcile)",
+        engine.request_down(env.key, reason=messages.drift_mr_closed(mr.iid, mr.state),
                             actor=ACTOR)
         return True
     if not wants_environment(project, mr):
-        engine.request_down(env.key, reason=f"MR !{mr.iid} no longer matches the trigger "
-                                            "rules (found by reconcile)", actor=ACTOR)
+        engine.request_down(env.key, reason=messages.drift_trigger_lost(mr.iid), actor=ACTOR)
         return True
     if project.deploy_on == "push" and mr.sha and mr.sha != desired.sha:
-        engine.request_up_mr(project.path, mr.iid, actor=ACTOR)
+        engine.request_up_mr(project.path, mr.iid, actor=ACTOR, mr=mr)
         return True
     return False

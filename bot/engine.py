@@ -77,12 +77,14 @@ class Engine:
     # -- up ----------------------------------------------------------------
     def request_up_mr(self, project_path: str, iid: int, *, actor: str,
                       ttl: timedelta | None = None, sha: str | None = None,
-                      source_updated_at: datetime | None = None) -> Environment:
-        """``sha`` pins the commit (a passed pipeline's); else the MR's current head."""
+                      source_updated_at: datetime | None = None,
+                      mr: MergeRequestInfo | None = None) -> Environment:
+        """``sha`` pins the commit (a passed pipeline's); else the MR's current head.
+        ``mr``: the MR as the caller just read it from GitLab (saves reading it again)."""
         project = self.project(project_path)
         gitlab = self.gitlab()
         info = gitlab.project(project.id or project.path)
-        mr = gitlab.merge_request(info.id, iid)
+        mr = mr if mr is not None and mr.iid == iid else gitlab.merge_request(info.id, iid)
         if mr.state != "opened":
             raise PermanentError(messages.mr_not_open(project.path, iid, mr.state))
         if mr.source_branch == info.default_branch:
@@ -228,8 +230,8 @@ class Engine:
         """History, then the namespace (the durable record) follows Redis."""
         self.core.store.record(env.key, HistoryEntry(self.core.clock.now(), action, actor, detail))
         namespace = self.core.kube.get_namespace(namespace_for(env.desired))
-        if (namespace is not None and namespace.managed and namespace.phase == "Active"
-                and not records.foreign_labels(namespace.labels, env.desired)):
+        if (namespace is not None and namespace.phase == "Active"
+                and records.is_ours(namespace.labels, env.desired)):
             self.core.kube.annotate_namespace(namespace.name,
                                               records.namespace_annotations(env.desired),
                                               dry_run=False)

@@ -77,7 +77,7 @@ class Intake:
         env = self.engine.request_up_mr(intent.project_path, intent.mr_iid,
                                         actor=self._actor(intent),
                                         sha=self._pinned_sha(intent),
-                                        source_updated_at=intent.updated_at)
+                                        source_updated_at=intent.updated_at, mr=mr)
         return Handled((env.key,), f"up {env.desired.label} at {env.desired.sha[:8]}")
 
     def _pinned_sha(self, intent: Intent) -> str | None:
@@ -103,7 +103,7 @@ class Intake:
                 if wants_environment(project, mr):
                     touched.append(self.engine.request_up_mr(
                         project.path, mr.iid, actor=self._actor(intent), sha=intent.sha,
-                        source_updated_at=intent.updated_at).key)
+                        source_updated_at=intent.updated_at, mr=mr).key)
         if not touched:
             return Handled((), f"ignored: no environment for branch {intent.branch}")
         return Handled(tuple(touched), f"up {', '.join(touched)} at {(intent.sha or '')[:8]}")

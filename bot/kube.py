@@ -28,10 +28,10 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from bot import metrics, workloads
+from bot import messages, metrics, records, workloads
 from bot.errors import ConfigError, NotOwnedError, PermanentError, PreviewError, TemporaryError
 
-MANAGED_BY = ("app.kubernetes.io/managed-by", "previewbot")
+MANAGED_BY = (records.MANAGED_BY_LABEL, records.MANAGED_BY_VALUE)
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 REQUEST_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds for every API call
 log = logging.getLogger("previewbot.kube")
@@ -267,10 +267,7 @@ def _status(error: PreviewError) -> int:
 
 def _check_owned(record: NamespaceRecord) -> None:
     if not record.managed:
-        raise NotOwnedError(
-            f"namespace {record.name} exists but is not managed by previewbot (no label "
-            f"{MANAGED_BY[0]}={MANAGED_BY[1]}); previewbot will not modify or delete it — "
-            "rename/remove it or choose another project slug")
+        raise NotOwnedError(messages.namespace_not_ours(record.name))
 
 
 def _record(item: Any) -> NamespaceRecord:

@@ -482,3 +482,11 @@ def waiting_for_pipeline(iid: int, sha: str, status: str) -> str:
     state = f"is {status}" if status else "has not run yet"
     return (f"MR !{iid}: the pipeline of {sha[:8]} {state}; with deploy_on: pipeline the "
             "environment is deployed when it succeeds (its image must exist first)")
+
+
+def drift_mr_closed(iid: int, state: str) -> str:
+    return f"MR !{iid} {state} (found by reconcile)"
+
+
+def drift_trigger_lost(iid: int) -> str:
+    return f"MR !{iid} no longer matches the trigger rules (found by reconcile)"

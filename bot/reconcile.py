@@ -77,10 +77,11 @@ class Reconciler:
                  progress: Progress = _quiet) -> PassResult:
         """One pass over every environment (or just ``only``)."""
         started = time.perf_counter()
-        if only is None and not dry_run:
-            refresh_from_gitlab(Engine(self.core), self.core.store.all())
+        records_now = self.core.store.all()
+        if only is None and not dry_run and refresh_from_gitlab(Engine(self.core), records_now):
+            records_now = self.core.store.all()  # GitLab showed changes: read them back
         namespaces = self._managed_namespaces()
-        known = {env.key: env for env in self.core.store.all()}
+        known = {env.key: env for env in records_now}
         adopted = self._adopt(namespaces, set(known), dry_run=dry_run)
         envs = {**known, **{env.key: env for env in adopted}}
         if only is not None:
@@ -172,9 +173,7 @@ class Reconciler:
         return Snapshot(
             env=env,
             namespace_phase=ns.phase if ns else None,
-            namespace_managed=(ns.managed and not records.foreign_labels(ns.labels,
-                                                                         env.desired)
-                               if ns else True),
+            namespace_managed=records.is_ours(ns.labels, env.desired) if ns else True,
             deployed_hash=ns.annotations.get(records.DEPLOYED_HASH, "") if ns else "",
             release_status=release_status if ns is not None and ns.managed else None,
             wanted_hash=self.core.wanted(env)[1],
@@ -245,7 +244,7 @@ class Reconciler:
         try:
             env = self.core.store.get(action.env_key)
             if env is not None and action.kind is not ActionKind.DELETE:
-                wanted_hash = self.core.wanted(env)[1] if self.core.project(env) else ""
-                self.core.save(env, Status.FAILED, reason, deployed_hash=wanted_hash)
+                self.core.save(env, Status.FAILED, reason,
+                               deployed_hash=self.core.wanted(env)[1])
         except Exception:
             log.exception("could not record the failure of %s", action.env_key)

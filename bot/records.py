@@ -98,6 +98,13 @@ def desired_from_namespace(labels: Mapping[str, str], annotations: Mapping[str, 
     )
 
 
+def is_ours(labels: Mapping[str, str], desired: Desired) -> bool:
+    """The namespace is this environment's own: managed by previewbot, and not for
+    another environment or project."""
+    return (labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+            and not foreign_labels(labels, desired))
+
+
 def foreign_labels(labels: Mapping[str, str], desired: Desired) -> dict[str, str]:
     """The identity labels of a *managed* namespace that name another environment
     or project (another previewbot sharing the cluster, a slug collision); empty

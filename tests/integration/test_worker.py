@@ -56,6 +56,9 @@ def test_an_open_event_is_applied_and_pokes_the_environment(bed: LifecycleBed) -
     assert env is not None and env.desired.sha == sha and env.observed.status is Status.PENDING
     assert queue.take_poked() == [f"{bed.slug}-mr-41"]
     assert queue.stats()["pending"] == 0
+    reads = [r for r in bed.gitlab.requests
+             if r.method == "GET" and r.path.endswith("/merge_requests/41")]
+    assert len(reads) == 1  # the trigger check's read is reused by the engine
 
 
 def test_a_refusal_is_acked_not_retried(bed: LifecycleBed) -> None:
