@@ -1,1 +1,1 @@
-"""previewbot core: model, store, Kubernetes, Helm, GitLab, reconcile, scheduler."""
+"""previewbot core, one folder per role; see docs/architecture.md."""

@@ -11,11 +11,12 @@ from datetime import timedelta
 
 import uvicorn
 
-from bot.app import build_core
 from bot.config import Settings
-from bot.health import check_all
-from bot.queue import EventQueue
-from bot.worker import Workers
+from bot.engine.health import check_all
+from bot.runtime.scheduler import Scheduler
+from bot.runtime.wiring import build_core
+from bot.runtime.workers import Workers
+from bot.state.queue import DeliveryQueue
 from handlers.web import WebDeps, create_app
 
 log = logging.getLogger("previewbot.serve")
@@ -26,7 +27,7 @@ def serve(settings: Settings) -> int:
     core = build_core(settings)
     # 12 attempts, backoff 5 s doubling to 10 min: about an hour of retrying before an
     # event is parked, so a GitLab or cluster outage does not lose MR events.
-    queue = EventQueue.from_url(settings.redis_url, claim_idle=settings.claim_idle,
+    queue = DeliveryQueue.from_url(settings.redis_url, claim_idle=settings.claim_idle,
                                 max_attempts=12, backoff_max=timedelta(minutes=10))
     workers = Workers(core, queue, intake_threads=settings.intake_threads)
     deps = WebDeps(config=core.config, queue=queue,
@@ -35,10 +36,13 @@ def serve(settings: Settings) -> int:
     server = uvicorn.Server(uvicorn.Config(create_app(deps), host=settings.host,
                                            port=settings.port, log_level="warning",
                                            access_log=False, lifespan="off"))
+    scheduler = Scheduler(core, workers.consumer)
     workers.start()
+    scheduler.start()
     log.info("listening on %s:%d", settings.host, settings.port)
     try:
         server.run()
     finally:
+        scheduler.stop()
         workers.stop()
     return 0

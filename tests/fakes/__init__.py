@@ -8,10 +8,10 @@ are exercised end to end. Pytest fixtures live in `tests.fakes.fixtures`.
 from __future__ import annotations
 
 from tests.fakes.gitlab import FakeGitLab
-from tests.fakes.gitlab_records import DEVELOPER, GUEST, MAINTAINER, OWNER, REPORTER
+from tests.fakes.gitlab.records import DEVELOPER, GUEST, MAINTAINER, OWNER, REPORTER
 from tests.fakes.http import RecordedRequest
 from tests.fakes.slack import FakeSlack
-from tests.fakes.slack_records import PostedMessage, SlackCall
+from tests.fakes.slack.records import PostedMessage, SlackCall
 
 __all__ = [
     "DEVELOPER",

@@ -8,6 +8,7 @@ CLI in a subprocess (``cli``/``spawn``), so crash tests can SIGKILL a process.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,11 +21,11 @@ from typing import Any, TypeVar
 import redis
 from kubernetes import client
 
-from bot.app import build, build_core
 from bot.config import Settings
-from bot.converge import Core
-from bot.engine import Engine
-from bot.reconcile import Reconciler
+from bot.engine.core import Core
+from bot.engine.reconcile import Reconciler
+from bot.engine.requests import Requests
+from bot.runtime.wiring import build, build_core
 from tests.cluster.testbed import Testbed
 from tests.fakes.gitlab import FakeGitLab
 
@@ -89,7 +90,7 @@ class LifecycleBed:
     def core(self) -> Core:
         return build_core(Settings.from_env(self.environ()))
 
-    def wired(self) -> tuple[Engine, Reconciler]:
+    def wired(self) -> tuple[Requests, Reconciler]:
         return build(self.core())
 
     def add_mr(self, iid: int, *, sha: str | None = None, branch: str | None = None) -> str:
@@ -118,6 +119,19 @@ class LifecycleBed:
                                           "previewbot").items:
             if ns.metadata.name.startswith(f"preview-{self.slug}"):
                 core_api.delete_namespace(ns.metadata.name)
+
+
+def helm_release(bed: LifecycleBed, env_key: str) -> dict[str, object] | None:
+    done = subprocess.run([bed.testbed.helm, "list", "-n", f"preview-{env_key}", "-o", "json"],
+                          env=bed.environ(), capture_output=True, text=True, check=True)
+    releases = [r for r in json.loads(done.stdout) if r["name"] == env_key]
+    return releases[0] if releases else None
+
+
+def up_ok(bed: LifecycleBed, target: str) -> subprocess.CompletedProcess[str]:
+    done = bed.cli("up", target)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
 
 
 def kill_group(process: subprocess.Popen[str]) -> None:

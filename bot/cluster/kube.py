@@ -1,0 +1,285 @@
+"""Kubernetes adapter: namespaces with ownership labels, and workload readiness.
+
+The bot only ever changes namespaces that carry ``app.kubernetes.io/managed-by:
+previewbot`` (SPEC §5). Ownership is checked first and every write carries the
+``resourceVersion`` (or delete preconditions) of the object that was checked, so
+a namespace that changes hands in between makes the write fail (409, retried)
+instead of touching a stranger's namespace.
+
+Client errors are wrapped: unreachable API, 5xx, 409 and 429 become
+``TemporaryError``; other 4xx ``PermanentError`` with the server's message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from bot import metrics
+from bot.domain import messages, records, workloads
+from bot.domain.errors import (
+    ConfigError,
+    NotOwnedError,
+    PermanentError,
+    PreviewError,
+    TemporaryError,
+)
+
+MANAGED_BY = (records.MANAGED_BY_LABEL, records.MANAGED_BY_VALUE)
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+REQUEST_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds for every API call
+log = logging.getLogger("previewbot.kube")
+
+
+@dataclass(frozen=True)
+class NamespaceRecord:
+    name: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    phase: str  # "Active" | "Terminating"
+    created_at: datetime
+    uid: str = ""
+    resource_version: str = ""
+
+    @property
+    def managed(self) -> bool:
+        return self.labels.get(MANAGED_BY[0]) == MANAGED_BY[1]
+
+
+@dataclass(frozen=True)
+class WorkloadStatus:
+    ready: bool
+    found: int
+    problems: tuple[str, ...]
+
+
+class Kube:
+    """Synchronous adapter over the official client; one instance per cluster."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self._api = api
+        self._core = client.CoreV1Api(api)
+        self._apps = client.AppsV1Api(api)
+
+    @classmethod
+    def from_kubeconfig(cls, path: str | None) -> Kube:
+        """``path``, else ``$KUBECONFIG`` / ``~/.kube/config``, else the in-cluster account."""
+        default = Path("~/.kube/config").expanduser()
+        chosen = path or os.environ.get("KUBECONFIG") or (str(default) if default.exists() else "")
+        try:
+            if chosen:
+                return cls(config.new_client_from_config(config_file=chosen))  # type: ignore[no-untyped-call]
+            configuration = client.Configuration()
+            config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration)
+            return cls(client.ApiClient(configuration))
+        except (ConfigException, OSError, ValueError) as error:
+            where = f"kubeconfig {chosen}" if chosen else "the in-cluster service account"
+            raise ConfigError(f"cannot load Kubernetes credentials from {where}: {error}; "
+                              "set KUBECONFIG or run the bot in a pod") from error
+
+    def server_version(self) -> str:
+        with _api("reading the server version"):
+            info = client.VersionApi(self._api).get_code(_request_timeout=(3.0, 5.0))
+        return str(info.git_version)
+
+    def get_namespace(self, name: str) -> NamespaceRecord | None:
+        try:
+            with _api(f"reading namespace {name}"):
+                found = self._core.read_namespace(name, _request_timeout=REQUEST_TIMEOUT)
+        except PreviewError as error:
+            if _status(error) == 404:
+                return None
+            raise
+        return _record(found)
+
+    def list_managed_namespaces(self) -> list[NamespaceRecord]:
+        selector = "=".join(MANAGED_BY)
+        records: list[NamespaceRecord] = []
+        token: str | None = None
+        while True:
+            with _api(f"listing namespaces with label {selector}"):
+                page = self._core.list_namespace(label_selector=selector, limit=500,
+                                                 _continue=token, _request_timeout=REQUEST_TIMEOUT)
+            records.extend(_record(item) for item in page.items)
+            token = page.metadata._continue if page.metadata else None
+            if not token:
+                return records
+
+    def ensure_namespace(self, name: str, labels: Mapping[str, str],
+                         annotations: Mapping[str, str]) -> str:
+        """Create or merge-patch; returns "created", "updated" or "unchanged".
+
+        The managed-by label is always set. Keys not named here are never removed.
+        """
+        labels = {**labels, MANAGED_BY[0]: MANAGED_BY[1]}
+        current = self.get_namespace(name)
+        if current is None:
+            body = client.V1Namespace(metadata=client.V1ObjectMeta(
+                name=name, labels=labels, annotations=dict(annotations)))
+            with _api(f"creating namespace {name}"):
+                self._core.create_namespace(body, _request_timeout=REQUEST_TIMEOUT)
+            log.info("created namespace %s", name)
+            return "created"
+        _check_owned(current)
+        if current.phase == "Terminating":
+            raise TemporaryError(f"namespace {name} is still being deleted (Terminating); "
+                                 "it can be created again once it is gone", delay=5.0)
+        changed = self._patch_metadata(current, _diff(current.labels, labels),
+                                       _diff(current.annotations, annotations))
+        return "updated" if changed else "unchanged"
+
+    def annotate_namespace(self, name: str, annotations: Mapping[str, str | None]) -> None:
+        """Set annotations; a ``None`` value removes that key. No write when nothing differs."""
+        current = self.get_namespace(name)
+        if current is None:
+            raise PermanentError(f"namespace {name} does not exist; nothing to annotate")
+        _check_owned(current)
+        self._patch_metadata(current, {}, _diff(current.annotations, annotations))
+
+    def delete_namespace(self, name: str, *, dry_run: bool) -> bool:
+        """Start deleting a managed namespace; False when it is already gone.
+
+        With ``dry_run`` the ownership check still runs for real; the delete is only logged."""
+        current = self.get_namespace(name)
+        if current is None:
+            return False
+        _check_owned(current)
+        if dry_run:
+            log.info("DRY-RUN: would delete namespace %s", name)
+            return True
+        if current.phase == "Terminating":
+            return True
+        options = client.V1DeleteOptions(propagation_policy="Background",
+                                         preconditions=client.V1Preconditions(
+                                             uid=current.uid,
+                                             resource_version=current.resource_version))
+        try:
+            with _api(f"deleting namespace {name}"):
+                self._core.delete_namespace(name, body=options, _request_timeout=REQUEST_TIMEOUT)
+        except PreviewError as error:
+            if _status(error) == 404:
+                return False
+            raise
+        log.info("deleting namespace %s", name)
+        return True
+
+    def wait_namespace_gone(self, name: str, timeout: float) -> bool:
+        """Poll until the namespace no longer exists; False when ``timeout`` passes first."""
+        deadline = time.monotonic() + timeout
+        while self.get_namespace(name) is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(0.5, remaining))
+        return True
+
+    def workload_status(self, namespace: str, instance: str) -> WorkloadStatus:
+        """Readiness of the release's Deployments and StatefulSets, with reasons when not."""
+        selector = f"{INSTANCE_LABEL}={instance}"
+        found: list[Any] = []
+        with _api(f"listing workloads with label {selector} in namespace {namespace}"):
+            for lister in (self._apps.list_namespaced_deployment,
+                           self._apps.list_namespaced_stateful_set):
+                found += lister(namespace, label_selector=selector,
+                                _request_timeout=REQUEST_TIMEOUT).items
+        if not found:
+            return WorkloadStatus(False, 0, (f"no Deployment or StatefulSet with label {selector} "
+                                             f"in namespace {namespace}",))
+        problems: list[str] = []
+        pods: list[Any] | None = None
+        for workload in found:
+            kind = "StatefulSet" if isinstance(workload, client.V1StatefulSet) else "Deployment"
+            problem = (workloads.statefulset_problem(workload) if kind == "StatefulSet"
+                       else workloads.deployment_problem(workload))
+            if problem is None:
+                continue
+            problems.append(f"{kind} {workload.metadata.name}: {problem}")
+            if pods is None:
+                with _api(f"listing pods in namespace {namespace}"):
+                    pods = self._core.list_namespaced_pod(
+                        namespace, _request_timeout=REQUEST_TIMEOUT).items
+            problems.extend(workloads.pod_problems(workload.spec.selector, pods))
+        return WorkloadStatus(not problems, len(found), tuple(problems))
+
+    def _patch_metadata(self, current: NamespaceRecord, labels: Mapping[str, str | None],
+                        annotations: Mapping[str, str | None]) -> bool:
+        if not labels and not annotations:
+            return False
+        # resourceVersion makes the patch conditional on the state we checked ownership on.
+        body = {"metadata": {"resourceVersion": current.resource_version,
+                             "labels": dict(labels), "annotations": dict(annotations)}}
+        with _api(f"patching namespace {current.name}"):
+            self._core.patch_namespace(current.name, body, _request_timeout=REQUEST_TIMEOUT,
+                                       _content_type="application/merge-patch+json")
+        log.info("patched namespace %s: labels %s, annotations %s",
+                 current.name, dict(labels), dict(annotations))
+        return True
+
+
+@contextmanager
+def _api(action: str) -> Iterator[None]:
+    """Translate client errors raised inside into the bot's error hierarchy."""
+    try:
+        yield
+    except ApiException as error:
+        if error.status != 404:  # "not found" is an answer, not an error
+            metrics.ERRORS.labels(dependency="kubernetes").inc()
+        raise _translate(action, error) from error
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        metrics.ERRORS.labels(dependency="kubernetes").inc()
+        raise TemporaryError(f"the Kubernetes API is unreachable while {action}: {error}",
+                             delay=10.0) from error
+
+
+def _translate(action: str, error: ApiException) -> PreviewError:
+    status = int(error.status or 0)
+    message = error.reason or "no reason given"
+    with suppress(ValueError, KeyError, TypeError):
+        message = json.loads(error.body or "")["message"]
+    text = f"Kubernetes refused {action} (HTTP {status}): {message}"
+    if status in (409, 429) or status >= 500 or status == 0:
+        return TemporaryError(text, delay=2.0 if status == 409 else 10.0)
+    if status in (401, 403):
+        return PermanentError(f"{text} — check the bot's credentials and RBAC permissions")
+    return PermanentError(text)
+
+
+def _status(error: PreviewError) -> int:
+    """HTTP status of the ApiException a wrapped error came from (0 when none)."""
+    cause = error.__cause__
+    return int(cause.status or 0) if isinstance(cause, ApiException) else 0
+
+
+def _check_owned(record: NamespaceRecord) -> None:
+    if not record.managed:
+        raise NotOwnedError(messages.namespace_not_ours(record.name))
+
+
+def _record(item: Any) -> NamespaceRecord:
+    meta = item.metadata
+    terminating = meta.deletion_timestamp is not None or (
+        item.status is not None and item.status.phase == "Terminating")
+    return NamespaceRecord(
+        name=meta.name, labels=dict(meta.labels or {}), annotations=dict(meta.annotations or {}),
+        phase="Terminating" if terminating else "Active",
+        created_at=meta.creation_timestamp or datetime.fromtimestamp(0, UTC),
+        uid=meta.uid or "", resource_version=meta.resource_version or "")
+
+
+def _diff(current: Mapping[str, str], wanted: Mapping[str, str | None]) -> dict[str, str | None]:
+    """The part of ``wanted`` that differs; ``None`` (remove) only for keys that exist."""
+    return {key: value for key, value in wanted.items() if current.get(key) != value}

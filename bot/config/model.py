@@ -1,0 +1,176 @@
+"""The validated configuration: what the rest of the bot reads (SPEC §4).
+
+Built by :func:`bot.config.load_config`; constructing these directly (e.g. in
+tests) skips file validation but still freezes ``values``.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from fnmatch import fnmatchcase
+from types import MappingProxyType
+from typing import Any, Literal
+
+from bot.domain import messages, naming
+from bot.domain.errors import PermanentError
+from bot.domain.model import short_sha
+
+DeployOn = Literal["push", "pipeline"]
+Routing = Literal["istio", "gateway-api", "ingress", "none"]
+Overlay = Literal["prod", "dev", "preview"]
+DEPLOY_ON: tuple[DeployOn, ...] = ("push", "pipeline")
+ROUTINGS: tuple[Routing, ...] = ("istio", "gateway-api", "ingress", "none")
+OVERLAYS: tuple[Overlay, ...] = ("prod", "dev", "preview")
+IMAGE_TAG_PLACEHOLDERS = ("sha", "short_sha", "branch_slug", "iid")
+
+DEFAULT_RECONCILE_INTERVAL = timedelta(seconds=60)
+DEFAULT_TTL = timedelta(hours=48)
+DEFAULT_MAX_TTL = timedelta(days=7)
+DEFAULT_WARN_BEFORE = timedelta(hours=2)
+DEFAULT_READY_TIMEOUT = timedelta(minutes=5)
+DEFAULT_CHART = "./charts/preview-app"
+DEFAULT_IMAGE_TAG = "{sha}"
+
+
+def freeze(value: Any) -> Any:
+    """Deep read-only copy: mappings → MappingProxyType, lists → tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Deep plain copy (dicts and lists), e.g. to hand to YAML/JSON serialisers."""
+    if isinstance(value, Mapping):
+        return {key: thaw(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [thaw(item) for item in value]
+    return value
+
+
+def template_fields(template: str) -> list[str]:
+    """Placeholder names in a ``str.format`` template; ValueError on unbalanced braces."""
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trigger:
+    """Which merge requests get an environment. An empty tuple means no restriction."""
+
+    labels: tuple[str, ...] = ()
+    drafts: bool = False
+    paths: tuple[str, ...] = ()
+    target_branches: tuple[str, ...] = ()
+
+    def matches(
+        self,
+        labels: Iterable[str],
+        draft: bool,
+        changed_paths: Iterable[str],
+        target_branch: str,
+    ) -> bool:
+        """True when an MR with these properties should have an environment.
+
+        Labels: any one configured label present (case-insensitive, as GitLab
+        treats label titles). Paths and target branches: shell globs via
+        ``fnmatchcase``, where ``*`` also matches ``/`` (``docs/*`` covers
+        ``docs/a/b.md``).
+        """
+        if draft and not self.drafts:
+            return False
+        if self.labels:
+            present = {label.casefold() for label in labels}
+            if not any(label.casefold() in present for label in self.labels):
+                return False
+        if self.target_branches and not _any_glob(self.target_branches, [target_branch]):
+            return False
+        return not self.paths or _any_glob(self.paths, changed_paths)
+
+
+def _any_glob(patterns: tuple[str, ...], names: Iterable[str]) -> bool:
+    return any(fnmatchcase(name, pattern) for name in names for pattern in patterns)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProjectConfig:
+    """One GitLab project: every ``defaults`` key already applied."""
+
+    path: str
+    slug: str
+    id: int | None = None
+    values: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    image_tag: str = DEFAULT_IMAGE_TAG
+    trigger: Trigger = Trigger()
+    deploy_on: DeployOn = "push"
+    domain: str
+    ttl: timedelta = DEFAULT_TTL
+    max_ttl: timedelta = DEFAULT_MAX_TTL
+    warn_before: timedelta = DEFAULT_WARN_BEFORE
+    channel: str
+    chart: str = DEFAULT_CHART
+    routing: Routing = "istio"
+    overlay: Overlay = "preview"
+    max_envs: int | None = None
+    ready_timeout: timedelta = DEFAULT_READY_TIMEOUT
+    smoke_path: str | None = None
+
+    def __post_init__(self) -> None:
+        # Frozen all the way down: a handler cannot change another's view of the config.
+        object.__setattr__(self, "values", freeze(self.values))
+
+    def helm_values(self) -> dict[str, Any]:
+        """A fresh, mutable, plain copy of ``values`` for Helm."""
+        result: dict[str, Any] = thaw(self.values)
+        return result
+
+    def render_image_tag(self, *, sha: str, branch: str, iid: int | None) -> str:
+        """``image_tag`` with {sha}, {short_sha}, {branch_slug} (GitLab's ref slug), {iid}."""
+        if iid is None and "iid" in template_fields(self.image_tag):
+            raise PermanentError(messages.image_tag_needs_iid(self.image_tag))
+        return self.image_tag.format(
+            sha=sha,
+            short_sha=short_sha(sha),
+            branch_slug=naming.ci_ref_slug(branch),
+            iid="" if iid is None else iid,
+        )
+
+    def mr_env_key(self, iid: int) -> str:
+        return naming.mr_env_key(self.slug, iid)
+
+    def branch_env_key(self, branch: str) -> str:
+        return naming.branch_env_key(self.slug, branch)
+
+    def url(self, env_key: str) -> str:
+        """``https://<ENV>.<domain>`` (SPEC §5)."""
+        return f"https://{env_key}.{self.domain}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """The whole config file. ``max_envs`` caps environments across all projects."""
+
+    slack_admins: tuple[str, ...] = ()
+    reconcile_interval: timedelta = DEFAULT_RECONCILE_INTERVAL
+    max_envs: int | None = None
+    projects: tuple[ProjectConfig, ...] = ()
+    source: str = "<string>"
+
+    def project_by_path(self, path: str) -> ProjectConfig | None:
+        """Case-insensitive, as GitLab resolves paths."""
+        wanted = path.casefold()
+        return next((p for p in self.projects if p.path.casefold() == wanted), None)
+
+    def project_by_slug(self, slug: str) -> ProjectConfig | None:
+        return next((p for p in self.projects if p.slug == slug), None)
+
+    def project_by_id(self, project_id: int) -> ProjectConfig | None:
+        return next((p for p in self.projects if p.id == project_id), None)
+
+    def find_project(self, path_or_slug: str) -> ProjectConfig | None:
+        """What a person typed as PROJECT: a GitLab path, else a slug."""
+        return self.project_by_path(path_or_slug) or self.project_by_slug(path_or_slug)

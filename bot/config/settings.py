@@ -1,0 +1,144 @@
+"""Secrets and endpoints from environment variables (SPEC §4).
+
+An empty variable counts as unset (``FOO=`` in a compose file means "not given").
+Secrets, and ``REDIS_URL`` (it may carry a password), never show in ``repr()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bot.domain import messages
+from bot.domain.durations import parse_duration
+from bot.domain.errors import ConfigError, PermanentError
+
+DEFAULT_CONFIG_PATH = Path("./previewbot.yaml")
+DEFAULT_HOST = "0.0.0.0"  # noqa: S104 - the bot runs in a container and must be reachable
+DEFAULT_PORT = 8080
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+# Settings field → environment variable.
+ENV_VARS = {
+    "config_path": "PREVIEWBOT_CONFIG",
+    "host": "PREVIEWBOT_HOST",
+    "port": "PREVIEWBOT_PORT",
+    "redis_url": "REDIS_URL",
+    "gitlab_url": "GITLAB_URL",
+    "gitlab_token": "GITLAB_TOKEN",
+    "gitlab_webhook_secret": "GITLAB_WEBHOOK_SECRET",
+    "slack_bot_token": "SLACK_BOT_TOKEN",
+    "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "slack_app_token": "SLACK_APP_TOKEN",
+    "slack_api_url": "SLACK_API_URL",
+    "kubeconfig": "KUBECONFIG",
+    "helm_binary": "PREVIEWBOT_HELM",
+    "lock_ttl": "PREVIEWBOT_LOCK_TTL",
+    "claim_idle": "PREVIEWBOT_CLAIM_IDLE",
+    "intake_threads": "PREVIEWBOT_INTAKE_THREADS",
+}
+_HTTP = ("http", "https")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    config_path: Path = DEFAULT_CONFIG_PATH
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    redis_url: str = field(default=DEFAULT_REDIS_URL, repr=False)
+    gitlab_url: str | None = None
+    gitlab_token: str | None = field(default=None, repr=False)
+    gitlab_webhook_secret: str | None = field(default=None, repr=False)
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    kubeconfig: str | None = None  # None: in-cluster service account
+    helm_binary: str = "helm"  # PREVIEWBOT_HELM: path of the Helm CLI (Helm 4; 3 works too)
+    # PREVIEWBOT_LOCK_TTL: seconds a killed worker's environment lock outlives it.
+    lock_ttl: float = 30.0
+    # PREVIEWBOT_CLAIM_IDLE: a queued event a dead replica had claimed is re-claimed after this.
+    claim_idle: timedelta = timedelta(seconds=60)
+    # PREVIEWBOT_INTAKE_THREADS: webhook-processing threads per replica (0: accept only).
+    intake_threads: int = 2
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read and validate; raises ConfigError naming the variable and the fix."""
+        env = {name: environ[var] for name, var in ENV_VARS.items() if environ.get(var)}
+        redis_url = env.get("redis_url", DEFAULT_REDIS_URL)
+        _check_url("REDIS_URL", redis_url, ("redis", "rediss", "unix"), DEFAULT_REDIS_URL)
+        if "gitlab_url" in env:
+            _check_url("GITLAB_URL", env["gitlab_url"], _HTTP, "https://gitlab.example.com")
+        slack_api_url = env.get("slack_api_url", DEFAULT_SLACK_API_URL)
+        _check_url("SLACK_API_URL", slack_api_url, _HTTP, DEFAULT_SLACK_API_URL)
+        return cls(
+            config_path=Path(env.get("config_path", DEFAULT_CONFIG_PATH)),
+            host=env.get("host", DEFAULT_HOST),
+            port=_port(env.get("port")),
+            redis_url=redis_url,
+            gitlab_url=env.get("gitlab_url"),
+            gitlab_token=env.get("gitlab_token"),
+            gitlab_webhook_secret=env.get("gitlab_webhook_secret"),
+            slack_bot_token=env.get("slack_bot_token"),
+            slack_signing_secret=env.get("slack_signing_secret"),
+            slack_app_token=env.get("slack_app_token"),
+            # The Slack SDK joins method names onto this base: it needs the trailing '/'.
+            slack_api_url=slack_api_url.rstrip("/") + "/",
+            kubeconfig=env.get("kubeconfig"),
+            helm_binary=env.get("helm_binary", "helm"),
+            lock_ttl=_seconds("PREVIEWBOT_LOCK_TTL", env.get("lock_ttl", "30s")),
+            claim_idle=timedelta(seconds=_seconds("PREVIEWBOT_CLAIM_IDLE",
+                                                  env.get("claim_idle", "60s"))),
+            intake_threads=_count("PREVIEWBOT_INTAKE_THREADS", env.get("intake_threads", "2")),
+        )
+
+    @property
+    def slack_socket_mode(self) -> bool:
+        """SLACK_APP_TOKEN set → Socket Mode instead of HTTP (SPEC §4)."""
+        return self.slack_app_token is not None
+
+    def require(self, *names: str) -> None:
+        """Raise one ConfigError listing every unset variable among ``names`` (field names).
+
+        E.g. ``settings.require("gitlab_url", "gitlab_token")`` before talking to GitLab.
+        """
+        missing = [ENV_VARS[name] for name in names if getattr(self, name) is None]
+        if missing:
+            raise ConfigError(messages.env_missing(missing))
+
+
+def _seconds(name: str, text: str) -> float:
+    try:
+        return parse_duration(text, what=name).total_seconds()
+    except PermanentError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _count(name: str, text: str) -> int:
+    if not text.isdigit() or int(text) > 64:
+        raise ConfigError(messages.env_bad_count(name, text))
+    return int(text)
+
+
+def _port(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_PORT
+    stripped = text.strip()
+    if not (stripped.isascii() and stripped.isdecimal()) or not 1 <= int(stripped) <= 65535:
+        raise ConfigError(messages.env_bad_port("PREVIEWBOT_PORT", text))
+    return int(stripped)
+
+
+def _check_url(name: str, url: str, schemes: tuple[str, ...], example: str) -> None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ConfigError(messages.env_bad_url(name, schemes, example)) from None
+    has_place = bool(parts.netloc) or (parts.scheme == "unix" and bool(parts.path))
+    if parts.scheme not in schemes or not has_place:
+        raise ConfigError(messages.env_bad_url(name, schemes, example))

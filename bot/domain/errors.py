@@ -1,0 +1,37 @@
+"""One error hierarchy for the whole core.
+
+Adapters around clients (Kubernetes, Helm, GitLab, Slack, Redis) wrap the
+client's exception with ``raise … from e`` into one of these, so callers only
+ever need to know: retry later (``TemporaryError``) or give up and tell a
+person (``PermanentError``). ``str(error)`` is a text a person can act on.
+"""
+
+from __future__ import annotations
+
+
+class PreviewError(Exception):
+    """Base of every error previewbot raises on purpose."""
+
+
+class TemporaryError(PreviewError):
+    """Worth retrying: a dependency is down or busy. ``delay`` is seconds to wait."""
+
+    def __init__(self, message: str, *, delay: float = 10.0) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class PermanentError(PreviewError):
+    """Retrying will not help: bad input, refused by policy, broken chart."""
+
+
+class ConfigError(PermanentError):
+    """The configuration file or environment is invalid."""
+
+
+class NotOwnedError(PermanentError):
+    """An object exists but was not created by previewbot; it is never touched."""
+
+
+class BadDeliveryError(PermanentError):
+    """A queued webhook delivery is malformed; retrying cannot help, so it is parked at once."""

@@ -1,0 +1,494 @@
+"""Every text a person sees, in one place.
+
+Each text names the object that is wrong and says how to fix it. User input is
+shown through :func:`quoted`, so newlines, quotes and huge strings cannot break
+the layout of a Slack message or a log line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from bot.domain.model import short_sha
+
+if TYPE_CHECKING:
+    from bot.domain.model import Environment
+
+DURATION_EXAMPLES = "e.g. 30m, 4h, 2d, 1d12h"
+ENV_REF_FORMS = (
+    "ENV (e.g. app-mr-7), PROJECT!IID (e.g. group/app!7) "
+    "or PROJECT@BRANCH (e.g. group/app@feature-x)"
+)
+_QUOTE_LIMIT = 80
+
+
+def quoted(value: object, *, limit: int = _QUOTE_LIMIT) -> str:
+    """Text in double quotes, control characters escaped, cut at ``limit``.
+
+    Anything else is shown as JSON (``true``, ``5``, ``["a"]``) so that a person
+    can tell the text ``"5"`` from the number ``5`` in their YAML.
+    """
+    if isinstance(value, str):
+        text = value if len(value) <= limit else value[:limit] + "…"
+        return json.dumps(text, ensure_ascii=False)
+    shown = json.dumps(value, ensure_ascii=False, default=repr)
+    return shown if len(shown) <= limit else shown[:limit] + "…"
+
+
+def _listing(items: Iterable[str]) -> str:
+    return ", ".join(items)
+
+
+# --- durations ------------------------------------------------------------
+
+
+def bad_duration(what: str, text: object) -> str:
+    if isinstance(text, int | str) and str(text).isdecimal():
+        return f"{what} {quoted(text)} has no unit: write e.g. {text}s, {text}m or {text}h"
+    return f"{what} {quoted(text)} is not a duration ({DURATION_EXAMPLES})"
+
+
+def duration_not_positive(what: str, text: str) -> str:
+    return f"{what} {quoted(text)} must be longer than zero ({DURATION_EXAMPLES})"
+
+
+# --- names ----------------------------------------------------------------
+
+
+def bad_project_slug(slug: str, max_len: int) -> str:
+    return (
+        f"project slug {quoted(slug)} is not usable in Kubernetes names: use lowercase "
+        f"letters, digits and inner '-', at most {max_len} characters (e.g. group-app)"
+    )
+
+
+def bad_env_key(text: str) -> str:
+    return (
+        f"environment {quoted(text)} is not a valid name: environments are lowercase "
+        "letters, digits and inner '-', at most 63 characters (see /preview list)"
+    )
+
+
+def bad_mr_iid(iid: object) -> str:
+    return f"merge request number {quoted(iid)} is not valid: use a positive number, e.g. !7"
+
+
+def bad_env_ref(text: str) -> str:
+    return f"{quoted(text)} does not name an environment: write {ENV_REF_FORMS}"
+
+
+def image_tag_needs_iid(template: str) -> str:
+    return (
+        f"image_tag {quoted(template)} uses {{iid}}, but a branch environment has no merge "
+        "request: use {sha} or {branch_slug} in image_tag, or deploy the merge request"
+    )
+
+
+# --- configuration file ---------------------------------------------------
+
+
+def config_located(source: str, path: str, detail: str) -> str:
+    """``detail`` (e.g. a PermanentError's text) placed at a key of the config file."""
+    return f"{source}: {path}: {detail}" if path else f"{source}: {detail}"
+
+
+def config_unreadable(source: str, reason: str) -> str:
+    return (
+        f"{source}: cannot read the config file ({reason}): check the path or set PREVIEWBOT_CONFIG"
+    )
+
+
+def config_not_yaml(source: str, problem: str, position: tuple[int, int] | None) -> str:
+    where = f" at line {position[0]}, column {position[1]}" if position else ""
+    return f"{source}: not valid YAML{where}: {problem or 'syntax error'}"
+
+
+def config_duplicate_yaml_key(key: object) -> str:
+    return f"key {quoted(key)} appears twice in the same mapping: keep one"
+
+
+def config_empty(source: str) -> str:
+    return (
+        f"{source}: the config file is empty: add defaults (domain, channel) and projects, "
+        "e.g. projects: [{path: group/app}]"
+    )
+
+
+def config_unknown_key(
+    source: str, path: str, allowed: Iterable[str], suggestion: str | None
+) -> str:
+    hint = f"did you mean {quoted(suggestion)}? " if suggestion else ""
+    return f"{source}: {path}: unknown key; {hint}allowed keys: {_listing(sorted(allowed))}"
+
+
+def config_missing_key(source: str, path: str, example: str) -> str:
+    return f"{source}: {path} is missing: add it, e.g. {example}"
+
+
+def config_missing_setting(source: str, project_path: str, key: str, example: str) -> str:
+    return (
+        f"{source}: {project_path} has no {key}: set defaults.{key} or {project_path}.{key}, "
+        f"e.g. {key}: {example}"
+    )
+
+
+def config_wrong_type(source: str, path: str, expected: str, value: object) -> str:
+    return f"{source}: {path}: expected {expected}, got {quoted(value)}"
+
+
+def config_bad_choice(source: str, path: str, value: object, choices: Iterable[str]) -> str:
+    return f"{source}: {path}: {quoted(value)} is not allowed; use one of: {_listing(choices)}"
+
+
+def config_bad_value(source: str, path: str, value: object, fix: str) -> str:
+    return f"{source}: {path}: {quoted(value)} is not valid: {fix}"
+
+
+def config_bad_duration(source: str, path: str, value: object) -> str:
+    return f"{source}: {bad_duration(path, value)}"
+
+
+_DUPLICATE_FIXES = {
+    "path": "list each GitLab project once",
+    "slug": "set a distinct slug: on one of them",
+    "id": "each GitLab project has its own id; correct one of them",
+}
+
+
+def config_duplicate(source: str, path: str, what: str, value: object, first_path: str) -> str:
+    fix = _DUPLICATE_FIXES.get(what, "make them distinct")
+    return f"{source}: {path}: {what} {quoted(value)} is already used by {first_path}: {fix}"
+
+
+def config_too_small(source: str, path: str, value: int, minimum: int) -> str:
+    return f"{source}: {path}: {value} is too small: use at least {minimum} (or remove the key)"
+
+
+def config_not_longer(source: str, path: str, value: str, other_path: str, other: str) -> str:
+    return (
+        f"{source}: {path} ({value}) is longer than {other_path} ({other}): make it at most {other}"
+    )
+
+
+def config_not_shorter(source: str, path: str, value: str, other_path: str, other: str) -> str:
+    return f"{source}: {path} ({value}) must be shorter than {other_path} ({other}): lower it"
+
+
+def config_unknown_placeholder(
+    source: str, path: str, name: str, allowed: Iterable[str], suggestion: str | None
+) -> str:
+    names = _listing("{" + a + "}" for a in allowed)
+    hint = f"did you mean {{{suggestion}}}? " if suggestion else ""
+    return f"{source}: {path}: unknown placeholder {{{name}}}; {hint}allowed: {names}"
+
+
+def config_no_projects(source: str) -> str:
+    return f"{source}: projects is empty: add at least one, e.g. projects: [{{path: group/app}}]"
+
+
+# --- environment variables ------------------------------------------------
+
+
+def env_bad_port(name: str, value: str) -> str:
+    return f"{name} {quoted(value)} is not a port number: use 1-65535, e.g. 8080"
+
+
+def env_bad_url(name: str, schemes: Iterable[str], example: str) -> str:
+    # The value is not echoed: URLs like REDIS_URL may carry a password.
+    return f"{name} is not a URL with scheme {' or '.join(schemes)}: use e.g. {example}"
+
+
+def env_missing(names: Iterable[str]) -> str:
+    return f"missing environment variables: {_listing(names)}: set them (see SPEC §4)"
+
+
+# --- engine: requests, deploys, teardowns ------------------------------------
+
+
+def redis_unavailable(detail: str) -> str:
+    return f"Redis is unreachable ({detail}); check REDIS_URL and that redis-server runs"
+
+
+def env_busy(env_key: str) -> str:
+    return f"environment {env_key} is being changed by another worker; try again in a moment"
+
+
+def project_not_configured(path: str) -> str:
+    return (f"project {quoted(path)} is not in the config; add it under `projects:` "
+            "(previewbot check-config validates the file)")
+
+
+def unknown_project(text: str, known: Iterable[str]) -> str:
+    names = _listing(known) or "none configured"
+    return f"unknown project {quoted(text)}; configured projects: {names}"
+
+
+def unknown_env(text: str) -> str:
+    return (f"no environment {quoted(text)}; `previewbot list` (or /preview list) shows them; "
+            f"write it as {ENV_REF_FORMS}")
+
+
+def up_needs_project(text: str) -> str:
+    return (f"{quoted(text)} names no project; write PROJECT!IID (e.g. group/app!7) "
+            "or PROJECT@BRANCH (e.g. group/app@feature-x)")
+
+
+def mr_not_open(path: str, iid: int, state: str) -> str:
+    return f"merge request {path}!{iid} is {state}; only open merge requests get an environment"
+
+
+def default_branch_refused(path: str, branch: str) -> str:
+    return (f"{quoted(branch)} is the default branch of {path}; it is deployed by GitOps "
+            "(e.g. Argo CD), never by previewbot — pick a topic branch or an MR")
+
+
+def unknown_branch(path: str, branch: str) -> str:
+    return f"branch {quoted(branch)} does not exist in {path}; check the name (case matters)"
+
+
+def env_key_taken(env_key: str, label: str) -> str:
+    return (f"environment name {env_key} is already used by {quoted(label)}; "
+            "set a different `slug:` for one of the projects")
+
+
+def capacity_reached(scope: str, limit: int, oldest: Iterable[Environment]) -> str:
+    names = _listing(f"{e.key} ({e.desired.label}, since {e.desired.created_at:%Y-%m-%d})"
+                     for e in oldest)
+    return (f"capacity reached for {scope}: {limit} environment(s) max (max_envs); "
+            f"tear one down first — oldest: {names}")
+
+
+def gitlab_not_configured() -> str:
+    return "GitLab is not configured: set GITLAB_URL and GITLAB_TOKEN"
+
+
+def not_ready(release: str, timeout: float, problems: Iterable[str]) -> str:
+    detail = "; ".join(problems) or "no details"
+    return f"release {release} not ready after {timeout:.0f}s (ready_timeout): {detail}"
+
+
+def smoke_failed(url: str, detail: str) -> str:
+    return f"smoke check of {url} failed: {detail}; check the app's logs or `smoke_path`"
+
+
+def namespace_not_gone(namespace: str, timeout: float) -> str:
+    return (f"namespace {namespace} still exists {timeout:.0f}s after its deletion started "
+            "(finalizers?); the next reconcile pass checks again")
+
+
+def note_marker(env_key: str) -> str:
+    """Hidden marker that finds the bot's one note per environment on an MR."""
+    return f"<!-- previewbot:{env_key} -->"
+
+
+def mr_note(marker: str, env: Environment) -> str:
+    until = f"{env.desired.expires_at:%Y-%m-%d %H:%M} UTC"
+    return (f"{marker}\n:rocket: Preview environment ready: {env.observed.url}\n\n"
+            f"Deployed commit `{short_sha(env.desired.sha)}`; it stays up until {until} "
+            "(`/preview extend` in Slack keeps it longer).")
+
+
+# --- GitLab webhook events (bot/events.py) -----------------------------------
+
+
+def webhook_field_missing(event_type: str, field: str) -> str:
+    return (f"GitLab {event_type}: {field} is missing; the delivery is not shaped like "
+            "GitLab's webhook payload (GitLab → Settings → Webhooks → Recent events shows it)")
+
+
+def webhook_field_wrong_type(event_type: str, field: str, expected: str, value: object) -> str:
+    return f"GitLab {event_type}: {field} should be {expected}, got {quoted(value)}"
+
+
+def event_not_handled(event_type: str) -> str:
+    return f"event type {quoted(event_type)} is not handled (only Merge Request, Pipeline, Push)"
+
+
+def event_project_not_configured(path: str, project_id: int) -> str:
+    return f"project {path} (id {project_id}) is not configured"
+
+
+def event_approval_ignored() -> str:
+    return "approval events are ignored"
+
+
+def event_action_not_handled(action: str) -> str:
+    return f"merge request action {quoted(action)} is not handled"
+
+
+def event_mr_not_open(iid: int, state: str) -> str:
+    return f"MR !{iid} is {state}; only open merge requests get an environment"
+
+
+def event_default_branch(branch: str) -> str:
+    return f"{branch} is the default branch; GitOps deploys it, never previewbot"
+
+
+def event_waiting_for_pipeline(short_sha: str) -> str:
+    return f"waiting for the pipeline of {short_sha} (deploy_on: pipeline)"
+
+
+def event_nothing_relevant(iid: int) -> str:
+    return f"MR !{iid} changed nothing that starts, updates or stops an environment"
+
+
+def event_mr_opened(iid: int, action: str) -> str:
+    return f"MR !{iid} {'reopened' if action == 'reopen' else 'opened'}"
+
+
+def event_mr_new_commits(iid: int, short_sha: str) -> str:
+    return f"new commits on MR !{iid} (now {short_sha})"
+
+
+def event_mr_ended(iid: int, action: str) -> str:
+    return f"MR !{iid} {'merged' if action == 'merge' else 'closed'}"
+
+
+def _labels_named(titles: Iterable[str]) -> str:
+    names = list(titles)
+    return f"label{'s' if len(names) > 1 else ''} {_listing(names)}"
+
+
+def event_no_trigger_label(iid: int, wanted: Iterable[str]) -> str:
+    return f"MR !{iid} has none of the trigger labels {_listing(wanted)}"
+
+
+def event_is_draft(iid: int) -> str:
+    return f"MR !{iid} is a draft and trigger.drafts is false"
+
+
+def event_wrong_target(iid: int, target: str, wanted: Iterable[str]) -> str:
+    return f"MR !{iid} targets {target}, not one of trigger.target_branches: {_listing(wanted)}"
+
+
+def event_labels_removed(titles: Iterable[str]) -> str:
+    return f"{_labels_named(titles)} removed"
+
+
+def event_labels_added(titles: Iterable[str]) -> str:
+    return f"{_labels_named(titles)} added"
+
+
+def event_marked_draft(iid: int) -> str:
+    return f"MR !{iid} marked as draft"
+
+
+def event_marked_ready(iid: int) -> str:
+    return f"MR !{iid} marked as ready"
+
+
+def event_target_changed(iid: int, target: str) -> str:
+    return f"MR !{iid} now targets {target}"
+
+
+def event_pipeline_not_success(short_sha: str, status: str) -> str:
+    return f"pipeline for {short_sha} is {status}; only a successful pipeline deploys"
+
+
+def event_tag_ignored() -> str:
+    return "tags are ignored; previews are for branches and merge requests"
+
+
+def event_branch_pipeline_push_mode(branch: str) -> str:
+    return f"branch pipeline of {branch} is ignored with deploy_on: push"
+
+
+def event_pipeline_succeeded_mr(iid: int, short_sha: str) -> str:
+    return f"pipeline succeeded for MR !{iid} ({short_sha})"
+
+
+def event_pipeline_succeeded_branch(branch: str, short_sha: str) -> str:
+    return f"pipeline succeeded on branch {branch} ({short_sha})"
+
+
+def event_push_ignored() -> str:
+    return "pushes other than branch deletions are ignored; MR updates arrive as MR hooks"
+
+
+def event_not_a_branch(ref: str) -> str:
+    return f"ref {quoted(ref)} is not a branch"
+
+
+def event_branch_deleted(branch: str) -> str:
+    return f"branch {branch} deleted"
+
+
+# --- durable intake queue ---------------------------------------------------
+
+
+def queue_event_parked(event_id: str, event_type: str, attempts: int, error: str) -> str:
+    return (f"event {event_id} ({quoted(event_type)}) parked after {attempts} failed "
+            f"attempt(s): {error}; fix the cause, then requeue it "
+            f"(`previewbot events --requeue {event_id}`)")
+
+
+def queue_worker_lost(times: int) -> str:
+    return (f"the worker handling this event stopped {times} time(s) before finishing "
+            "(crash, OOM kill or a handler slower than claim_idle?)")
+
+
+# --- intake: webhooks and queued events ---------------------------------------
+
+
+def webhook_not_json(detail: str) -> str:
+    return f"webhook body is not valid JSON ({detail}); GitLab sends application/json"
+
+
+def webhook_not_object() -> str:
+    return "webhook body must be a JSON object, as GitLab sends"
+
+
+def trigger_not_matched(iid: int) -> str:
+    return (f"MR !{iid} does not match the project's trigger rules now "
+            "(labels, draft, target branch); no environment")
+
+
+def paths_not_matched(iid: int) -> str:
+    return f"MR !{iid} changes no file matching trigger.paths; no environment"
+
+
+def stale_down(iid: int) -> str:
+    return f"MR !{iid} is open and matches the trigger rules now; the teardown event is stale"
+
+
+def no_parked_event(event_id: str) -> str:
+    return f"no parked event {quoted(event_id)}; `previewbot events` lists them"
+
+
+def env_bad_count(name: str, text: str) -> str:
+    return f"{name}={quoted(text)} is not a whole number from 0 to 64"
+
+WEBHOOK_UNAUTHORIZED = "unauthorized"
+WEBHOOK_TOO_LARGE = "body larger than 1 MiB"
+WEBHOOK_NOT_JSON_TYPE = "Content-Type must be application/json"
+WEBHOOK_NO_EVENT_HEADER = "missing X-Gitlab-Event header"
+WEBHOOK_BAD_JSON = "body is not valid JSON"
+WEBHOOK_QUEUE_DOWN = "queue unavailable (Redis is down); resend the delivery from GitLab later"
+
+
+def namespace_not_ours(namespace: str) -> str:
+    return (f"namespace {namespace} exists but is not managed by previewbot (no label "
+            "app.kubernetes.io/managed-by=previewbot); previewbot will not modify or delete "
+            "it — rename or remove it, or give the project another `slug:`")
+
+
+def namespace_of_another(namespace: str, labels: dict[str, str]) -> str:
+    shown = ", ".join(f"{k}={v}" for k, v in labels.items())
+    return (f"namespace {namespace} is managed by previewbot for another environment or "
+            f"project ({shown}); left alone — give one of the projects another `slug:`")
+
+
+def waiting_for_pipeline(iid: int, sha: str, status: str) -> str:
+    state = f"is {status}" if status else "has not run yet"
+    return (f"MR !{iid}: the pipeline of {short_sha(sha)} {state}; with deploy_on: pipeline the "
+            "environment is deployed when it succeeds (its image must exist first)")
+
+
+def drift_mr_closed(iid: int, state: str) -> str:
+    return f"MR !{iid} {state} (found by reconcile)"
+
+
+def drift_trigger_lost(iid: int) -> str:
+    return f"MR !{iid} no longer matches the trigger rules (found by reconcile)"

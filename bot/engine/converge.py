@@ -1,0 +1,168 @@
+"""Converge one environment: the steps behind a plan's actions.
+
+Every step is idempotent, so a process killed anywhere converges on the next
+pass: the namespace is ensured (never re-created), Helm runs only when the
+values hash differs from the one recorded on the namespace, a release stuck in
+pending-* after a crash is recovered first, and teardown tolerates whatever is
+already gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from bot import metrics
+from bot.cluster.kube import NamespaceRecord
+from bot.cluster.smoke import smoke_check
+from bot.cluster.values import namespace_for, release_for
+from bot.config import ProjectConfig
+from bot.domain import messages, records
+from bot.domain.errors import NotOwnedError, PermanentError, TemporaryError
+from bot.domain.model import Environment, Status, short_sha
+from bot.domain.plan import PENDING_RELEASE_STATES, STOP_PENDING
+from bot.engine.core import Core
+from bot.engine.gitlab_sync import gitlab_environment_name, stop_gitlab, sync_gitlab
+from bot.engine.notify import NoticeKind
+
+log = logging.getLogger("previewbot.converge")
+Progress = Callable[[str], None]
+
+
+def deploy(core: Core, env: Environment, progress: Progress) -> Environment:
+    """Namespace → helm upgrade --install (if needed) → wait → smoke → ready → GitLab."""
+    project = core.project(env)
+    if project is None:
+        raise PermanentError(messages.project_not_configured(env.desired.project_path))
+    values, wanted_hash = core.wanted(env)
+    namespace, release = namespace_for(env.desired), release_for(env.desired)
+    env = core.save(env, Status.DEPLOYING, f"deploying {short_sha(env.desired.sha)}")
+    core.emit(NoticeKind.DEPLOYING, env)
+    progress(f"namespace {namespace}")
+    before = _ensure_namespace(core, env, namespace)
+    current = core.helm.get_release(release, namespace)
+    if current is not None and current.status in PENDING_RELEASE_STATES:
+        progress(f"recovering release {release} from {current.status}")
+        recover(core, env, progress, dry_run=False)
+        current = core.helm.get_release(release, namespace)
+    # ensure_namespace never writes DEPLOYED_HASH: the record read before it holds it.
+    deployed_hash = before.annotations.get(records.DEPLOYED_HASH, "") if before else ""
+    if current is None or current.status != "deployed" or deployed_hash != wanted_hash:
+        progress(f"helm upgrade --install {release} ({project.chart})")
+        core.helm.upgrade_install(release, project.chart, namespace, values)
+        core.kube.annotate_namespace(namespace, {records.DEPLOYED_HASH: wanted_hash})
+    return wait_ready(core, env, project, wanted_hash, progress)
+
+
+def wait_ready(core: Core, env: Environment, project: ProjectConfig, wanted_hash: str,
+               progress: Progress) -> Environment:
+    namespace, release = namespace_for(env.desired), release_for(env.desired)
+    timeout = project.ready_timeout.total_seconds()
+    deadline = time.monotonic() + timeout
+    last_report = ""
+    while True:
+        status = core.kube.workload_status(namespace, release)
+        if status.ready:
+            break
+        report = "; ".join(status.problems)
+        if report != last_report:
+            progress(f"waiting: {report}")
+            last_report = report
+        if time.monotonic() >= deadline:
+            return _failed(core, env, messages.not_ready(release, timeout, status.problems),
+                           wanted_hash)
+        time.sleep(core.poll_interval)
+    url = project.url(env.key)
+    if project.smoke_path is not None:
+        problem = smoke_check(url + project.smoke_path)
+        if problem:
+            return _failed(core, env, problem, wanted_hash)
+    revision = core.helm.get_release(release, namespace)
+    if env.observed.updated_at is not None:
+        metrics.DEPLOY_SECONDS.observe((core.clock.now() - env.observed.updated_at)
+                                       .total_seconds())
+    env = core.save(env, Status.READY, "", url=url, deployed_sha=env.desired.sha,
+                    deployed_hash=wanted_hash, last_deploy_at=core.clock.now(),
+                    helm_revision=revision.revision if revision else None)
+    core.emit(NoticeKind.READY, env)
+    progress(f"ready: {url}")
+    return sync_gitlab(core, env, wanted_hash)
+
+
+def _failed(core: Core, env: Environment, reason: str, wanted_hash: str) -> Environment:
+    env = core.save(env, Status.FAILED, reason, deployed_hash=wanted_hash,
+                    deployed_sha=env.desired.sha)
+    core.emit(NoticeKind.FAILED, env, reason)
+    return env
+
+
+def teardown(core: Core, env: Environment, reason: str, progress: Progress, *,
+             dry_run: bool) -> Environment:
+    """helm uninstall → delete namespace → wait until gone → stop GitLab env → gone.
+
+    With ``dry_run`` the namespace is read and its ownership checked for real,
+    and the destructive calls only log ``DRY-RUN: would …``: nothing changes.
+    """
+    namespace, release = namespace_for(env.desired), release_for(env.desired)
+    if dry_run:
+        existing = core.kube.get_namespace(namespace)
+        if existing is not None and existing.phase != "Terminating":
+            core.helm.uninstall(release, namespace, dry_run=True)
+        if existing is not None:
+            core.kube.delete_namespace(namespace, dry_run=True)
+        progress(f"DRY-RUN: would stop GitLab environment {gitlab_environment_name(env)}")
+        return env
+    env = core.save(env, Status.TEARING_DOWN, reason)
+    existing = core.kube.get_namespace(namespace)
+    if existing is not None and existing.phase != "Terminating":
+        # Durable intent first: a crash from here on still ends in teardown.
+        core.kube.annotate_namespace(namespace, {records.TEARDOWN_REASON: reason})
+        progress(f"helm uninstall {release}")
+        try:
+            core.helm.uninstall(release, namespace, dry_run=False)
+        except PermanentError as error:
+            # e.g. a failing pre-delete hook: deleting the namespace removes the
+            # release's objects and its record anyway; never leave resources behind.
+            log.warning("helm uninstall of %s failed (%s); deleting its namespace", release,
+                        error)
+    if existing is not None:
+        progress(f"deleting namespace {namespace}")
+        core.kube.delete_namespace(namespace, dry_run=False)
+        if not core.kube.wait_namespace_gone(namespace, core.teardown_timeout):
+            raise TemporaryError(messages.namespace_not_gone(namespace, core.teardown_timeout))
+    stopped = stop_gitlab(core, env)
+    started_at = env.observed.updated_at
+    env = core.save(env, Status.GONE, reason,
+                    gitlab_synced_hash="" if stopped else STOP_PENDING)
+    if started_at is not None:
+        metrics.TEARDOWN_SECONDS.observe((core.clock.now() - started_at).total_seconds())
+    metrics.TEARDOWNS.labels(reason=metrics.reason_class(reason)).inc()
+    core.emit(NoticeKind.TORN_DOWN, env, reason)
+    progress(f"gone ({reason})")
+    return env
+
+
+def recover(core: Core, env: Environment, progress: Progress, *, dry_run: bool) -> str:
+    """Unstick a release left ``pending-*`` by a crash; what was (or would be) done."""
+    namespace, release = namespace_for(env.desired), release_for(env.desired)
+    done = core.helm.recover_pending(release, namespace, dry_run=dry_run)
+    progress(f"{'DRY-RUN: would recover' if dry_run else 'recovered'} release {release}: {done}")
+    return done
+
+
+def _ensure_namespace(core: Core, env: Environment, namespace: str) -> NamespaceRecord | None:
+    """Labels and annotations of SPEC §5; stale keys (a cancelled teardown) removed.
+    Returns the namespace as it was before (None: it was just created)."""
+    wanted = records.namespace_annotations(env.desired)
+    existing = core.kube.get_namespace(namespace)
+    if existing is not None and existing.managed:
+        foreign = records.foreign_labels(existing.labels, env.desired)
+        if foreign:  # managed, but for another environment or project: not ours either
+            raise NotOwnedError(messages.namespace_of_another(namespace, foreign))
+    core.kube.ensure_namespace(namespace, records.namespace_labels(env.desired),
+                               {k: v for k, v in wanted.items() if v is not None})
+    removals = {k: v for k, v in wanted.items() if v is None}
+    if removals:
+        core.kube.annotate_namespace(namespace, removals)
+    return existing

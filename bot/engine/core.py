@@ -1,0 +1,63 @@
+"""The `Core` bundle: everything a use case talks to, in one settings object.
+
+Built once by the composition root (`bot.runtime.wiring.build_core`) and handed
+to the request API, the intake, the reconciler and the converge steps, instead
+of long parameter chains. Its helpers are the few things every use case needs:
+the project of an environment, the values it should run with, and how to record
+and announce what was observed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.cluster.helm import Helm
+from bot.cluster.kube import Kube
+from bot.cluster.values import helm_values, values_hash
+from bot.config import Config, ProjectConfig
+from bot.domain.model import Clock, Environment, Status
+from bot.engine.notify import Notice, NoticeKind, Notifier
+from bot.gitlab.port import GitLabClient
+from bot.state.store import Store
+
+log = logging.getLogger("previewbot.engine")
+
+
+@dataclass(frozen=True)
+class Core:
+    """Everything the engine talks to: one settings object instead of long parameter chains."""
+
+    config: Config
+    store: Store
+    kube: Kube
+    helm: Helm
+    notifier: Notifier
+    clock: Clock
+    gitlab: GitLabClient | None = None
+    poll_interval: float = 1.0
+    teardown_timeout: float = 120.0
+
+    def project(self, env: Environment) -> ProjectConfig | None:
+        return self.config.project_by_path(env.desired.project_path)
+
+    def wanted(self, env: Environment) -> tuple[dict[str, object], str]:
+        """The values to deploy and their hash; ({}, "") when the project is unknown."""
+        project = self.project(env)
+        if project is None:
+            return {}, ""
+        values = helm_values(project, env.desired)
+        return values, values_hash(project.chart, values)
+
+    def emit(self, kind: NoticeKind, env: Environment, reason: str = "") -> None:
+        try:
+            self.notifier.notify(Notice(kind, env, reason))
+        except Exception:  # a notifier must never fail a deploy
+            log.exception("notifier failed on %s for %s", kind.value, env.key)
+
+    def save(self, env: Environment, status: Status, reason: str = "", **changes: object) -> (
+            Environment):
+        updated = env.with_observed(status=status, reason=reason, updated_at=self.clock.now(),
+                                    **changes)
+        self.store.put_observed(env.key, updated.observed)
+        return updated

@@ -1,0 +1,136 @@
+"""Queued GitLab events → desired state (then a poke for the reconciler).
+
+Level-triggered: an event only says *something changed*; what to do is read
+from GitLab's current state where ordering matters. A stale `close` that
+arrives after a `reopen` finds the MR open and changes nothing; two `update`
+events arriving out of order both read the MR's head, so the newest sha wins.
+Pipeline events carry the sha to deploy (its image exists), guarded by the
+pipeline's `updated_at` so an older pipeline never rolls an environment back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from bot.config import ProjectConfig
+from bot.domain import messages
+from bot.domain.errors import BadDeliveryError, PermanentError, TemporaryError
+from bot.domain.model import short_sha
+from bot.engine.core import Core
+from bot.engine.requests import Requests, is_active, wants_environment
+from bot.gitlab.hooks import Ignored, Intent, IntentKind, decide
+
+log = logging.getLogger("previewbot.intake")
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """What one event did: the environment it touched (if any) and a summary."""
+
+    env_keys: tuple[str, ...]
+    summary: str
+
+
+def parse_body(body: bytes) -> dict[str, object]:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PermanentError(messages.webhook_not_json(str(error))) from error
+    if not isinstance(payload, dict):
+        raise PermanentError(messages.webhook_not_object())
+    return payload
+
+
+class Intake:
+    def __init__(self, core: Core, requests: Requests) -> None:
+        self.core = core
+        self.requests = requests
+
+    def handle(self, event_type: str, body: bytes) -> Handled:
+        try:
+            decision = decide(event_type, parse_body(body), self.core.config)
+        except PermanentError as error:
+            raise BadDeliveryError(str(error)) from error
+        if isinstance(decision, Ignored):
+            return Handled((), f"ignored: {decision.reason}")
+        if decision.kind is IntentKind.DOWN:
+            return self._down(decision)
+        return self._up(decision)
+
+    def _actor(self, intent: Intent) -> str:
+        return f"gitlab:{intent.author_username or 'webhook'}"
+
+    def _up(self, intent: Intent) -> Handled:
+        if intent.mr_iid is None:
+            return self._branch_pipeline(intent)
+        project = self.requests.project(intent.project_path)
+        mr = self.requests.gitlab().merge_request(intent.project_id, intent.mr_iid)
+        if not wants_environment(project, mr):
+            return Handled((), f"ignored: {messages.trigger_not_matched(mr.iid)}")
+        if intent.check_paths and project.trigger.paths:
+            paths = self.requests.gitlab().changed_paths(intent.project_id, intent.mr_iid)
+            if not any(fnmatchcase(path, pattern) for path in paths
+                       for pattern in project.trigger.paths):
+                return Handled((), f"ignored: {messages.paths_not_matched(mr.iid)}")
+        env = self.requests.request_up_mr(intent.project_path, intent.mr_iid,
+                                        actor=self._actor(intent),
+                                        sha=self._pinned_sha(intent),
+                                        source_updated_at=intent.updated_at, mr=mr)
+        return Handled((env.key,), f"up {env.desired.label} at {short_sha(env.desired.sha)}")
+
+    def _pinned_sha(self, intent: Intent) -> str | None:
+        """A passed pipeline's sha in pipeline mode; otherwise None: the requests reads
+        the MR head (in pipeline mode: the head whose pipeline passed)."""
+        project = self.requests.project(intent.project_path)
+        return intent.sha if project.deploy_on == "pipeline" and intent.from_pipeline else None
+
+    def _branch_pipeline(self, intent: Intent) -> Handled:
+        """A passed branch pipeline deploys its sha to what is built from that
+        branch: its branch environment and, in pipeline mode, the open MRs from
+        it (projects whose CI runs branch pipelines rather than MR pipelines)."""
+        project = self.requests.project(intent.project_path)
+        touched: list[str] = []
+        branch_env = self.core.store.get(project.branch_env_key(intent.branch))
+        if branch_env is not None and is_active(branch_env):
+            touched.append(self.requests.request_up_branch(
+                project.path, intent.branch, actor=self._actor(intent), sha=intent.sha,
+                source_updated_at=intent.updated_at).key)
+        if project.deploy_on == "pipeline":
+            for mr in self.requests.gitlab().open_merge_requests(intent.project_id,
+                                                               intent.branch):
+                if wants_environment(project, mr):
+                    touched.append(self.requests.request_up_mr(
+                        project.path, mr.iid, actor=self._actor(intent), sha=intent.sha,
+                        source_updated_at=intent.updated_at, mr=mr).key)
+        if not touched:
+            return Handled((), f"ignored: no environment for branch {intent.branch}")
+        return Handled(tuple(touched), f"up {', '.join(touched)} at {short_sha(intent.sha or '')}")
+
+    def _down(self, intent: Intent) -> Handled:
+        project = self.requests.project(intent.project_path)
+        if intent.mr_iid is not None:
+            if self._still_wanted(project, intent):
+                return Handled((), f"ignored: {messages.stale_down(intent.mr_iid)}")
+            key = project.mr_env_key(intent.mr_iid)
+        else:
+            key = project.branch_env_key(intent.branch)
+        env = self.core.store.get(key)
+        if env is None or not is_active(env):
+            return Handled((), f"ignored: no environment {key}")
+        self.requests.request_down(key, reason=intent.reason, actor=self._actor(intent))
+        return Handled((key,), f"down {key}: {intent.reason}")
+
+    def _still_wanted(self, project: ProjectConfig, intent: Intent) -> bool:
+        """Reopened/relabelled since this teardown event? GitLab down: trust the
+        event — a teardown must not wait out an outage (a reopen re-creates)."""
+        assert intent.mr_iid is not None
+        try:
+            mr = self.requests.gitlab().merge_request(intent.project_id, intent.mr_iid)
+        except TemporaryError as error:
+            log.warning("cannot check MR !%d against GitLab (%s); acting on the event",
+                        intent.mr_iid, error)
+            return False
+        return wants_environment(project, mr)

@@ -1,0 +1,74 @@
+"""The notifier port: the engine tells the world about lifecycle changes.
+
+A :class:`Notice` says what happened to an environment (deploying, ready,
+failed, extended, expiring, torn down). "Notice" is its own word on purpose:
+a GitLab *hook* (``bot.gitlab.hooks``) is what GitLab sends, a *delivery*
+(``bot.state.queue``) is a hook as queued for the workers, and a notice is
+what the engine tells people.
+
+The Slack adapter implements ``Notifier``; until a Slack app is configured the
+``LoggingNotifier`` writes the notices to the log. A notifier must never make a
+deploy fail: the engine catches and logs its errors.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.domain.model import Environment
+
+log = logging.getLogger("previewbot.notify")
+
+
+class NoticeKind(enum.StrEnum):
+    DEPLOYING = "deploying"
+    READY = "ready"
+    FAILED = "failed"
+    EXTENDED = "extended"
+    EXPIRING = "expiring"
+    TORN_DOWN = "torn-down"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    kind: NoticeKind
+    env: Environment
+    reason: str = ""
+    actor: str = ""
+
+
+class Notifier(Protocol):
+    def notify(self, notice: Notice) -> None: ...
+
+
+class LoggingNotifier:
+    def notify(self, notice: Notice) -> None:
+        env = notice.env
+        detail = f" ({notice.reason})" if notice.reason else ""
+        url = f" {env.observed.url}" if notice.kind is NoticeKind.READY else ""
+        log.info("%s %s [%s]%s%s", notice.kind.value, env.key, env.desired.label, url, detail)
+
+
+class RecordingNotifier:
+    """Keeps the notices in memory; for the CLI's summary and for tests."""
+
+    def __init__(self) -> None:
+        self.notices: list[Notice] = []
+
+    def notify(self, notice: Notice) -> None:
+        self.notices.append(notice)
+
+
+class FanoutNotifier:
+    def __init__(self, *notifiers: Notifier) -> None:
+        self._notifiers = notifiers
+
+    def notify(self, notice: Notice) -> None:
+        for notifier in self._notifiers:
+            try:
+                notifier.notify(notice)
+            except Exception:  # a broken notifier must not break a deploy
+                log.exception("notifier %s failed on %s", type(notifier).__name__, notice.kind)

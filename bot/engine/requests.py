@@ -1,0 +1,259 @@
+"""Requests on environments: up, down, extend, keep, list, status.
+
+A request only records desired state (in Redis and, when the namespace exists,
+on the namespace itself, which survives a Redis loss) and returns; convergence
+is the reconciler's job. Callers that want to wait run a pass for the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from bot.cluster.values import helm_values, namespace_for
+from bot.config import ProjectConfig
+from bot.domain import messages, naming, records
+from bot.domain.errors import NotOwnedError, PermanentError
+from bot.domain.model import Desired, Environment, HistoryEntry, Observed, Status, short_sha
+from bot.engine.core import Core
+from bot.engine.notify import NoticeKind
+from bot.gitlab.port import GitLabClient, MergeRequestInfo
+
+CAPACITY_LOCK = "_capacity"  # not a valid ENV key (leading "_"), so it never clashes
+
+
+def is_active(env: Environment) -> bool:
+    return env.desired.present and env.observed.status is not Status.GONE
+
+
+def wants_environment(project: ProjectConfig, mr: MergeRequestInfo) -> bool:
+    """Does the MR, as GitLab shows it now, want an environment? (Paths are
+    checked separately: they cost an API call and do not change on relabels.)"""
+    without_paths = replace(project.trigger, paths=())
+    return mr.state == "opened" and without_paths.matches(mr.labels, mr.draft, (),
+                                                          mr.target_branch)
+
+
+class Requests:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    # -- lookups -----------------------------------------------------------
+    def project(self, path_or_slug: str) -> ProjectConfig:
+        project = self.core.config.find_project(path_or_slug)
+        if project is None:
+            known = [p.path for p in self.core.config.projects]
+            raise PermanentError(messages.unknown_project(path_or_slug, known))
+        return project
+
+    def resolve(self, text: str) -> Environment:
+        """An existing environment from ENV, PROJECT!IID or PROJECT@BRANCH."""
+        ref = naming.parse_env_ref(text)
+        key = ref.env_key
+        if key is None and ref.project_path is not None:
+            project = self.project(ref.project_path)
+            key = (project.mr_env_key(ref.mr_iid) if ref.mr_iid is not None
+                   else project.branch_env_key(ref.branch or ""))
+        env = self.core.store.get(key or "")
+        if env is None:
+            raise PermanentError(messages.unknown_env(text))
+        return env
+
+    def environments(self, *, project: str | None = None, owner: str | None = None,
+                     include_gone: bool = False) -> list[Environment]:
+        envs = [e for e in self.core.store.all() if include_gone or is_active(e)]
+        if project is not None:
+            path = self.project(project).path
+            envs = [e for e in envs if e.desired.project_path == path]
+        if owner is not None:
+            envs = [e for e in envs if e.desired.owner == owner]
+        return sorted(envs, key=lambda e: e.desired.created_at)
+
+    def history(self, env_key: str) -> list[HistoryEntry]:
+        return self.core.store.history(env_key)
+
+    # -- up ----------------------------------------------------------------
+    def request_up_mr(self, project_path: str, iid: int, *, actor: str,
+                      ttl: timedelta | None = None, sha: str | None = None,
+                      source_updated_at: datetime | None = None,
+                      mr: MergeRequestInfo | None = None) -> Environment:
+        """``sha`` pins the commit (a passed pipeline's); else the MR's current head.
+        ``mr``: the MR as the caller just read it from GitLab (saves reading it again)."""
+        project = self.project(project_path)
+        gitlab = self.gitlab()
+        info = gitlab.project(project.id or project.path)
+        mr = mr if mr is not None and mr.iid == iid else gitlab.merge_request(info.id, iid)
+        if mr.state != "opened":
+            raise PermanentError(messages.mr_not_open(project.path, iid, mr.state))
+        if mr.source_branch == info.default_branch:
+            raise PermanentError(messages.default_branch_refused(project.path, mr.source_branch))
+        sha = sha or _deployable_head(project, mr)
+        desired = self._desired(project, project.mr_env_key(iid), info.id, mr.source_branch,
+                                sha, ttl, owner=mr.author_username, mr_iid=iid,
+                                mr_url=mr.web_url,
+                                source_updated_at=source_updated_at or mr.updated_at)
+        return self._record_up(project, desired, actor)
+
+    def request_up_branch(self, project_path: str, branch: str, *, actor: str,
+                          ttl: timedelta | None = None, sha: str | None = None,
+                          source_updated_at: datetime | None = None) -> Environment:
+        project = self.project(project_path)
+        gitlab = self.gitlab()
+        info = gitlab.project(project.id or project.path)
+        if branch == info.default_branch:
+            raise PermanentError(messages.default_branch_refused(project.path, branch))
+        sha = sha or gitlab.branch_head(info.id, branch)
+        if sha is None:
+            raise PermanentError(messages.unknown_branch(project.path, branch))
+        desired = self._desired(project, project.branch_env_key(branch), info.id, branch, sha,
+                                ttl, owner=actor, source_updated_at=source_updated_at)
+        helm_values(project, desired)  # refuse now what could never render (image_tag…)
+        return self._record_up(project, desired, actor)
+
+    def _desired(self, project: ProjectConfig, env_key: str, project_id: int, branch: str,
+                 sha: str, ttl: timedelta | None, **extra: object) -> Desired:
+        now = self._now()
+        existing = self.core.store.get(env_key)
+        if existing is not None and existing.desired.branch != branch:
+            raise PermanentError(messages.env_key_taken(env_key, existing.desired.label))
+        alive = existing is not None and is_active(existing)
+        created_at = existing.desired.created_at if alive and existing else now
+        cap = created_at + project.max_ttl
+        expires_at = min(now + (ttl or project.ttl), cap)
+        if alive and existing and not existing.desired.keep:
+            expires_at = max(expires_at, existing.desired.expires_at)
+        keep = bool(alive and existing and existing.desired.keep)
+        return Desired(env_key=env_key, project_path=project.path, project_id=project_id,
+                       branch=branch, sha=sha, created_at=created_at,
+                       expires_at=cap if keep else expires_at, keep=keep,
+                       **extra)  # type: ignore[arg-type]
+
+    def _record_up(self, project: ProjectConfig, desired: Desired, actor: str) -> Environment:
+        self._check_not_a_stranger(desired)
+        recorded: list[bool] = []
+
+        def change(existing: Environment | None) -> Environment | None:
+            recorded.clear()
+            if existing is not None and _is_stale(existing.desired, desired):
+                return None  # an older event arriving late never rolls back
+            if existing is None or not is_active(existing):
+                self._check_capacity(project)
+            observed = existing.observed if existing and is_active(existing) else Observed()
+            if observed.status is Status.FAILED:
+                # Asked again for what failed: check readiness anew (and redeploy if
+                # Helm itself had failed) instead of keeping the failure.
+                observed = replace(observed, status=Status.PENDING, reason="retry requested")
+            recorded.append(True)
+            return Environment(desired, observed)
+
+        # Capacity counts every environment: creations are serialised so that two
+        # replicas cannot both take the last slot.
+        creating = self.core.store.get(desired.env_key)
+        with self.core.store.lock(CAPACITY_LOCK) if creating is None or not is_active(
+                creating) else nullcontext():
+            env = self.core.store.update(desired.env_key, change)
+        assert env is not None  # change() returns None only for an existing record
+        if recorded:
+            self._after(env, "up", actor, f"{desired.label} at {short_sha(desired.sha)}")
+        return env
+
+    def _check_not_a_stranger(self, desired: Desired) -> None:
+        """Refuse before recording: a namespace of that name that is not ours."""
+        namespace = self.core.kube.get_namespace(namespace_for(desired))
+        if namespace is not None and not namespace.managed:
+            raise NotOwnedError(messages.namespace_not_ours(namespace.name))
+        foreign = records.foreign_labels(namespace.labels, desired) if namespace else {}
+        if namespace is not None and foreign:
+            raise NotOwnedError(messages.namespace_of_another(namespace.name, foreign))
+
+    def _check_capacity(self, project: ProjectConfig) -> None:
+        active = [e for e in self.core.store.all() if is_active(e)]
+        mine = [e for e in active if e.desired.project_path == project.path]
+        for scope, limit, envs in ((project.path, project.max_envs, mine),
+                                   ("all projects", self.core.config.max_envs, active)):
+            if limit is not None and len(envs) >= limit:
+                oldest = sorted(envs, key=lambda e: e.desired.created_at)[:3]
+                raise PermanentError(messages.capacity_reached(scope, limit, oldest))
+
+    # -- down / extend / keep ----------------------------------------------
+    def request_down(self, env_key: str, *, reason: str, actor: str) -> Environment:
+        env = self._change(env_key, lambda d: replace(d, present=False, down_reason=reason))
+        self._after(env, "down", actor, reason)
+        return env
+
+    def extend(self, env_key: str, duration: timedelta, *, actor: str) -> tuple[Environment, bool]:
+        """Push expiry by ``duration`` (from now if already past); capped at
+        created + max_ttl. Returns the environment and whether the cap applied."""
+        capped: list[bool] = []
+
+        def push(desired: Desired) -> Desired:
+            project = self.project(desired.project_path)
+            start = max(desired.expires_at, self._now())
+            cap = desired.created_at + project.max_ttl
+            capped[:] = [start + duration > cap]
+            return replace(desired, expires_at=min(start + duration, cap))
+
+        env = self._change(env_key, push)
+        self._after(env, "extend", actor, f"until {records.rfc3339(env.desired.expires_at)}")
+        self.core.emit(NoticeKind.EXTENDED, env, f"until {records.rfc3339(env.desired.expires_at)}")
+        return env, capped[0]
+
+    def keep(self, env_key: str, *, actor: str) -> Environment:
+        def kept(desired: Desired) -> Desired:
+            project = self.project(desired.project_path)
+            return replace(desired, keep=True, expires_at=desired.created_at + project.max_ttl)
+
+        env = self._change(env_key, kept)
+        self._after(env, "keep", actor, f"until {records.rfc3339(env.desired.expires_at)}")
+        self.core.emit(NoticeKind.EXTENDED, env, "kept until the MR closes (max_ttl)")
+        return env
+
+    def _now(self) -> datetime:
+        # Whole seconds: namespace annotations (RFC 3339) keep no more, and a record
+        # rebuilt from them must equal the one Redis lost.
+        return self.core.clock.now().replace(microsecond=0)
+
+    def _change(self, env_key: str, change: Callable[[Desired], Desired]) -> Environment:
+        """Change the desired state of an active environment, atomically."""
+        def apply(current: Environment | None) -> Environment:
+            if current is None or not is_active(current):
+                raise PermanentError(messages.unknown_env(env_key))
+            return Environment(change(current.desired), current.observed)
+
+        env = self.core.store.update(env_key, apply)
+        assert env is not None
+        return env
+
+    def _after(self, env: Environment, action: str, actor: str, detail: str) -> None:
+        """History, then the namespace (the durable record) follows Redis."""
+        self.core.store.record(env.key, HistoryEntry(self.core.clock.now(), action, actor, detail))
+        namespace = self.core.kube.get_namespace(namespace_for(env.desired))
+        if (namespace is not None and namespace.phase == "Active"
+                and records.is_ours(namespace.labels, env.desired)):
+            self.core.kube.annotate_namespace(namespace.name,
+                                              records.namespace_annotations(env.desired))
+
+    def gitlab(self) -> GitLabClient:
+        if self.core.gitlab is None:
+            raise PermanentError(messages.gitlab_not_configured())
+        return self.core.gitlab
+
+
+def _deployable_head(project: ProjectConfig, mr: MergeRequestInfo) -> str:
+    """The MR's head — in pipeline mode only once its pipeline passed (before that
+    its image may not exist); the Pipeline Hook deploys it when it does."""
+    if project.deploy_on != "pipeline":
+        return mr.sha
+    if mr.head_pipeline_status == "success" and mr.head_pipeline_sha:
+        return mr.head_pipeline_sha
+    raise PermanentError(messages.waiting_for_pipeline(mr.iid, mr.sha,
+                                                       mr.head_pipeline_status))
+
+
+def _is_stale(current: Desired, incoming: Desired) -> bool:
+    if current.source_updated_at is None or incoming.source_updated_at is None:
+        return False
+    return incoming.source_updated_at < current.source_updated_at
+

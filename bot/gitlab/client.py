@@ -1,0 +1,236 @@
+"""GitLab adapter: the `GitLabClient` port implemented with python-gitlab (REST v4, sync).
+
+What the bot keeps in GitLab (SPEC §6), without any local state, so a bot that
+lost its memory finds everything again:
+
+- one GitLab environment per preview, found by exact name (`review/<branch>`) with
+  the list filter `name=`; created, or its `external_url` updated only when it differs;
+- one MR note per marker (an HTML comment in the body, e.g.
+  ``<!-- previewbot:group-app-mr-7 -->``), found by walking all notes of the MR.
+  Only notes written by the token's own user count, so a person quoting the marker
+  is never edited; duplicates of ours (two replicas racing) are deleted, the oldest
+  stays. A token of a *different* user therefore starts a new note.
+
+Errors: every call raises only `bot.errors` errors, see `bot.gitlab_http.translate`.
+The client is lazy: constructing `GitLab` sends no request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from gitlab.exceptions import GitlabCreateError, GitlabError, GitlabGetError
+from gitlab.v4.objects import Project, ProjectEnvironment, ProjectMergeRequestNote
+
+from bot.domain.errors import PermanentError
+from bot.gitlab.port import MAINTAINER_ACCESS, GitLabClient, MergeRequestInfo, ProjectInfo
+from bot.gitlab.rest import PER_PAGE, RestClient
+
+__all__ = ["GitLab", "GitLabClient", "MergeRequestInfo", "ProjectInfo"]
+
+_STOPPED_STATES = frozenset({"stopped", "stopping"})
+
+
+class GitLab:
+    """`GitLabClient` over python-gitlab. One instance per GitLab URL and token."""
+
+    def __init__(self, url: str, token: str, *, timeout: float = 10.0) -> None:
+        self._rest = RestClient(url, token, timeout=timeout)
+        self._username: str | None = None
+
+    def check(self) -> str:
+        """GET /user: the username of the token, proving URL and token work."""
+        with self._rest.guard("reading", "the token's own user"):
+            user = self._rest.http_get("/user")
+        if not isinstance(user, dict) or not user.get("username"):
+            raise PermanentError(
+                f"GitLab at {self._rest.url} did not answer like GitLab "
+                "to GET /user: check GITLAB_URL"
+            )
+        self._username = str(user["username"])
+        return self._username
+
+    def project(self, path_or_id: str | int) -> ProjectInfo:
+        with self._rest.guard("reading", _project_name(path_or_id)):
+            found = self._rest.projects.get(path_or_id)
+        a = found.attributes
+        return ProjectInfo(
+            id=int(a["id"]),
+            path_with_namespace=str(a["path_with_namespace"]),
+            default_branch=str(a.get("default_branch") or ""),
+            web_url=str(a.get("web_url") or ""),
+        )
+
+    def merge_request(self, project_id: int, iid: int) -> MergeRequestInfo:
+        with self._rest.guard("reading", _mr_name(project_id, iid)):
+            found = self._project(project_id).mergerequests.get(iid)
+        return _mr_info(project_id, found.attributes)
+
+    def open_merge_requests(self, project_id: int,
+                            source_branch: str) -> list[MergeRequestInfo]:
+        """Open MRs from ``source_branch`` (branch pipelines in pipeline mode)."""
+        with self._rest.guard("listing open merge requests of", f"project {project_id}"):
+            found = self._project(project_id).mergerequests.list(
+                state="opened", source_branch=source_branch, iterator=True)
+            return [_mr_info(project_id, mr.attributes) for mr in found]
+
+    def changed_paths(self, project_id: int, iid: int) -> tuple[str, ...]:
+        """Old and new path of every diff (GET …/merge_requests/:iid/diffs, GitLab ≥ 15.7)."""
+        path = f"/projects/{project_id}/merge_requests/{iid}/diffs"
+        with self._rest.guard("listing the changes of", _mr_name(project_id, iid)):
+            paths = [
+                str(name)
+                for diff in self._rest.http_list(path, iterator=True, per_page=PER_PAGE)
+                for name in (diff.get("old_path"), diff.get("new_path"))
+                if name
+            ]
+        return tuple(dict.fromkeys(paths))
+
+    def branch_head(self, project_id: int, branch: str) -> str | None:
+        with self._rest.guard("reading", f"branch {branch!r} of project {project_id}"):
+            try:
+                found = self._project(project_id).branches.get(branch)
+            except GitlabGetError as error:
+                if _missing(error, but_not="project"):
+                    return None
+                raise
+        return str(found.attributes["commit"]["id"])
+
+    def ensure_environment(self, project_id: int, name: str, external_url: str) -> int:
+        with self._rest.guard("updating", f"environment {name!r} of project {project_id}"):
+            env = self._find_environment(project_id, name)
+            if env is not None and env.attributes.get("state") == "stopped":
+                # A stopped environment cannot be restarted through the API; a fresh
+                # one shows "available" and the MR's "View app" again (reopened MR).
+                env.delete()
+                env = None
+            if env is None:
+                env = self._create_environment(project_id, name, external_url)
+            if (env.attributes.get("external_url") or "") != external_url:
+                env.external_url = external_url
+                env.save()
+        return int(env.attributes["id"])
+
+    def stop_environment(self, project_id: int, name: str) -> bool:
+        with self._rest.guard("stopping", f"environment {name!r} of project {project_id}"):
+            env = self._find_environment(project_id, name)
+            if env is None or env.attributes.get("state") in _STOPPED_STATES:
+                return False
+            env.stop()
+        return True
+
+    def upsert_mr_note(self, project_id: int, iid: int, marker: str, body: str) -> int:
+        """Create or edit our one note with `marker`; `marker` is appended if `body` lacks it."""
+        if not marker.strip():
+            raise ValueError("upsert_mr_note needs a non-empty marker")
+        if marker not in body:
+            body = f"{body}\n\n{marker}"
+        me = self._me()
+        with self._rest.guard("updating the previewbot note on", _mr_name(project_id, iid)):
+            manager = self._project(project_id).mergerequests.get(iid, lazy=True).notes
+            ours = sorted(
+                (n for n in manager.list(iterator=True) if _is_ours(n, marker, me)),
+                key=lambda n: int(n.attributes["id"]),
+            )
+            if not ours:
+                return int(manager.create({"body": body}).attributes["id"])
+            note, *duplicates = ours
+            for duplicate in duplicates:
+                duplicate.delete()
+            if note.attributes.get("body") != body:
+                note.body = body
+                note.save()
+        return int(note.attributes["id"])
+
+    def user_email(self, username: str) -> str | None:
+        """The private e-mail when the token may see it (admin), else the public one."""
+        with self._rest.guard("reading", f"user {username!r}"):
+            found = self._rest.users.list(username=username, get_all=True)
+        for user in found:
+            a = user.attributes
+            if str(a.get("username", "")).lower() == username.lower():
+                return str(a.get("email") or a.get("public_email") or "") or None
+        return None
+
+    def maintainer_usernames(self, project_id: int) -> tuple[str, ...]:
+        with self._rest.guard("listing the members of", f"project {project_id}"):
+            names = {
+                str(m.attributes["username"])
+                for m in self._project(project_id).members_all.list(iterator=True)
+                if int(m.attributes.get("access_level", 0)) >= MAINTAINER_ACCESS
+                and m.attributes.get("state", "active") == "active"
+            }
+        return tuple(sorted(names))
+
+    # --- helpers -------------------------------------------------------------------
+    def _project(self, project_id: int) -> Project:
+        return self._rest.projects.get(project_id, lazy=True)  # no request
+
+    def _me(self) -> str:
+        return self._username or self.check()
+
+    def _find_environment(self, project_id: int, name: str) -> ProjectEnvironment | None:
+        found = self._project(project_id).environments.list(name=name, get_all=True)
+        return next((env for env in found if env.attributes.get("name") == name), None)
+
+    def _create_environment(
+        self, project_id: int, name: str, external_url: str
+    ) -> ProjectEnvironment:
+        environments = self._project(project_id).environments
+        try:
+            return environments.create({"name": name, "external_url": external_url})
+        except GitlabCreateError as error:
+            # Another replica created it between our lookup and our create: use theirs.
+            raced = error.response_code == 400 and "taken" in str(error.error_message)
+            found = self._find_environment(project_id, name) if raced else None
+            if found is None:
+                raise
+            return found
+
+
+def _is_ours(note: ProjectMergeRequestNote, marker: str, me: str) -> bool:
+    a = note.attributes
+    author = str((a.get("author") or {}).get("username") or "")
+    return not a.get("system") and author == me and marker in str(a.get("body") or "")
+
+
+def _missing(error: GitlabError, *, but_not: str) -> bool:
+    """A 404 about the thing looked up, not about its parent (GitLab says which)."""
+    return error.response_code == 404 and but_not not in str(error.error_message).lower()
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _project_name(path_or_id: str | int) -> str:
+    return f"project {path_or_id}" if isinstance(path_or_id, int) else f"project {path_or_id!r}"
+
+
+def _mr_name(project_id: int, iid: int) -> str:
+    return f"merge request !{iid} of project {project_id}"
+
+
+def _mr_info(project_id: int, a: dict[str, Any]) -> MergeRequestInfo:
+    return MergeRequestInfo(
+        project_id=project_id,
+        iid=int(a["iid"]),
+        title=str(a.get("title") or ""),
+        state=str(a["state"]),
+        source_branch=str(a["source_branch"]),
+        target_branch=str(a["target_branch"]),
+        sha=str(a.get("sha") or ""),
+        draft=bool(a.get("draft", a.get("work_in_progress", False))),
+        labels=tuple(str(label) for label in a.get("labels") or ()),
+        author_username=str((a.get("author") or {}).get("username") or ""),
+        web_url=str(a.get("web_url") or ""),
+        updated_at=_timestamp(a.get("updated_at")),
+        head_pipeline_sha=str((a.get("head_pipeline") or {}).get("sha") or ""),
+        head_pipeline_status=str((a.get("head_pipeline") or {}).get("status") or ""),
+    )

@@ -1,0 +1,35 @@
+"""Wiring: settings + config file → the Core every entry point shares."""
+
+from __future__ import annotations
+
+from bot.cluster.helm import Helm
+from bot.cluster.kube import Kube
+from bot.config import Config, Settings, load_config
+from bot.domain.model import Clock, SystemClock
+from bot.engine.core import Core
+from bot.engine.notify import LoggingNotifier, Notifier
+from bot.engine.reconcile import Reconciler
+from bot.engine.requests import Requests
+from bot.gitlab.client import GitLab
+from bot.state.store import Store
+
+
+def build_core(settings: Settings, *, config: Config | None = None,
+               notifier: Notifier | None = None, clock: Clock | None = None) -> Core:
+    """Adapters are lazy: nothing here talks to Redis, Kubernetes, Helm or GitLab."""
+    gitlab = None
+    if settings.gitlab_url and settings.gitlab_token:
+        gitlab = GitLab(settings.gitlab_url, settings.gitlab_token)
+    return Core(
+        config=config or load_config(settings.config_path),
+        store=Store.from_url(settings.redis_url, lock_ttl=settings.lock_ttl),
+        kube=Kube.from_kubeconfig(settings.kubeconfig),
+        helm=Helm(settings.helm_binary, kubeconfig=settings.kubeconfig),
+        notifier=notifier or LoggingNotifier(),
+        clock=clock or SystemClock(),
+        gitlab=gitlab,
+    )
+
+
+def build(core: Core) -> tuple[Requests, Reconciler]:
+    return Requests(core), Reconciler(core)

@@ -1,0 +1,127 @@
+"""Background threads of `previewbot serve`: intake and convergence.
+
+- intake threads claim queued GitLab deliveries, turn them into desired state
+  (``bot.engine.intake``), poke the environment and ack; temporary failures are
+  retried with backoff by the queue, then parked; malformed deliveries are
+  parked at once; refusals (capacity, MR not open) are acked and logged.
+- converge threads take poked environments and run a reconcile pass for them.
+
+The periodic full pass is the scheduler's (``bot.runtime.scheduler``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from bot import metrics
+from bot.domain.errors import BadDeliveryError, PermanentError, PreviewError, TemporaryError
+from bot.domain.model import HistoryEntry
+from bot.engine.core import Core
+from bot.engine.intake import Intake
+from bot.engine.reconcile import Reconciler
+from bot.engine.requests import Requests
+from bot.state.queue import Delivery, DeliveryQueue
+
+log = logging.getLogger("previewbot.worker")
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Workers:
+    def __init__(self, core: Core, queue: DeliveryQueue, *, intake_threads: int = 2,
+                 converge_threads: int = 2) -> None:
+        self.core = core
+        self.queue = queue
+        self.requests = Requests(core)
+        self.intake = Intake(core, self.requests)
+        self.reconciler = Reconciler(core)
+        self.consumer = consumer_name()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._loop, args=(self.intake_once,),
+                                          name=f"intake-{i}", daemon=True)
+                         for i in range(intake_threads)]
+        self._threads += [threading.Thread(target=self._loop, args=(self.converge_once,),
+                                           name=f"converge-{i}", daemon=True)
+                          for i in range(converge_threads)]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+        log.info("workers started as consumer %s", self.consumer)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def _loop(self, step: Callable[[], bool]) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = step()
+            except PreviewError as error:  # a dependency is down: back off, keep going
+                log.warning("%s: %s", threading.current_thread().name, error)
+                busy = False
+                self._stop.wait(2.0)
+            except Exception:
+                log.exception("%s crashed a step; continuing", threading.current_thread().name)
+                busy = False
+                self._stop.wait(2.0)
+            if not busy:
+                self._stop.wait(0.2)
+
+    def intake_once(self) -> bool:
+        deliveries = self.queue.claim(self.consumer, count=10)
+        for delivery in deliveries:
+            try:
+                self.process(delivery)
+            except Exception as error:
+                log.exception("delivery %s (%s) crashed its handler", delivery.id,
+                              delivery.event_type)
+                self._count(self.queue.fail(delivery, f"handler crashed: {error!r}"))
+        return bool(deliveries)
+
+    def process(self, delivery: Delivery) -> str:
+        """Handle one queued delivery; returns the outcome recorded in metrics."""
+        if self.queue.already_done(delivery):
+            self.queue.ack(delivery)
+            return self._count("duplicate")
+        try:
+            handled = self.intake.handle(delivery.event_type, delivery.body)
+        except TemporaryError as error:
+            return self._count(self.queue.fail(delivery, str(error),
+                                               min_delay=timedelta(seconds=error.delay)))
+        except BadDeliveryError as error:
+            self.queue.park(delivery, str(error))
+            return self._count("parked")
+        except PermanentError as error:  # a refusal: the delivery is done, the reason logged
+            log.warning("delivery %s (%s) refused: %s", delivery.id, delivery.event_type, error)
+            self.queue.ack(delivery)
+            return self._count("refused")
+        for env_key in handled.env_keys:
+            self.core.store.record(env_key, HistoryEntry(
+                self.core.clock.now(), "webhook", delivery.event_type, handled.summary))
+            self.queue.poke(env_key)
+        log.info("delivery %s (%s): %s", delivery.id, delivery.event_type, handled.summary)
+        self.queue.ack(delivery)
+        return self._count("applied" if handled.env_keys else "ignored")
+
+    def _count(self, outcome: str) -> str:
+        metrics.DELIVERIES.labels(outcome=outcome).inc()
+        return outcome
+
+    def converge_once(self) -> bool:
+        keys = self.queue.take_poked()
+        if not keys:
+            return False
+        result = self.reconciler.run_pass(dry_run=False, only=keys)
+        for outcome in result.outcomes:
+            if outcome.retry_after is not None:  # busy lock, dependency down: try again soon
+                self.queue.poke(outcome.action.env_key)
+        return True

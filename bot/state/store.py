@@ -1,0 +1,240 @@
+"""Environment records in Redis: desired + observed state, history, locks.
+
+Redis is the fast registry, not the record of truth: every environment that
+exists in the cluster can be rebuilt from its namespace (``bot.domain.records``;
+the reconcile pass adopts such namespaces, ``bot.engine.reconcile``).
+
+Keys (``prefix`` defaults to ``previewbot:``):
+  env:<ENV>       hash: `desired` and `observed` JSON; requests change the first
+                  (atomically, WATCH/MULTI), converging workers only the second
+  envs            set of all ENV keys
+  history:<ENV>   newest-first JSON history entries (capped)
+  audit           stream of every action, for the audit log
+  lock:<ENV>      per-environment lock (token, expiry renewed while held)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import asdict, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+import redis
+from redis.lock import Lock
+from redis.typing import EncodableT, FieldT
+
+from bot import metrics
+from bot.domain import messages
+from bot.domain.errors import TemporaryError
+from bot.domain.model import Desired, Environment, HistoryEntry, Observed, Status
+
+HISTORY_LIMIT = 200
+AUDIT_LIMIT = 100_000
+T = TypeVar("T", Desired, Observed, HistoryEntry)
+
+
+def _encode(value: object) -> dict[str, Any]:
+    raw = asdict(value)  # type: ignore[call-overload]
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in raw.items()}
+
+
+def _decode(cls: type[T], raw: dict[str, Any]) -> T:
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in known:
+            continue  # written by a newer version; ignore rather than fail
+        # Annotations are strings under `from __future__ import annotations`.
+        is_time = isinstance(value, str) and value and "datetime" in str(known[name].type)
+        values[name] = datetime.fromisoformat(value) if is_time else value
+    if cls is Observed and "status" in values:
+        values["status"] = Status(values["status"])
+    return cls(**values)
+
+
+@contextmanager
+def redis_errors() -> Iterator[None]:
+    """Any Redis failure inside becomes a TemporaryError a person can act on."""
+    try:
+        yield
+    except redis.RedisError as error:
+        metrics.ERRORS.labels(dependency="redis").inc()
+        raise TemporaryError(messages.redis_unavailable(str(error)), delay=5) from error
+
+
+def encode_environment(env: Environment) -> str:
+    return json.dumps({"desired": _encode(env.desired), "observed": _encode(env.observed)},
+                      sort_keys=True)
+
+
+def decode_environment(text: str | bytes) -> Environment:
+    raw = json.loads(text)
+    return Environment(_decode(Desired, raw["desired"]), _decode(Observed, raw["observed"]))
+
+
+# Desired and observed state are separate hash fields: requests write the first,
+# converging workers the second, and neither overwrites the other's news.
+def _to_fields(env: Environment) -> dict[FieldT, EncodableT]:
+    return {"desired": json.dumps(_encode(env.desired), sort_keys=True),
+            "observed": json.dumps(_encode(env.observed), sort_keys=True)}
+
+
+def _from_fields(fields: Mapping[Any, Any]) -> Environment | None:
+    desired, observed = fields.get(b"desired"), fields.get(b"observed")
+    if desired is None:
+        return None
+    return Environment(_decode(Desired, json.loads(desired)),
+                       _decode(Observed, json.loads(observed)) if observed else Observed())
+
+
+_PUT_OBSERVED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HSET', KEYS[1], 'observed', ARGV[1])
+end
+return -1
+"""
+
+
+class Store:
+    def __init__(self, client: redis.Redis, *, prefix: str = "previewbot:",
+                 lock_ttl: float = 30.0) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._lock_ttl = lock_ttl
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Store:
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5,
+                                      health_check_interval=30)
+        return cls(client, **kwargs)
+
+    @property
+    def redis(self) -> redis.Redis:
+        return self._redis
+
+    def _key(self, *parts: str) -> str:
+        return self._prefix + ":".join(parts)
+
+    def _errors(self) -> AbstractContextManager[None]:
+        return redis_errors()
+
+    def ping(self) -> None:
+        with self._errors():
+            self._redis.ping()
+
+    def get(self, env_key: str) -> Environment | None:
+        with self._errors():
+            fields = self._redis.hgetall(self._key("env", env_key))
+        return _from_fields(fields)
+
+    def all(self) -> list[Environment]:
+        with self._errors():
+            keys = sorted(k.decode() if isinstance(k, bytes) else k
+                          for k in self._redis.smembers(self._key("envs")))
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.hgetall(self._key("env", key))
+            replies = pipe.execute() if keys else []
+        return [env for fields in replies if (env := _from_fields(fields)) is not None]
+
+    def put(self, env: Environment) -> None:
+        """Write desired and observed state (a new record, or a test's setup)."""
+        with self._errors():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.hset(self._key("env", env.key), mapping=_to_fields(env))
+            pipe.sadd(self._key("envs"), env.key)
+            pipe.execute()
+
+    def put_observed(self, env_key: str, observed: Observed) -> None:
+        """Write only what the engine saw or did: a request recorded meanwhile
+        (new sha, teardown) is never overwritten by a converging worker."""
+        with self._errors():
+            self._redis.eval(_PUT_OBSERVED, 1, self._key("env", env_key),
+                             json.dumps(_encode(observed), sort_keys=True))
+
+    def update(self, env_key: str,
+               change: Callable[[Environment | None], Environment | None]) -> Environment | None:
+        """Read-modify-write one record atomically (optimistic, WATCH/MULTI).
+
+        ``change`` gets the current record and returns the new one, or None to
+        keep it; it may run more than once when another writer intervenes."""
+        key = self._key("env", env_key)
+        with self._errors():
+            while True:
+                with self._redis.pipeline(transaction=True) as pipe:
+                    try:
+                        pipe.watch(key)  # type: ignore[no-untyped-call]
+                        current = _from_fields(pipe.hgetall(key))
+                        updated = change(current)
+                        if updated is None:
+                            pipe.unwatch()
+                            return current
+                        pipe.multi()
+                        pipe.hset(key, mapping=_to_fields(updated))
+                        pipe.sadd(self._key("envs"), env_key)
+                        pipe.execute()
+                        return updated
+                    except redis.WatchError:
+                        continue
+
+    def delete(self, env_key: str) -> None:
+        with self._errors():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.delete(self._key("env", env_key), self._key("history", env_key))
+            pipe.srem(self._key("envs"), env_key)
+            pipe.execute()
+
+    def record(self, env_key: str, entry: HistoryEntry) -> None:
+        """Append to the environment's history and to the global audit stream."""
+        encoded = json.dumps(_encode(entry), sort_keys=True)
+        with self._errors():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.lpush(self._key("history", env_key), encoded)
+            pipe.ltrim(self._key("history", env_key), 0, HISTORY_LIMIT - 1)
+            pipe.xadd(self._key("audit"), {"env": env_key, "entry": encoded},
+                      maxlen=AUDIT_LIMIT, approximate=True)
+            pipe.execute()
+
+    def history(self, env_key: str) -> list[HistoryEntry]:
+        with self._errors():
+            raws = self._redis.lrange(self._key("history", env_key), 0, -1)
+        return [_decode(HistoryEntry, json.loads(raw)) for raw in raws]
+
+    def try_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """True for the one caller that takes the named lease until it expires."""
+        with self._errors():
+            return bool(self._redis.set(self._key("lease", name), owner, nx=True,
+                                        px=max(1, int(seconds * 1000))))
+
+    @contextmanager
+    def lock(self, env_key: str, *, wait: float | None = None) -> Iterator[None]:
+        """Hold the environment's lock. Its expiry is renewed while held, so a
+        SIGKILLed holder frees it within ``lock_ttl`` seconds."""
+        lock = Lock(self._redis, self._key("lock", env_key), timeout=self._lock_ttl,
+                    blocking_timeout=self._lock_ttl + 5 if wait is None else wait,
+                    thread_local=False)  # the renewer thread must see the token
+        with self._errors():
+            acquired = lock.acquire()
+        if not acquired:
+            raise TemporaryError(messages.env_busy(env_key), delay=5)
+        stop = threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(lock, stop), daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
+            with suppress(redis.RedisError):  # expired or Redis gone: the TTL frees it
+                lock.release()
+
+    def _renew(self, lock: Lock, stop: threading.Event) -> None:
+        while not stop.wait(self._lock_ttl / 3):
+            try:
+                lock.reacquire()
+            except redis.RedisError:
+                return

@@ -1,0 +1,148 @@
+"""HTTP adapter (Starlette): GitLab webhooks, health, readiness.
+
+The webhook endpoint authenticates before it reads the body, caps the body at
+1 MiB, answers `ignored` for events previewbot does not act on, and otherwise
+puts the delivery into the durable queue *before* answering 202 — GitLab does
+not retry a failed delivery, so nothing accepted may be lost.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot import metrics
+from bot.config import Config
+from bot.domain import messages
+from bot.domain.errors import PermanentError, TemporaryError
+from bot.engine.health import Check
+from bot.gitlab.hooks import Ignored, decide
+from bot.state.queue import DeliveryQueue
+
+log = logging.getLogger("previewbot.web")
+MAX_BODY = 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class WebDeps:
+    config: Config
+    queue: DeliveryQueue
+    webhook_secret: str
+    readiness: Callable[[], list[Check]]
+
+
+def _reply(status: int, body: dict[str, str], started: float, outcome: str) -> JSONResponse:
+    metrics.WEBHOOKS.labels(outcome=outcome).inc()
+    metrics.WEBHOOK_LATENCY.observe(time.perf_counter() - started)
+    return JSONResponse(body, status_code=status)
+
+
+async def read_capped(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def gitlab_webhook(deps: WebDeps) -> Callable[[Request], object]:
+    secret = deps.webhook_secret.encode("utf-8")
+
+    async def endpoint(request: Request) -> Response:
+        started = time.perf_counter()
+        # Starlette decodes header bytes as latin-1: this gives back the bytes sent.
+        token = request.headers.get("x-gitlab-token", "").encode("latin-1")
+        if not hmac.compare_digest(token, secret):
+            return _reply(401, {"error": messages.WEBHOOK_UNAUTHORIZED}, started, "unauthorized")
+        try:
+            body = await read_capped(request)
+        except BodyTooLarge:
+            return _reply(413, {"error": messages.WEBHOOK_TOO_LARGE}, started, "too_large")
+        event_type = request.headers.get("x-gitlab-event", "")
+        payload, problem = _parse(request, body, event_type)
+        if payload is None:
+            return _reply(400, {"error": problem}, started, "malformed")
+        try:
+            decision = decide(event_type, payload, deps.config)
+        except PermanentError as error:
+            return _reply(400, {"error": str(error)}, started, "malformed")
+        if isinstance(decision, Ignored):
+            return _reply(200, {"status": "ignored", "reason": decision.reason}, started,
+                          "ignored")
+        dedupe = (request.headers.get("idempotency-key")
+                  or request.headers.get("x-gitlab-event-uuid"))
+        try:
+            result = await run_in_threadpool(deps.queue.enqueue, event_type, body, dedupe)
+        except TemporaryError as error:
+            log.error("webhook refused, queue unavailable: %s", error)
+            return _reply(503, {"error": messages.WEBHOOK_QUEUE_DOWN}, started,
+                          "unavailable")
+        if result == "duplicate":
+            return _reply(200, {"status": "duplicate"}, started, "duplicate")
+        return _reply(202, {"status": "queued"}, started, "queued")
+
+    return endpoint
+
+
+def _parse(request: Request, body: bytes,
+           event_type: str) -> tuple[dict[str, Any] | None, str]:
+    """(the JSON object, "") or (None, what is wrong with the delivery)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return None, messages.WEBHOOK_NOT_JSON_TYPE
+    if not event_type:
+        return None, messages.WEBHOOK_NO_EVENT_HEADER
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None, messages.WEBHOOK_BAD_JSON
+    if not isinstance(payload, dict):
+        return None, messages.webhook_not_object()
+    return payload, ""
+
+
+def create_app(deps: WebDeps) -> Starlette:
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        checks = await run_in_threadpool(deps.readiness)
+        body = {c.name: ("ok" if c.ok else c.detail) for c in checks}
+        return JSONResponse(body, status_code=200 if all(c.ok for c in checks) else 503)
+
+    async def prometheus(_: Request) -> Response:
+        try:
+            for part, count in (await run_in_threadpool(deps.queue.stats)).items():
+                metrics.QUEUE_DEPTH.labels(part=part).set(count)
+        except TemporaryError:
+            pass  # Redis down: counted in previewbot_dependency_errors_total; serve the rest
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(routes=[
+        Route("/webhooks/gitlab", gitlab_webhook(deps), methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
+    ])

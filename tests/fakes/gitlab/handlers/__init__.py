@@ -1,0 +1,1 @@
+"""Route handlers of the GitLab fake, one module per group of resources."""

@@ -1,0 +1,305 @@
+"""`FakeGitLab`: a local HTTP server speaking enough GitLab REST v4 for previewbot.
+
+    with FakeGitLab() as fake:
+        project = fake.add_project("group/app")
+        gl = gitlab.Gitlab(fake.url, private_token=fake.token)
+        gl.projects.get("group/app")
+
+Routes: see `tests.fakes.gitlab.routes`; branches exist once `add_branch` made them.
+E-mail visibility: see `tests.fakes.gitlab.render` (the token's user is an administrator
+unless `admin=False`, so `/users` shows `email`).
+Failure injection: `set_down(True)` answers 503 to everything; `fail_next(n, status)`
+answers the next n requests with `status`. Every request is recorded in `requests`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from tests.fakes.gitlab.call import GitLabCall
+from tests.fakes.gitlab.records import (
+    GitLabApiError,
+    GitLabStore,
+    Member,
+    MergeRequest,
+    Project,
+    User,
+    now_iso,
+)
+from tests.fakes.gitlab.render import GitLabRenderer
+from tests.fakes.gitlab.routes import find_route, path_exists
+from tests.fakes.http import (
+    BodyError,
+    FakeHttpServer,
+    HttpRequest,
+    RecordedRequest,
+    Reply,
+    decode_body,
+)
+
+API_PREFIX = "/api/v4"
+MR_FIELDS = frozenset(
+    {"title", "description", "state", "source_branch", "target_branch", "sha", "draft", "labels",
+     "head_pipeline"}
+)
+
+
+class FakeGitLab(FakeHttpServer):
+    def __init__(
+        self, token: str = "glpat-test-token", *, admin: bool = True, username: str = "previewbot"
+    ) -> None:
+        super().__init__()
+        self.token = token
+        self._store = GitLabStore()
+        self._recorded: list[RecordedRequest] = []
+        self._pending_failures: deque[int] = deque()
+        bot = self._new_user(username, email=f"{username}@example.com", name="previewbot")
+        bot.is_admin = admin
+        self._user_id_by_token: dict[str, int] = {token: bot.id}
+
+    @property
+    def url(self) -> str:
+        """The base URL for `gitlab.Gitlab(url, ...)` (python-gitlab appends /api/v4)."""
+        return self.base_url
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + API_PREFIX
+
+    # --- seeding -------------------------------------------------------------------
+    def add_project(
+        self, path_with_namespace: str, *, id: int | None = None, default_branch: str = "main"
+    ) -> dict[str, Any]:
+        with self._lock:
+            if any(
+                p.path_with_namespace == path_with_namespace for p in self._store.projects.values()
+            ):
+                raise ValueError(f"project {path_with_namespace!r} already exists in the fake")
+            project = Project(self._store.project_ids.take(id), path_with_namespace, default_branch)
+            self._store.projects[project.id] = project
+            return self._renderer().project(project)
+
+    def add_user(
+        self,
+        username: str,
+        *,
+        email: str,
+        name: str | None = None,
+        id: int | None = None,
+        public_email: str = "",
+    ) -> dict[str, Any]:
+        """A GitLab user; `public_email` is empty unless given, as on a fresh account."""
+        with self._lock:
+            user = self._new_user(
+                username, email=email, name=name, id=id, public_email=public_email
+            )
+            return self._renderer().user(user)
+
+    def add_token(self, token: str, username: str) -> None:
+        """Let `token` act as the existing user `username` (e.g. a non-admin caller)."""
+        with self._lock:
+            user = self._store.user_by_username(username)
+            if user is None:
+                raise ValueError(f"no user {username!r} in the fake; add_user() first")
+            self._user_id_by_token[token] = user.id
+
+    def add_member(self, project_id: int | str, user_id: int, access_level: int) -> dict[str, Any]:
+        """Make a user a direct project member (30 developer, 40 maintainer, 50 owner)."""
+        with self._lock:
+            project = self._store.project(project_id)
+            self._store.user(user_id)
+            member = Member(user_id, access_level)
+            self._store.members.setdefault(project.id, {})[user_id] = member
+            return self._renderer().member(member)
+
+    def add_branch(self, project_id: int | str, name: str, sha: str) -> dict[str, Any]:
+        """Create the branch `name`, or move it to `sha` (a push)."""
+        with self._lock:
+            project = self._store.project(project_id)
+            self._store.branches.setdefault(project.id, {})[name] = sha
+            return self._renderer().branch(project, name, sha)
+
+    def add_merge_request(
+        self,
+        project_id: int | str,
+        *,
+        iid: int,
+        source_branch: str,
+        author_username: str,
+        sha: str,
+        title: str | None = None,
+        state: str = "opened",
+        labels: tuple[str, ...] | list[str] = (),
+        draft: bool = False,
+        target_branch: str = "main",
+        changed_paths: Sequence[str | tuple[str, str]] = (),
+    ) -> dict[str, Any]:
+        """An MR; an unknown author gets e-mail `<username>@example.com`; `(old, new)` renames."""
+        with self._lock:
+            project = self._store.project(project_id)
+            if (project.id, iid) in self._store.merge_requests:
+                raise ValueError(f"MR !{iid} already exists in {project.path_with_namespace}")
+            author = self._store.user_by_username(author_username) or self._new_user(
+                author_username, email=f"{author_username}@example.com"
+            )
+            mr = MergeRequest(
+                id=self._store.mr_ids.take(),
+                iid=iid,
+                project_id=project.id,
+                title=title if title is not None else f"Change {source_branch}",
+                source_branch=source_branch,
+                target_branch=target_branch,
+                sha=sha,
+                author_id=author.id,
+                draft=draft,
+                labels=list(labels),
+                changed_paths=list(changed_paths),
+            )
+            self._store.merge_requests[(project.id, iid)] = mr
+            self._set_mr_state(mr, state)
+            return self._renderer().merge_request(mr)
+
+    def update_merge_request(
+        self, project_id: int | str, iid: int, **fields: Any
+    ) -> dict[str, Any]:
+        """Change MR fields (title, state, sha, labels, draft, branches, changed_paths, …)."""
+        unknown = set(fields) - MR_FIELDS - {"changed_paths"}
+        if unknown:
+            raise TypeError(f"unknown merge request fields: {sorted(unknown)}")
+        with self._lock:
+            mr = self._store.merge_request(self._store.project(project_id).id, iid)
+            for name, value in fields.items():
+                if name in ("labels", "changed_paths"):
+                    setattr(mr, name, list(value))
+                elif name != "state":
+                    setattr(mr, name, value)
+            if "state" in fields:
+                self._set_mr_state(mr, fields["state"])
+            mr.updated_at = now_iso()
+            return self._renderer().merge_request(mr)
+
+    # --- inspection ----------------------------------------------------------------
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._recorded)
+
+    def find_requests(
+        self, method: str | None = None, path_contains: str = ""
+    ) -> list[RecordedRequest]:
+        return [
+            r
+            for r in self.requests
+            if (method is None or r.method == method.upper()) and path_contains in r.path
+        ]
+
+    def environments(self, project_id: int | str) -> list[dict[str, Any]]:
+        with self._lock:
+            project = self._store.project(project_id)
+            envs = sorted(self._store.project_environments(project.id), key=lambda e: e.id)
+            return [self._renderer().environment(env) for env in envs]
+
+    def notes(self, project_id: int | str, iid: int) -> list[dict[str, Any]]:
+        """The MR's notes, oldest first."""
+        with self._lock:
+            project = self._store.project(project_id)
+            notes = sorted(self._store.merge_request_notes(project.id, iid), key=lambda n: n.id)
+            return [self._renderer().note(note) for note in notes]
+
+    def merge_request(self, project_id: int | str, iid: int) -> dict[str, Any]:
+        with self._lock:
+            mr = self._store.merge_request(self._store.project(project_id).id, iid)
+            return self._renderer().merge_request(mr)
+
+    # --- failure injection ---------------------------------------------------------
+    def fail_next(self, n: int = 1, status: int = 500) -> None:
+        """Answer the next `n` requests with `status` (429 carries Retry-After: 1)."""
+        with self._lock:
+            self._pending_failures.extend([status] * n)
+
+    # --- internals -----------------------------------------------------------------
+    def _new_user(
+        self,
+        username: str,
+        *,
+        email: str,
+        name: str | None = None,
+        id: int | None = None,
+        public_email: str = "",
+    ) -> User:
+        if self._store.user_by_username(username) is not None:
+            raise ValueError(f"user {username!r} already exists in the fake")
+        display = name if name is not None else username.replace(".", " ").title()
+        user = User(self._store.user_ids.take(id), username, display, email, public_email)
+        self._store.users[user.id] = user
+        return user
+
+    @staticmethod
+    def _set_mr_state(mr: MergeRequest, state: str) -> None:
+        if state not in ("opened", "closed", "locked", "merged"):
+            raise ValueError(f"unknown merge request state {state!r}")
+        mr.state = state
+        mr.merged_at = now_iso() if state == "merged" else None
+        mr.closed_at = now_iso() if state == "closed" else None
+
+    def _renderer(self, viewer_is_admin: bool = True) -> GitLabRenderer:
+        web_base = self.base_url if self._server is not None else "http://gitlab.fake.invalid"
+        return GitLabRenderer(self._store, web_base, viewer_is_admin)
+
+    def _answer(self, request: HttpRequest) -> Reply:
+        try:
+            body: dict[str, Any] | None = decode_body(request)
+        except BodyError:
+            body = None
+        reply = self._reply_to(request, body)
+        self._recorded.append(
+            RecordedRequest(
+                request.method, request.path, request.query, body, request.headers, reply.status
+            )
+        )
+        return reply
+
+    def _reply_to(self, request: HttpRequest, body: dict[str, Any] | None) -> Reply:
+        if self._down:
+            return _error(503)
+        if self._pending_failures:
+            status = self._pending_failures.popleft()
+            return _error(status, {"Retry-After": "1"} if status == 429 else {})
+        viewer = self._viewer(request)
+        if viewer is None:
+            return _error(401)
+        if not request.path.startswith(API_PREFIX + "/"):
+            return _error(404)
+        if body is None:
+            return Reply(400, {"message": "400 Bad request - the body is not valid JSON"})
+        return self._route(request, body, viewer)
+
+    def _viewer(self, request: HttpRequest) -> User | None:
+        token = request.header("private-token")
+        authorization = request.header("authorization") or ""
+        if token is None and authorization.lower().startswith("bearer "):
+            token = authorization[len("bearer ") :].strip()
+        user_id = self._user_id_by_token.get(token or "")
+        return None if user_id is None else self._store.users.get(user_id)
+
+    def _route(self, request: HttpRequest, body: dict[str, Any], viewer: User) -> Reply:
+        api_path = request.path[len(API_PREFIX) :]
+        found = find_route(request.method, api_path)
+        if found is None:
+            return _error(405 if path_exists(api_path) else 404)
+        handler, params = found
+        renderer = self._renderer(viewer_is_admin=viewer.is_admin)
+        call = GitLabCall(request, params, body, viewer, self._store, renderer, self.base_url)
+        try:
+            return handler(call)
+        except GitLabApiError as exc:
+            return Reply(exc.status, exc.body)
+
+
+def _error(status: int, headers: dict[str, str] | None = None) -> Reply:
+    """GitLab's generic error body: {"message": "404 Not Found"} and the like."""
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    return Reply(status, {"message": f"{status} {phrase}"}, headers or {})

@@ -1,0 +1,288 @@
+"""`FakeSlack`: a local HTTP server speaking the Slack Web API methods previewbot uses.
+
+    with FakeSlack() as fake:
+        client = slack_sdk.WebClient(token=fake.bot_token, base_url=fake.url)
+        client.chat_postMessage(channel="C0PREVIEWS", text="hi")
+        fake.wait_for(lambda call: call.method == "chat.postMessage")
+
+Like Slack, API errors are HTTP 200 with {"ok": false, "error": ...}: a missing token
+answers `not_authed`, a wrong one `invalid_auth`. Posting to a user id (U…) posts to
+that user's DM channel (D…), as Slack does. `set_down(True)` answers HTTP 503;
+`fail_next(n, error)` fails the next n calls (`ratelimited` as HTTP 429, Retry-After: 1).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from tests.fakes.http import BodyError, FakeHttpServer, HttpRequest, Reply, decode_body
+from tests.fakes.slack.records import (
+    BOT_ID,
+    BOT_USER_ID,
+    TEAM_ID,
+    MessageVersion,
+    PostedMessage,
+    SlackCall,
+    SlackError,
+    SlackUser,
+    StoredMessage,
+    TimestampClock,
+    decode_params,
+    dm_channel_id,
+    list_param,
+    message_version_of,
+)
+
+API_PREFIX = "/api/"
+
+
+class FakeSlack(FakeHttpServer):
+    def __init__(self, bot_token: str = "xoxb-test-token") -> None:
+        super().__init__()
+        self.bot_token = bot_token
+        self._changed = threading.Condition(self._lock)
+        self._calls: list[SlackCall] = []
+        self._messages: dict[tuple[str, str], StoredMessage] = {}
+        self._users: dict[str, SlackUser] = {}
+        self._home_views: dict[str, dict[str, Any]] = {}
+        self._pending_failures: deque[str] = deque()
+        self._clock = TimestampClock()
+        self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "chat.delete": self._chat_delete,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "users.lookupByEmail": self._users_lookup_by_email,
+            "conversations.open": self._conversations_open,
+            "views.publish": self._views_publish,
+        }
+
+    @property
+    def url(self) -> str:
+        """The `base_url` for `slack_sdk.WebClient` (ends with a slash, as it requires)."""
+        return self.base_url + API_PREFIX
+
+    # --- seeding -------------------------------------------------------------------
+    def add_user(self, user_id: str, email: str, name: str | None = None) -> dict[str, Any]:
+        """A workspace member, found by `users.lookupByEmail` (case-insensitive)."""
+        with self._lock:
+            user = SlackUser(user_id, email, name or email.split("@", maxsplit=1)[0])
+            self._users[email.lower()] = user
+            return user.as_api_user()
+
+    # --- inspection ----------------------------------------------------------------
+    @property
+    def calls(self) -> list[SlackCall]:
+        with self._lock:
+            return list(self._calls)
+
+    def messages(self, channel: str | None = None) -> list[PostedMessage]:
+        """Posted (not ephemeral) messages in posting order, as they stand now."""
+        return [m for m in self._snapshots(channel) if m.ephemeral_to is None]
+
+    def ephemeral_messages(
+        self, channel: str | None = None, user: str | None = None
+    ) -> list[PostedMessage]:
+        return [
+            m
+            for m in self._snapshots(channel)
+            if m.ephemeral_to is not None and user in (None, m.ephemeral_to)
+        ]
+
+    def thread_replies(self, channel: str, thread_ts: str) -> list[PostedMessage]:
+        return [m for m in self.messages(channel) if m.thread_ts == thread_ts]
+
+    def home_view(self, user_id: str) -> dict[str, Any] | None:
+        """The App Home view last published for `user_id`."""
+        with self._lock:
+            return self._home_views.get(user_id)
+
+    @staticmethod
+    def dm_channel(user_id: str) -> str:
+        return dm_channel_id(user_id)
+
+    def wait_for(
+        self, predicate: Callable[[SlackCall], bool], timeout: float = 10.0, *, after: int = 0
+    ) -> SlackCall:
+        """The first call (from index `after` on) matching `predicate`, waiting up to `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                match = next((c for c in self._calls[after:] if predicate(c)), None)
+                if match is not None:
+                    return match
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    received = [(c.method, c.params) for c in self._calls[after:]] or "nothing"
+                    raise AssertionError(
+                        f"no matching Slack call within {timeout}s; received: {received}"
+                    )
+                self._changed.wait(remaining)
+
+    # --- failure injection ---------------------------------------------------------
+    def fail_next(self, n: int = 1, error: str = "ratelimited") -> None:
+        with self._lock:
+            self._pending_failures.extend([error] * n)
+
+    # --- dispatch ------------------------------------------------------------------
+    def _answer(self, request: HttpRequest) -> Reply:
+        method = request.path[len(API_PREFIX) :] if request.path.startswith(API_PREFIX) else ""
+        try:
+            body = decode_body(request)
+        except BodyError:
+            return self._record_and_reply(request, method, {}, _error("invalid_json"))
+        raw = {name: values[-1] for name, values in request.query.items()} | body
+        params = decode_params(raw)
+        return self._record_and_reply(request, method, params, self._reply(request, method, params))
+
+    def _record_and_reply(
+        self, request: HttpRequest, method: str, params: dict[str, Any], reply: Reply
+    ) -> Reply:
+        self._calls.append(SlackCall(method, params, request.headers))
+        self._changed.notify_all()
+        return reply
+
+    def _reply(self, request: HttpRequest, method: str, params: dict[str, Any]) -> Reply:
+        if self._down:
+            return Reply(503, {"ok": False, "error": "service_unavailable"})
+        if self._pending_failures:
+            error = self._pending_failures.popleft()
+            if error == "ratelimited":
+                return Reply(429, {"ok": False, "error": error}, {"Retry-After": "1"})
+            return _error(error)
+        token = _token_of(request, params)
+        if not token:
+            return _error("not_authed")
+        if token != self.bot_token:
+            return _error("invalid_auth")
+        handler = self._methods.get(method)
+        if handler is None:
+            return _error("unknown_method")
+        try:
+            return Reply(200, {"ok": True, **handler(params)})
+        except SlackError as exc:
+            return _error(exc.error)
+
+    # --- methods -------------------------------------------------------------------
+    def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": "https://fake-workspace.slack.com/",
+            "team": "Fake Workspace",
+            "user": "previewbot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel_of(params)
+        thread_ts = params.get("thread_ts") or None
+        stored = StoredMessage(channel, self._clock.next(), thread_ts, [message_version_of(params)])
+        self._messages[(channel, stored.ts)] = stored
+        return {"channel": channel, "ts": stored.ts, "message": stored.as_api_message()}
+
+    def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        stored = self._stored_message(params)
+        current = stored.versions[-1]
+        # Slack keeps the fields an update leaves out.
+        stored.versions.append(
+            MessageVersion(
+                text=str(params["text"]) if "text" in params else current.text,
+                blocks=list_param(params, "blocks") if "blocks" in params else current.blocks,
+                attachments=(
+                    list_param(params, "attachments")
+                    if "attachments" in params
+                    else current.attachments
+                ),
+            )
+        )
+        message = stored.as_api_message()
+        return {
+            "channel": stored.channel,
+            "ts": stored.ts,
+            "text": message["text"],
+            "message": message,
+        }
+
+    def _chat_delete(self, params: dict[str, Any]) -> dict[str, Any]:
+        stored = self._stored_message(params)
+        del self._messages[(stored.channel, stored.ts)]
+        return {"channel": stored.channel, "ts": stored.ts}
+
+    def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel_of(params)
+        user = params.get("user")
+        if not user:
+            raise SlackError("user_not_found")
+        stored = StoredMessage(
+            channel,
+            self._clock.next(),
+            params.get("thread_ts") or None,
+            [message_version_of(params)],
+        )
+        stored.ephemeral_to = str(user)
+        self._messages[(channel, stored.ts)] = stored
+        return {"message_ts": stored.ts}
+
+    def _users_lookup_by_email(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = self._users.get(str(params.get("email", "")).lower())
+        if user is None:
+            raise SlackError("users_not_found")
+        return {"user": user.as_api_user()}
+
+    def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        users = [u for u in str(params.get("users") or "").split(",") if u]
+        if params.get("channel"):
+            return {"channel": {"id": str(params["channel"])}, "already_open": True}
+        if not users:
+            raise SlackError("users_list_not_supplied")
+        channel_id = dm_channel_id(users[0]) if len(users) == 1 else "G" + "".join(sorted(users))
+        already_open = any(key[0] == channel_id for key in self._messages)
+        return {"channel": {"id": channel_id}, "already_open": already_open, "no_op": already_open}
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        user_id, view = params.get("user_id"), params.get("view")
+        if not user_id:
+            raise SlackError("user_not_found")
+        if not isinstance(view, dict):
+            raise SlackError("invalid_arguments")
+        published = {"id": f"V{len(self._home_views) + 1:08d}", "team_id": TEAM_ID, **view}
+        self._home_views[str(user_id)] = published
+        return {"view": published}
+
+    # --- helpers -------------------------------------------------------------------
+    def _channel_of(self, params: dict[str, Any]) -> str:
+        channel = str(params.get("channel") or "")
+        if not channel:
+            raise SlackError("channel_not_found")
+        # Posting to a user id lands in the DM with that user.
+        return dm_channel_id(channel) if channel[0] in "UW" else channel
+
+    def _stored_message(self, params: dict[str, Any]) -> StoredMessage:
+        channel = self._channel_of(params)
+        stored = self._messages.get((channel, str(params.get("ts") or "")))
+        if stored is None or stored.ephemeral_to is not None:
+            raise SlackError("message_not_found")
+        return stored
+
+    def _snapshots(self, channel: str | None) -> list[PostedMessage]:
+        with self._lock:
+            stored = sorted(self._messages.values(), key=lambda m: float(m.ts))
+            return [m.snapshot() for m in stored if channel in (None, m.channel)]
+
+
+def _error(error: str) -> Reply:
+    return Reply(200, {"ok": False, "error": error})
+
+
+def _token_of(request: HttpRequest, params: dict[str, Any]) -> str:
+    authorization = request.header("authorization") or ""
+    if authorization.lower().startswith("bearer "):
+        return authorization[len("bearer ") :].strip()
+    return str(params.get("token") or "")

@@ -1,0 +1,248 @@
+"""The lifecycle engine when things go wrong: crashes, strangers' namespaces,
+charts that never become ready, capacity, hostile branch names."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from bot.cluster.helm import Helm
+from bot.domain import naming
+from bot.domain.model import Status
+from bot.runtime.wiring import build
+from tests.integration.lifecycle_bed import LifecycleBed, helm_release, kill_group, up_ok
+from tests.polling import poll
+
+
+def managed_namespaces(core_api: client.CoreV1Api, bed: LifecycleBed) -> list[str]:
+    return [ns.metadata.name for ns in core_api.list_namespace(
+        label_selector="app.kubernetes.io/managed-by=previewbot").items
+        if ns.metadata.name.startswith(f"preview-{bed.slug}")]
+
+
+def test_sigkill_during_deploy_then_one_pass_converges(bed: LifecycleBed,
+                                                       kube_api: client.ApiClient) -> None:
+    # Pods that never schedule keep the first process inside its deploy.
+    bed.configure(extra_values="nodeSelector: {previewbot-test/never: 'true'}")
+    bed.add_mr(21)
+    env_key = f"{bed.slug}-mr-21"
+    core_api = client.CoreV1Api(kube_api)
+    process = bed.spawn("up", f"{bed.project_path}!21")
+    poll("the deploy to reach helm", lambda: helm_release(bed, env_key), timeout=90)
+    kill_group(process)
+
+    bed.configure()  # the fixed chart values: now it can become ready
+    done = bed.cli("reconcile")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert managed_namespaces(core_api, bed) == [f"preview-{env_key}"]
+    release = helm_release(bed, env_key)
+    assert release is not None and release["status"] == "deployed"
+    engine, _ = bed.wired()
+    assert engine.resolve(env_key).observed.status is Status.READY
+
+
+def test_sigkill_during_teardown_then_one_pass_converges(bed: LifecycleBed,
+                                                         kube_api: client.ApiClient) -> None:
+    bed.add_mr(22)
+    env_key = f"{bed.slug}-mr-22"
+    up_ok(bed, f"{bed.project_path}!22")
+    core_api = client.CoreV1Api(kube_api)
+    process = bed.spawn("down", env_key)
+
+    def teardown_started() -> bool:
+        try:
+            ns = core_api.read_namespace(f"preview-{env_key}")
+        except ApiException as error:  # already gone: the kill comes late, still valid
+            return error.status == 404
+        return "previewbot/teardown-reason" in (ns.metadata.annotations or {})
+
+    poll("the teardown to start", teardown_started, timeout=60, interval=0.05)
+    kill_group(process)
+
+    done = bed.cli("reconcile")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert managed_namespaces(core_api, bed) == []
+    assert helm_release_absent(bed, env_key)
+    engine, _ = bed.wired()
+    assert engine.core.store.get(env_key).observed.status is Status.GONE  # type: ignore[union-attr]
+
+
+def helm_release_absent(bed: LifecycleBed, env_key: str) -> bool:
+    try:
+        return helm_release(bed, env_key) is None
+    except Exception:  # namespace gone: helm list fails or lists nothing
+        return True
+
+
+def test_a_strangers_namespace_is_never_touched(bed: LifecycleBed,
+                                                kube_api: client.ApiClient) -> None:
+    bed.add_mr(23)
+    env_key = f"{bed.slug}-mr-23"
+    core_api = client.CoreV1Api(kube_api)
+    core_api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+        name=f"preview-{env_key}", labels={"team": "someone-else"})))
+    try:
+        before = core_api.read_namespace(f"preview-{env_key}").metadata
+        done = bed.cli("up", f"{bed.project_path}!23")
+        assert done.returncode == 1
+        assert "not managed by previewbot" in done.stdout + done.stderr
+        down = bed.cli("down", env_key)
+        assert down.returncode == 1
+        assert bed.redis().keys("previewbot:env:*") == []  # refused before recording
+        reconcile = bed.cli("reconcile")
+        assert reconcile.returncode == 0, reconcile.stdout + reconcile.stderr
+        after = core_api.read_namespace(f"preview-{env_key}").metadata
+        assert after.resource_version == before.resource_version
+        assert after.labels == before.labels and after.annotations == before.annotations
+        assert helm_release(bed, env_key) is None
+    finally:
+        core_api.delete_namespace(f"preview-{env_key}")
+
+
+def test_a_chart_that_never_becomes_ready_ends_failed_with_the_reason(
+        bed: LifecycleBed) -> None:
+    bed.configure(ready_timeout="8s",
+                  extra_values="nodeSelector: {previewbot-test/never: 'true'}")
+    bed.add_mr(24)
+    env_key = f"{bed.slug}-mr-24"
+    done = bed.cli("up", f"{bed.project_path}!24")
+    assert done.returncode == 1
+    engine, _ = bed.wired()
+    env = engine.resolve(env_key)
+    assert env.observed.status is Status.FAILED
+    assert f"Deployment {env_key}" in env.observed.reason
+    assert "Unschedulable" in env.observed.reason
+    assert "failed" in bed.cli("status", env_key).stdout
+
+
+def test_capacity_refuses_with_the_oldest_environments(bed: LifecycleBed,
+                                                       kube_api: client.ApiClient) -> None:
+    bed.configure(project_extra="max_envs: 1")
+    bed.add_mr(25)
+    bed.add_mr(26)
+    up_ok(bed, f"{bed.project_path}!25")
+    done = bed.cli("up", f"{bed.project_path}!26")
+    assert done.returncode == 1
+    assert "capacity reached" in done.stderr and f"{bed.slug}-mr-25" in done.stderr
+    with pytest.raises(ApiException):
+        client.CoreV1Api(kube_api).read_namespace(f"preview-{bed.slug}-mr-26")
+
+
+HOSTILE = st.text(min_size=1, max_size=255).filter(lambda s: s.strip()) | st.sampled_from([
+    "../../etc", "--set x=y", "a'b\"c", "line\nbreak", "🚀 emoji/branch", "x" * 255,
+    "y", "0o17", "{{ .Values }}", "$(reboot)"])
+
+
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(branch=HOSTILE)
+def test_hostile_branch_names_reach_helm_only_in_the_values_file(
+        bed: LifecycleBed, branch: str) -> None:
+    sha = "c" * 40
+    bed.gitlab.add_branch(bed.project_id, branch, sha)
+    seen: list[tuple[list[str], dict[str, object]]] = []
+
+    def observe(argv: Sequence[str]) -> None:
+        values: dict[str, object] = {}
+        if "-f" in argv:
+            values = json.loads(Path(argv[list(argv).index("-f") + 1]).read_text())
+        seen.append((list(argv), values))
+
+    core = bed.core()
+    core = replace(core, helm=Helm(bed.testbed.helm, kubeconfig=bed.testbed.kubeconfig,
+                                   on_command=observe))
+    engine, reconciler = build(core)
+    env = engine.request_up_branch(bed.project_path, branch, actor="test")
+    try:
+        result = reconciler.run_pass(dry_run=False, only=[env.key])
+        assert result.ok, result.outcomes
+        installs = [(argv, values) for argv, values in seen if "upgrade" in argv]
+        assert installs, "helm upgrade --install was never called"
+        for argv, values in installs:
+            assert "--set" not in argv and branch not in argv
+            # A branch that is already a clean DNS label legitimately shows up in the
+            # release/namespace names derived from it; short ones occur by chance.
+            if len(branch) >= 8 and not naming.is_dns_label(branch):
+                assert all(branch not in arg for arg in argv)
+            assert values["preview"]["branch"] == branch  # type: ignore[index]
+    finally:
+        engine.request_down(env.key, reason="test done", actor="test")
+        assert reconciler.run_pass(dry_run=False, only=[env.key]).ok
+
+
+def test_a_teardown_requested_during_a_deploy_is_not_lost(bed: LifecycleBed,
+                                                          kube_api: client.ApiClient) -> None:
+    bed.add_mr(27)
+    env_key = f"{bed.slug}-mr-27"
+    engine, reconciler = bed.wired()
+    other_replica, _ = bed.wired()
+    engine.request_up_mr(bed.project_path, 27, actor="test")
+
+    def meanwhile(key: str, text: str) -> None:
+        # Another replica records "MR merged" while this one is inside helm/wait.
+        if text.startswith("helm upgrade"):
+            other_replica.request_down(key, reason="MR !27 merged", actor="webhook")
+
+    result = reconciler.run_pass(dry_run=False, only=[env_key], progress=meanwhile)
+    assert result.ok, result.outcomes
+    env = engine.core.store.get(env_key)
+    assert env is not None and env.observed.status is Status.GONE
+    assert env.observed.reason == "MR !27 merged"
+    assert managed_namespaces(client.CoreV1Api(kube_api), bed) == []
+
+
+def test_a_missed_merge_webhook_is_caught_by_the_next_reconcile(bed: LifecycleBed) -> None:
+    bed.add_mr(28)
+    env_key = f"{bed.slug}-mr-28"
+    up_ok(bed, f"{bed.project_path}!28")
+    bed.gitlab.update_merge_request(bed.project_id, 28, state="merged")  # no webhook sent
+    done = bed.cli("reconcile")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"delete  {env_key}: MR !28 merged (found by reconcile)" in done.stdout
+    engine, _ = bed.wired()
+    env = engine.core.store.get(env_key)
+    assert env is not None and env.observed.status is Status.GONE
+
+
+def test_gitlab_down_never_blocks_a_teardown_and_the_stop_catches_up(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    bed.add_mr(29)
+    env_key = f"{bed.slug}-mr-29"
+    up_ok(bed, f"{bed.project_path}!29")
+    engine, reconciler = bed.wired()
+    engine.request_down(env_key, reason="requested", actor="test")
+    bed.gitlab.set_down(True)
+    assert reconciler.run_pass(dry_run=False, only=[env_key]).ok
+    assert managed_namespaces(client.CoreV1Api(kube_api), bed) == []
+    assert [e["state"] for e in bed.gitlab.environments(bed.project_id)] == ["available"]
+
+    bed.gitlab.set_down(False)
+    result = reconciler.run_pass(dry_run=False, only=[env_key])
+    assert [a.kind.value for a in result.plan.actions] == ["sync"] and result.ok
+    assert [e["state"] for e in bed.gitlab.environments(bed.project_id)] == ["stopped"]
+    assert reconciler.run_pass(dry_run=False, only=[env_key]).plan.actions == ()
+
+
+def test_a_namespace_managed_for_another_project_is_left_alone(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    bed.add_mr(30)
+    env_key = f"{bed.slug}-mr-30"
+    core_api = client.CoreV1Api(kube_api)
+    core_api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+        name=f"preview-{env_key}", labels={"app.kubernetes.io/managed-by": "previewbot",
+                                           "previewbot/env": env_key,
+                                           "previewbot/project-id": "999999"})))
+    before = core_api.read_namespace(f"preview-{env_key}").metadata.resource_version
+    done = bed.cli("up", f"{bed.project_path}!30")
+    assert done.returncode == 1
+    assert "managed by previewbot for another environment or project" in done.stderr
+    assert core_api.read_namespace(f"preview-{env_key}").metadata.resource_version == before
+    assert helm_release(bed, env_key) is None

@@ -1,0 +1,415 @@
+"""`bot.gitlab.GitLab` against the stateful fake GitLab, over real HTTP with python-gitlab."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import gitlab
+import pytest
+
+from bot.domain.errors import PermanentError, TemporaryError
+from bot.gitlab.client import GitLab, GitLabClient, MergeRequestInfo, ProjectInfo
+from tests.fakes import DEVELOPER, MAINTAINER, OWNER, REPORTER, FakeGitLab
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+SHA2 = "89abcdef0123456789abcdef0123456789abcdef"
+MARKER = "<!-- previewbot:group-app-mr-7 -->"
+ENV = "review/feat/login"
+
+
+def _adapter(fake: FakeGitLab, token: str | None = None) -> GitLab:
+    return GitLab(fake.url, token or fake.token, timeout=5.0)
+
+
+def _seed(fake: FakeGitLab) -> GitLab:
+    fake.add_project("group/app", id=42)
+    fake.add_user("alice", email="alice@corp.example", name="Alice A", id=7)
+    fake.add_merge_request(42, iid=7, source_branch="feat/login", author_username="alice", sha=SHA)
+    return _adapter(fake)
+
+
+def _writes(fake: FakeGitLab) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in fake.requests if r.method != "GET"]
+
+
+# --- reads ---------------------------------------------------------------------------
+def test_adapter_is_lazy_and_satisfies_the_port(fake_gitlab: FakeGitLab) -> None:
+    adapter: GitLabClient = _adapter(fake_gitlab)
+
+    assert fake_gitlab.requests == []
+    assert adapter.check() == "previewbot"
+    assert [r.path for r in fake_gitlab.requests] == ["/api/v4/user"]
+
+
+@pytest.mark.parametrize(
+    ("key", "expected_path"),
+    [("group/app", "/api/v4/projects/group%2Fapp"), (42, "/api/v4/projects/42")],
+)
+def test_project_by_path_and_by_id(
+    fake_gitlab: FakeGitLab, key: str | int, expected_path: str
+) -> None:
+    adapter = _seed(fake_gitlab)
+
+    found = adapter.project(key)
+
+    assert found == ProjectInfo(42, "group/app", "main", f"{fake_gitlab.url}/group/app")
+    assert [r.path for r in fake_gitlab.requests] == [expected_path]
+
+
+@pytest.mark.parametrize(
+    ("seed", "expected"),
+    [
+        (
+            {"labels": ("preview", "backend"), "draft": True, "title": "Login page"},
+            {
+                "labels": ("preview", "backend"),
+                "draft": True,
+                "title": "Login page",
+                "state": "opened",
+            },
+        ),
+        (
+            {"state": "merged", "target_branch": "release"},
+            {
+                "labels": (),
+                "draft": False,
+                "title": "Change feat/x",
+                "state": "merged",
+                "target_branch": "release",
+            },
+        ),
+    ],
+)
+def test_merge_request_fields(
+    fake_gitlab: FakeGitLab, seed: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    adapter = _seed(fake_gitlab)
+    fake_gitlab.add_merge_request(
+        42, iid=8, source_branch="feat/x", author_username="bob", sha=SHA, **seed
+    )
+
+    mr = adapter.merge_request(42, 8)
+
+    assert isinstance(mr, MergeRequestInfo)
+    assert {name: getattr(mr, name) for name in expected} == expected
+    assert (mr.project_id, mr.iid, mr.source_branch, mr.sha) == (42, 8, "feat/x", SHA)
+    assert (mr.author_username, mr.web_url) == ("bob", fake_gitlab.merge_request(42, 8)["web_url"])
+    assert isinstance(mr.updated_at, datetime)
+    assert mr.updated_at.utcoffset() is not None
+    assert [r.path for r in fake_gitlab.requests] == ["/api/v4/projects/42/merge_requests/8"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ((), ()),
+        (
+            ("src/app.py", ("old/name.py", "new/name.py"), "src/app.py"),
+            ("src/app.py", "old/name.py", "new/name.py"),
+        ),
+        (tuple(f"f{i:03}.txt" for i in range(130)), tuple(f"f{i:03}.txt" for i in range(130))),
+    ],
+)
+def test_changed_paths_lists_old_and_new_paths_of_every_page(
+    fake_gitlab: FakeGitLab, changes: tuple[Any, ...], expected: tuple[str, ...]
+) -> None:
+    adapter = _seed(fake_gitlab)
+    fake_gitlab.update_merge_request(42, 7, changed_paths=changes)
+
+    assert adapter.changed_paths(42, 7) == expected
+    diff_requests = fake_gitlab.find_requests("GET", "/merge_requests/7/diffs")
+    assert len(diff_requests) == (2 if len(changes) > 100 else 1)
+    assert all(r.status == 200 for r in diff_requests)
+
+
+@pytest.mark.parametrize(
+    ("branch", "expected"), [("feat/login", SHA2), ("main", SHA), ("feat/gone", None)]
+)
+def test_branch_head(fake_gitlab: FakeGitLab, branch: str, expected: str | None) -> None:
+    adapter = _seed(fake_gitlab)
+    fake_gitlab.add_branch(42, "main", SHA)
+    fake_gitlab.add_branch(42, "feat/login", SHA)
+    fake_gitlab.add_branch(42, "feat/login", SHA2)  # a push moves the branch
+
+    assert adapter.branch_head(42, branch) == expected
+    encoded = branch.replace("/", "%2F")
+    assert [r.path for r in fake_gitlab.requests] == [
+        f"/api/v4/projects/42/repository/branches/{encoded}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("username", "token", "expected"),
+    [
+        ("carol", None, "carol@corp.example"),  # an admin token sees the private e-mail
+        ("carol", "glpat-alice", "carol@public.test"),  # others only the public one
+        ("dave", "glpat-alice", None),  # no public e-mail
+        ("nobody", None, None),
+    ],
+)
+def test_user_email(
+    fake_gitlab: FakeGitLab, username: str, token: str | None, expected: str | None
+) -> None:
+    _seed(fake_gitlab)
+    fake_gitlab.add_user("carol", email="carol@corp.example", public_email="carol@public.test")
+    fake_gitlab.add_user("dave", email="dave@corp.example")
+    fake_gitlab.add_token("glpat-alice", "alice")
+
+    assert _adapter(fake_gitlab, token).user_email(username) == expected
+    assert [(r.path, r.query["username"]) for r in fake_gitlab.requests] == [
+        ("/api/v4/users", [username])
+    ]
+
+
+def test_maintainer_usernames_are_maintainers_and_owners(fake_gitlab: FakeGitLab) -> None:
+    adapter = _seed(fake_gitlab)
+    for user_id, (name, level) in enumerate(
+        [("zoe", OWNER), ("bob", MAINTAINER), ("dev", DEVELOPER), ("rep", REPORTER)], start=20
+    ):
+        fake_gitlab.add_user(name, email=f"{name}@corp.example", id=user_id)
+        fake_gitlab.add_member(42, user_id, level)
+
+    assert adapter.maintainer_usernames(42) == ("bob", "zoe")
+    assert [r.path for r in fake_gitlab.requests] == ["/api/v4/projects/42/members/all"]
+
+
+# --- environments ----------------------------------------------------------------------
+def test_ensure_environment_creates_then_only_updates_a_changed_url(
+    fake_gitlab: FakeGitLab,
+) -> None:
+    adapter = _seed(fake_gitlab)
+
+    created = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
+    again = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
+    writes_before_change = _writes(fake_gitlab)
+    moved = adapter.ensure_environment(42, ENV, "https://app-mr-7.other.test")
+
+    assert created == again == moved
+    assert writes_before_change == [("POST", "/api/v4/projects/42/environments")]
+    put = fake_gitlab.find_requests("PUT", "/environments/")
+    assert [(r.path, r.json) for r in put] == [
+        (
+            f"/api/v4/projects/42/environments/{created}",
+            {"external_url": "https://app-mr-7.other.test"},
+        ),
+    ]
+    [env] = fake_gitlab.environments(42)
+    assert (env["id"], env["name"], env["external_url"], env["state"]) == (
+        created,
+        ENV,
+        "https://app-mr-7.other.test",
+        "available",
+    )
+    lookups = fake_gitlab.find_requests("GET", "/environments")
+    assert [r.query["name"] for r in lookups] == [[ENV]] * 3
+
+
+def test_ensure_environment_finds_the_exact_name_among_similar_ones(
+    fake_gitlab: FakeGitLab,
+) -> None:
+    adapter = _seed(fake_gitlab)
+    other = adapter.ensure_environment(42, ENV + "-v2", "https://v2.preview.test")
+
+    mine = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
+
+    assert mine != other
+    assert sorted(e["name"] for e in fake_gitlab.environments(42)) == [ENV, ENV + "-v2"]
+    assert len(fake_gitlab.find_requests("POST", "/environments")) == 2
+
+
+def test_stop_environment_stops_once(fake_gitlab: FakeGitLab) -> None:
+    adapter = _seed(fake_gitlab)
+    env_id = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
+
+    results = [
+        adapter.stop_environment(42, ENV),
+        adapter.stop_environment(42, ENV),
+        adapter.stop_environment(42, "review/never-existed"),
+    ]
+
+    assert results == [True, False, False]
+    assert [e["state"] for e in fake_gitlab.environments(42)] == ["stopped"]
+    stops = fake_gitlab.find_requests("POST", "/stop")
+    assert [r.path for r in stops] == [f"/api/v4/projects/42/environments/{env_id}/stop"]
+
+
+def test_ensure_environment_replaces_a_stopped_one(fake_gitlab: FakeGitLab) -> None:
+    adapter = _seed(fake_gitlab)
+    first = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
+    adapter.stop_environment(42, ENV)
+
+    second = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
+
+    assert second != first
+    assert [(e["id"], e["state"]) for e in fake_gitlab.environments(42)] == [
+        (second, "available")]
+
+
+# --- the MR note -----------------------------------------------------------------------
+def _post_notes(fake: FakeGitLab, token: str, bodies: list[str]) -> None:
+    mr = gitlab.Gitlab(fake.url, private_token=token).projects.get(42, lazy=True)
+    notes = mr.mergerequests.get(7, lazy=True).notes
+    for body in bodies:
+        notes.create({"body": body})
+
+
+def _marked(fake: FakeGitLab) -> list[dict[str, Any]]:
+    return [n for n in fake.notes(42, 7) if MARKER in n["body"]]
+
+
+def test_upsert_mr_note_creates_once_and_edits_in_place(fake_gitlab: FakeGitLab) -> None:
+    adapter = _seed(fake_gitlab)
+
+    first = adapter.upsert_mr_note(42, 7, MARKER, f"{MARKER}\nDeploying")
+    same = adapter.upsert_mr_note(42, 7, MARKER, f"{MARKER}\nDeploying")
+    writes_before_change = _writes(fake_gitlab)
+    edited = adapter.upsert_mr_note(42, 7, MARKER, f"{MARKER}\nReady: https://a.test")
+
+    assert first == same == edited
+    assert writes_before_change == [("POST", "/api/v4/projects/42/merge_requests/7/notes")]
+    assert [(r.path, r.json) for r in fake_gitlab.find_requests("PUT")] == [
+        (
+            f"/api/v4/projects/42/merge_requests/7/notes/{first}",
+            {"body": f"{MARKER}\nReady: https://a.test"},
+        ),
+    ]
+    assert [(n["id"], n["body"]) for n in fake_gitlab.notes(42, 7)] == [
+        (first, f"{MARKER}\nReady: https://a.test")
+    ]
+
+
+def test_upsert_mr_note_finds_its_note_beyond_the_first_page(fake_gitlab: FakeGitLab) -> None:
+    adapter = _seed(fake_gitlab)
+    fake_gitlab.add_token("glpat-alice", "alice")
+    mine = adapter.upsert_mr_note(42, 7, MARKER, f"{MARKER}\nDeploying")
+    _post_notes(fake_gitlab, "glpat-alice", [f"comment {i}" for i in range(110)])
+    _post_notes(fake_gitlab, "glpat-alice", [f"> quoting the bot {MARKER}"])
+    before = len(fake_gitlab.requests)
+
+    edited = adapter.upsert_mr_note(42, 7, MARKER, f"{MARKER}\nReady")
+
+    assert edited == mine
+    ours = [n for n in _marked(fake_gitlab) if n["author"]["username"] == "previewbot"]
+    assert [(n["id"], n["body"]) for n in ours] == [(mine, f"{MARKER}\nReady")]
+    assert len(fake_gitlab.notes(42, 7)) == 112  # nothing created, nothing deleted
+    calls = fake_gitlab.requests[before:]
+    pages = [r.query.get("page") for r in calls if r.method == "GET"]
+    assert pages == [None, ["2"]]
+    assert [(r.method, r.path) for r in calls if r.method != "GET"] == [
+        ("PUT", f"/api/v4/projects/42/merge_requests/7/notes/{mine}")
+    ]
+
+
+def test_upsert_mr_note_survives_a_lost_memory_and_removes_duplicates(
+    fake_gitlab: FakeGitLab,
+) -> None:
+    _seed(fake_gitlab)
+    _post_notes(fake_gitlab, fake_gitlab.token, [f"{MARKER}\nold", f"{MARKER}\nracing twin"])
+    oldest = fake_gitlab.notes(42, 7)[0]["id"]
+
+    kept = _adapter(fake_gitlab).upsert_mr_note(42, 7, MARKER, f"{MARKER}\nReady")
+
+    assert kept == oldest
+    assert [(n["id"], n["body"]) for n in fake_gitlab.notes(42, 7)] == [
+        (oldest, f"{MARKER}\nReady")
+    ]
+    assert [m for m, _ in _writes(fake_gitlab)][-2:] == ["DELETE", "PUT"]
+
+
+def test_upsert_mr_note_adds_a_missing_marker(fake_gitlab: FakeGitLab) -> None:
+    adapter = _seed(fake_gitlab)
+
+    first = adapter.upsert_mr_note(42, 7, MARKER, "Ready")
+    second = adapter.upsert_mr_note(42, 7, MARKER, "Ready")
+
+    assert first == second
+    assert [n["body"] for n in fake_gitlab.notes(42, 7)] == [f"Ready\n\n{MARKER}"]
+    assert len(fake_gitlab.find_requests("POST", "/notes")) == 1
+    with pytest.raises(ValueError, match="marker"):
+        adapter.upsert_mr_note(42, 7, " ", "Ready")
+
+
+# --- errors ----------------------------------------------------------------------------
+def test_bad_token_is_a_permanent_error_about_the_token(fake_gitlab: FakeGitLab) -> None:
+    _seed(fake_gitlab)
+
+    with pytest.raises(PermanentError, match="GITLAB_TOKEN") as raised:
+        _adapter(fake_gitlab, "glpat-wrong").project("group/app")
+
+    assert "401" in str(raised.value) and "api scope" in str(raised.value)
+    assert isinstance(raised.value.__cause__, gitlab.exceptions.GitlabAuthenticationError)
+    assert [(r.status, r.header("private-token")) for r in fake_gitlab.requests] == [
+        (401, "glpat-wrong")
+    ]
+
+
+@pytest.mark.parametrize(("status", "delay"), [(500, 10.0), (502, 10.0), (429, 1.0), (409, 10.0)])
+def test_failures_worth_retrying_are_temporary(
+    fake_gitlab: FakeGitLab, status: int, delay: float
+) -> None:
+    adapter = _seed(fake_gitlab)
+    fake_gitlab.fail_next(1, status)
+
+    with pytest.raises(TemporaryError, match=str(status)) as raised:
+        adapter.merge_request(42, 7)
+
+    assert raised.value.delay == delay  # 429: the fake's Retry-After, not python-gitlab's sleep
+    assert [r.status for r in fake_gitlab.requests] == [status]  # no retry inside the call
+    assert adapter.merge_request(42, 7).iid == 7
+
+
+def test_gitlab_down_is_temporary(fake_gitlab: FakeGitLab) -> None:
+    adapter = _seed(fake_gitlab)
+    fake_gitlab.set_down(True)
+
+    with pytest.raises(TemporaryError, match="503") as raised:
+        adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
+
+    assert "environment 'review/feat/login'" in str(raised.value)
+    assert [r.status for r in fake_gitlab.requests] == [503]
+    assert fake_gitlab.environments(42) == []
+
+
+def test_unreachable_gitlab_is_temporary() -> None:
+    with FakeGitLab() as fake:
+        url = fake.url
+    with pytest.raises(TemporaryError, match="unreachable"):
+        GitLab(url, "glpat-any", timeout=2.0).check()
+    assert fake.requests == []
+
+
+def test_forbidden_names_the_missing_scope(fake_gitlab: FakeGitLab) -> None:
+    adapter = _seed(fake_gitlab)
+    fake_gitlab.fail_next(1, 403)
+
+    with pytest.raises(PermanentError, match="api scope"):
+        adapter.stop_environment(42, ENV)
+
+    assert [r.status for r in fake_gitlab.requests] == [403]
+
+
+@pytest.mark.parametrize(
+    ("call", "named"),
+    [
+        (lambda gl: gl.project("group/nope"), "project 'group/nope'"),
+        (lambda gl: gl.project(404), "project 404"),
+        (lambda gl: gl.merge_request(42, 99), "merge request !99 of project 42"),
+        (lambda gl: gl.merge_request(404, 7), "merge request !7 of project 404"),
+        (lambda gl: gl.changed_paths(42, 99), "merge request !99 of project 42"),
+        (lambda gl: gl.branch_head(404, "main"), "branch 'main' of project 404"),
+        (lambda gl: gl.upsert_mr_note(42, 99, MARKER, MARKER), "merge request !99"),
+        (lambda gl: gl.maintainer_usernames(404), "project 404"),
+    ],
+)
+def test_unknown_things_are_permanent_errors_naming_them(
+    fake_gitlab: FakeGitLab, call: Any, named: str
+) -> None:
+    adapter = _seed(fake_gitlab)
+
+    with pytest.raises(PermanentError, match="404") as raised:
+        call(adapter)
+
+    assert named in str(raised.value)
+    assert fake_gitlab.requests[-1].status == 404
+    assert _writes(fake_gitlab) == []
