@@ -6,6 +6,10 @@ whose text names the file, the key path (``projects[0].trigger.lables``) and
 the fix. Every ``defaults`` key may also be set per project; the project value
 wins, ``values`` deep-merge and ``trigger`` merges key by key.
 
+Top-level keys: ``slack_admins``, ``slack_users`` (GitLab username → Slack user
+id), ``reconcile_interval``, ``max_envs``, ``dry_run`` (plan and report, never
+change anything), ``max_parallel_teardowns`` (default 8), ``defaults``, ``projects``.
+
 Keys beyond the SPEC example (defaults or per project): ``image_tag``,
 ``trigger.target_branches``, ``deploy_on`` (push | pipeline), ``overlay``
 (prod | dev | preview), ``max_envs`` (cap per project; at the top level: cap in
@@ -21,6 +25,7 @@ from typing import Any
 
 from bot.config import reader as read
 from bot.config.model import (
+    DEFAULT_MAX_PARALLEL_TEARDOWNS,
     DEFAULT_RECONCILE_INTERVAL,
     Config,
     DeployOn,
@@ -47,9 +52,12 @@ __all__ = [
     "load_config_text",
 ]
 
-TOP_KEYS = ("slack_admins", "reconcile_interval", "max_envs", "defaults", "projects")
+TOP_KEYS = ("slack_admins", "slack_users", "reconcile_interval", "max_envs", "dry_run",
+            "max_parallel_teardowns", "defaults", "projects")
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]+")
 _SLACK_USER_FIX = "use Slack user ids, e.g. U0ADMIN1 (profile → ⋮ → Copy member ID)"
+_GITLAB_USERNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_GITLAB_USERNAME_FIX = "use GitLab usernames as keys, e.g. jdoe: U0JDOE1"
 
 
 def load_config(path: str | Path) -> Config:
@@ -79,6 +87,11 @@ def load_config_text(text: str, source: str = "<string>") -> Config:
     defaults = read_layer(defaults_raw, defaults_at)
     return Config(
         slack_admins=_slack_admins(top.get("slack_admins", []), root.key("slack_admins")),
+        slack_users=_slack_users(top.get("slack_users", {}), root.key("slack_users")),
+        dry_run=read.boolean(top.get("dry_run", False), root.key("dry_run")),
+        max_parallel_teardowns=read.integer(
+            top.get("max_parallel_teardowns", DEFAULT_MAX_PARALLEL_TEARDOWNS),
+            root.key("max_parallel_teardowns"), minimum=1),
         reconcile_interval=(
             read.duration(top["reconcile_interval"], root.key("reconcile_interval"))
             if "reconcile_interval" in top
@@ -96,6 +109,16 @@ def _slack_admins(value: object, where: Where) -> tuple[str, ...]:
         read.matching(item, where.index(i), _SLACK_USER, _SLACK_USER_FIX)
         for i, item in enumerate(items)
     )
+
+
+def _slack_users(value: object, where: Where) -> dict[str, str]:
+    """GitLab username → Slack user id, for people whose GitLab e-mail the bot cannot see."""
+    mapping = read.free_mapping(value, where)
+    return {
+        read.matching(name, where.key(name), _GITLAB_USERNAME, _GITLAB_USERNAME_FIX):
+            read.matching(user, where.key(name), _SLACK_USER, _SLACK_USER_FIX)
+        for name, user in mapping.items()
+    }
 
 
 def _projects(top: Mapping[str, Any], root: Where, defaults: Layer) -> tuple[ProjectConfig, ...]:

@@ -27,6 +27,7 @@ OVERLAYS: tuple[Overlay, ...] = ("prod", "dev", "preview")
 IMAGE_TAG_PLACEHOLDERS = ("sha", "short_sha", "branch_slug", "iid")
 
 DEFAULT_RECONCILE_INTERVAL = timedelta(seconds=60)
+DEFAULT_MAX_PARALLEL_TEARDOWNS = 8
 DEFAULT_TTL = timedelta(hours=48)
 DEFAULT_MAX_TTL = timedelta(days=7)
 DEFAULT_WARN_BEFORE = timedelta(hours=2)
@@ -155,10 +156,17 @@ class Config:
     """The whole config file. ``max_envs`` caps environments across all projects."""
 
     slack_admins: tuple[str, ...] = ()
+    # GitLab username → Slack user id, for people whose GitLab e-mail is not visible.
+    slack_users: Mapping[str, str] = field(default_factory=dict, hash=False)
     reconcile_interval: timedelta = DEFAULT_RECONCILE_INTERVAL
     max_envs: int | None = None
+    dry_run: bool = False  # plan and report, never change anything
+    max_parallel_teardowns: int = DEFAULT_MAX_PARALLEL_TEARDOWNS
     projects: tuple[ProjectConfig, ...] = ()
     source: str = "<string>"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slack_users", freeze(self.slack_users))
 
     def project_by_path(self, path: str) -> ProjectConfig | None:
         """Case-insensitive, as GitLab resolves paths."""

@@ -22,6 +22,9 @@ from bot.domain.errors import ConfigError, PermanentError
 SPEC_EXAMPLE = """\
 slack_admins: [U0ADMIN1]          # Slack user ids allowed every action
 reconcile_interval: 60s           # reaper/reconcile period
+slack_users: {jdoe: U0JDOE1}       # optional GitLab username → Slack user id
+dry_run: false                    # true: plan and report, never change anything
+max_parallel_teardowns: 8
 defaults:
   domain: preview.example.com     # URL = https://<env>.<domain>
   ttl: 48h                        # lifetime, renewed by each deploy
@@ -59,6 +62,8 @@ def with_change(change: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
 def test_spec_example_loads() -> None:
     config = load_config_text(SPEC_EXAMPLE, source="previewbot.yaml")
     assert config.slack_admins == ("U0ADMIN1",)
+    assert config.slack_users == {"jdoe": "U0JDOE1"}
+    assert (config.dry_run, config.max_parallel_teardowns) == (False, 8)
     assert config.reconcile_interval == timedelta(seconds=60)
     assert config.max_envs is None
     assert config.source == "previewbot.yaml"
@@ -86,6 +91,7 @@ def test_built_in_defaults() -> None:
     project = config.projects[0]
     assert config.reconcile_interval == timedelta(seconds=60)
     assert config.slack_admins == ()
+    assert (config.slack_users, config.dry_run, config.max_parallel_teardowns) == ({}, False, 8)
     assert (project.ttl, project.max_ttl, project.warn_before) == (
         timedelta(hours=48),
         timedelta(days=7),
@@ -330,6 +336,11 @@ BAD_CHANGES: list[tuple[str, object, list[str]]] = [
     ("defaults.channel", "#previews", ["defaults.channel", "channel id (e.g. C0PREVIEWS)"]),
     ("slack_admins", ["U0OK", "bob"], ["slack_admins[1]", "U0ADMIN1"]),
     ("slack_admins", "U0ADMIN1", ["slack_admins: expected a list"]),
+    ("slack_users", {"jdoe": "jdoe@example.com"}, ["slack_users.jdoe", "U0ADMIN1"]),
+    ("slack_users", {"j doe": "U0JDOE1"}, ["slack_users.j doe", "GitLab usernames"]),
+    ("slack_users", ["jdoe"], ["slack_users: expected a mapping"]),
+    ("dry_run", "yes", ["dry_run: expected true or false"]),
+    ("max_parallel_teardowns", 0, ["max_parallel_teardowns: 0 is too small"]),
     ("projects.0.values", ["a"], ["projects[0].values: expected a mapping"]),
     ("defaults.values", {"a": {1: "x"}}, ["defaults.values.a: expected text keys"]),
     ("projects.0.trigger", {"labels": "x"}, ["projects[0].trigger.labels: expected a list"]),
