@@ -52,6 +52,9 @@ class Desired:
     mr_url: str = ""
     owner: str = ""
     keep: bool = False
+    # Brought up by hand (CLI, Slack): never torn down for failing the trigger rules,
+    # only for merge/close, TTL or an explicit down. Sticky once set.
+    manual: bool = False
     present: bool = True
     down_reason: str = ""
     # When the source event happened (GitLab updated_at); older events never win.

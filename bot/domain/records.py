@@ -28,6 +28,7 @@ OWNER = "previewbot/owner"
 # Beyond SPEC §5, so that a rebuild loses nothing either:
 CREATED_AT = "previewbot/created-at"
 KEEP = "previewbot/keep"
+MANUAL = "previewbot/manual"
 TEARDOWN_REASON = "previewbot/teardown-reason"
 SOURCE_UPDATED_AT = "previewbot/source-updated-at"
 # The hash of the values last deployed successfully by helm (see bot.values).
@@ -64,6 +65,7 @@ def namespace_annotations(desired: Desired) -> dict[str, str | None]:
         OWNER: desired.owner,
         CREATED_AT: rfc3339(desired.created_at),
         KEEP: "true" if desired.keep else "false",
+        MANUAL: "true" if desired.manual else "false",
         TEARDOWN_REASON: None if desired.present else (desired.down_reason or "requested"),
         SOURCE_UPDATED_AT: (rfc3339(desired.source_updated_at)
                             if desired.source_updated_at else None),
@@ -92,6 +94,7 @@ def desired_from_namespace(labels: Mapping[str, str], annotations: Mapping[str, 
         mr_url=annotations.get(MR_URL, ""),
         owner=annotations.get(OWNER, ""),
         keep=annotations.get(KEEP) == "true",
+        manual=annotations.get(MANUAL) == "true",
         present=TEARDOWN_REASON not in annotations,
         down_reason=annotations.get(TEARDOWN_REASON, ""),
         source_updated_at=parse_rfc3339(source_updated) if source_updated else None,

@@ -78,9 +78,10 @@ class Requests:
     def request_up_mr(self, project_path: str, iid: int, *, actor: str,
                       ttl: timedelta | None = None, sha: str | None = None,
                       source_updated_at: datetime | None = None,
-                      mr: MergeRequestInfo | None = None) -> Environment:
+                      mr: MergeRequestInfo | None = None, manual: bool = False) -> Environment:
         """``sha`` pins the commit (a passed pipeline's); else the MR's current head.
-        ``mr``: the MR as the caller just read it from GitLab (saves reading it again)."""
+        ``mr``: the MR as the caller just read it from GitLab (saves reading it again).
+        ``manual``: a person asked (CLI, Slack), not an event: see ``Desired.manual``."""
         project = self.project(project_path)
         gitlab = self.gitlab()
         info = gitlab.project(project.id or project.path)
@@ -92,13 +93,14 @@ class Requests:
         sha = sha or _deployable_head(project, mr)
         desired = self._desired(project, project.mr_env_key(iid), info.id, mr.source_branch,
                                 sha, ttl, owner=mr.author_username, mr_iid=iid,
-                                mr_url=mr.web_url,
+                                mr_url=mr.web_url, manual=manual,
                                 source_updated_at=source_updated_at or mr.updated_at)
         return self._record_up(project, desired, actor)
 
     def request_up_branch(self, project_path: str, branch: str, *, actor: str,
                           ttl: timedelta | None = None, sha: str | None = None,
-                          source_updated_at: datetime | None = None) -> Environment:
+                          source_updated_at: datetime | None = None,
+                          manual: bool = False) -> Environment:
         project = self.project(project_path)
         gitlab = self.gitlab()
         info = gitlab.project(project.id or project.path)
@@ -108,12 +110,13 @@ class Requests:
         if sha is None:
             raise PermanentError(messages.unknown_branch(project.path, branch))
         desired = self._desired(project, project.branch_env_key(branch), info.id, branch, sha,
-                                ttl, owner=actor, source_updated_at=source_updated_at)
+                                ttl, owner=actor, source_updated_at=source_updated_at,
+                                manual=manual)
         helm_values(project, desired)  # refuse now what could never render (image_tag…)
         return self._record_up(project, desired, actor)
 
     def _desired(self, project: ProjectConfig, env_key: str, project_id: int, branch: str,
-                 sha: str, ttl: timedelta | None, **extra: object) -> Desired:
+                 sha: str, ttl: timedelta | None, *, manual: bool, **extra: object) -> Desired:
         now = self._now()
         existing = self.core.store.get(env_key)
         if existing is not None and existing.desired.branch != branch:
@@ -125,9 +128,10 @@ class Requests:
         if alive and existing and not existing.desired.keep:
             expires_at = max(expires_at, existing.desired.expires_at)
         keep = bool(alive and existing and existing.desired.keep)
+        manual = manual or bool(alive and existing and existing.desired.manual)
         return Desired(env_key=env_key, project_path=project.path, project_id=project_id,
                        branch=branch, sha=sha, created_at=created_at,
-                       expires_at=cap if keep else expires_at, keep=keep,
+                       expires_at=cap if keep else expires_at, keep=keep, manual=manual,
                        **extra)  # type: ignore[arg-type]
 
     def _record_up(self, project: ProjectConfig, desired: Desired, actor: str) -> Environment:

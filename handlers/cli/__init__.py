@@ -90,9 +90,11 @@ def cmd_up(requests: Requests, reconciler: Reconciler, args: argparse.Namespace)
     if ref.project_path is None:
         raise PermanentError(messages.up_needs_project(args.target))
     if ref.mr_iid is not None:
-        env = requests.request_up_mr(ref.project_path, ref.mr_iid, actor=ACTOR, ttl=ttl)
+        env = requests.request_up_mr(ref.project_path, ref.mr_iid, actor=ACTOR, ttl=ttl,
+                                     manual=True)
     else:
-        env = requests.request_up_branch(ref.project_path, ref.branch or "", actor=ACTOR, ttl=ttl)
+        env = requests.request_up_branch(ref.project_path, ref.branch or "", actor=ACTOR,
+                                         ttl=ttl, manual=True)
     print(f"{env.key}: recorded ({env.desired.label} at {short_sha(env.desired.sha)}, "
           f"expires {formatting.when(env.desired.expires_at)})")
     return 0 if args.no_wait else finish(requests, reconciler, env.key)
