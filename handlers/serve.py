@@ -43,6 +43,7 @@ def serve(settings: Settings) -> int:
     try:
         server.run()
     finally:
-        scheduler.stop()
+        # Stop taking work, let running steps finish or stop their helm, release locks.
         workers.stop()
+        scheduler.stop()
     return 0

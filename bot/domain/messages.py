@@ -492,6 +492,11 @@ def paths_not_matched(iid: int) -> str:
     return f"MR !{iid} changes no file matching trigger.paths; no environment"
 
 
+def older_than_environment(iid: int) -> str:
+    return (f"the teardown event of MR !{iid} is older than what the environment was last "
+            "made from (delivered late); dropped")
+
+
 def stale_down(iid: int) -> str:
     return f"MR !{iid} is open and matches the trigger rules now; the teardown event is stale"
 
@@ -571,3 +576,7 @@ def manual_kept(env_key: str) -> str:
 
 def mr_locked(iid: int) -> str:
     return f"MR !{iid} is being merged (GitLab shows it locked); asking again shortly"
+
+
+def shutting_down(env_key: str) -> str:
+    return f"stopped waiting for {env_key}: previewbot is shutting down; another replica goes on"

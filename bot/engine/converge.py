@@ -114,7 +114,8 @@ def wait_ready(core: Core, env: Environment, project: ProjectConfig, wanted_hash
         if time.monotonic() >= deadline:
             return _failed(core, env, messages.not_ready(release, timeout, status.problems),
                            wanted_hash, run)
-        time.sleep(core.poll_interval)
+        if core.stopping.wait(core.poll_interval):
+            raise TemporaryError(messages.shutting_down(env.key), delay=1.0)
     url = project.url(env.key)
     if project.smoke_path is not None:
         problem = smoke_check(url + project.smoke_path)
