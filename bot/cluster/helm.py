@@ -71,6 +71,7 @@ class Helm:
         self.timeout = timeout
         self._on_command = on_command
         self._version: str | None = None
+        self._lists_cluster_wide: bool | None = None  # unknown until the first full list
 
     def version(self) -> str:
         """The client version, e.g. "v4.3.1" (asked once, then cached)."""
@@ -95,6 +96,25 @@ class Helm:
         items = json.loads(self._run(args, what="helm list") or "[]") or []
         return [Release(item["name"], item["namespace"], int(item["revision"]), item["status"],
                         item["chart"], item.get("app_version") or "") for item in items]
+
+    def list_all_releases(self) -> list[Release] | None:
+        """Every release in every namespace, or None when these credentials may not list
+        Secrets (Helm's release storage) cluster-wide, as with the bot's own chart, which
+        grants them only inside preview namespaces: callers then ask per release. The
+        refusal is remembered, so it costs one helm call per process."""
+        if self._lists_cluster_wide is False:
+            return None
+        try:
+            found = self.list_releases()
+        except PermanentError as error:
+            if "forbidden" not in str(error).lower():
+                raise
+            log.info("Helm may not list releases in all namespaces; asking per release (%s)",
+                     error)
+            self._lists_cluster_wide = False
+            return None
+        self._lists_cluster_wide = True
+        return found
 
     def get_release(self, name: str, namespace: str) -> Release | None:
         history = self.history(name, namespace)
@@ -282,9 +302,10 @@ def _values_file(values: Mapping[str, Any]) -> Iterator[str]:
         os.unlink(path)
 
 
+# KUBERNETES_SERVICE_*: in a pod without KUBECONFIG, Helm finds the API server by them.
 _HELM_ENV_NAMES = ("PATH", "HOME", "KUBECONFIG", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY",
                    "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE",
-                   "SSL_CERT_DIR")
+                   "SSL_CERT_DIR", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
 
 
 def helm_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -34,6 +34,7 @@ from bot.engine import converge, gitlab_sync
 from bot.engine.core import Core
 from bot.engine.discovery import refresh_from_gitlab
 from bot.engine.requests import Requests
+from bot.logs import log_context
 
 log = logging.getLogger("previewbot.reconcile")
 MAX_ROUNDS = 3  # converge rounds per action while requests keep arriving
@@ -115,10 +116,11 @@ class Reconciler:
 
     def _snapshots(self, envs: dict[str, Environment], namespaces: dict[str, NamespaceRecord],
                    *, full: bool) -> list[Snapshot]:
-        # A full pass lists every release once; a pass for a few poked
-        # environments asks Helm about just those.
-        releases = ({(r.namespace, r.name): r.status for r in self.core.helm.list_releases()}
-                    if full else None)
+        # A full pass lists every release once; a pass for a few poked environments
+        # (or a bot that may not list Secrets cluster-wide) asks Helm about each one.
+        listed = self.core.helm.list_all_releases() if full else None
+        releases = ({(r.namespace, r.name): r.status for r in listed}
+                    if listed is not None else None)
         snapshots = []
         for env in envs.values():
             try:
@@ -192,6 +194,10 @@ class Reconciler:
 
         ``dry_run``: rehearse it instead: destructive steps check ownership for
         real and log ``DRY-RUN: would …``; nothing is changed or recorded."""
+        with log_context(env=action.env_key):
+            return self._apply(action, progress, dry_run=dry_run)
+
+    def _apply(self, action: Action, progress: Progress, *, dry_run: bool) -> Outcome:
         def say(text: str) -> None:
             progress(action.env_key, text)
         if dry_run:
