@@ -465,6 +465,7 @@ WEBHOOK_TOO_LARGE = "body larger than 1 MiB"
 WEBHOOK_NOT_JSON_TYPE = "Content-Type must be application/json"
 WEBHOOK_NO_EVENT_HEADER = "missing X-Gitlab-Event header"
 WEBHOOK_BAD_JSON = "body is not valid JSON"
+WEBHOOK_TOO_DEEP = "body is nested too deeply to be a GitLab event"
 WEBHOOK_QUEUE_DOWN = "queue unavailable (Redis is down); resend the delivery from GitLab later"
 
 

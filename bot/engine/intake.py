@@ -39,6 +39,8 @@ def parse_body(body: bytes) -> dict[str, object]:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise PermanentError(messages.webhook_not_json(str(error))) from error
+    except RecursionError as error:
+        raise PermanentError(messages.WEBHOOK_TOO_DEEP) from error
     if not isinstance(payload, dict):
         raise PermanentError(messages.webhook_not_object())
     return payload

@@ -167,6 +167,8 @@ def test_bad_tokens_are_refused_and_change_nothing(bed: LifecycleBed, server: Se
     (b"[1, 2]", "application/json", 400),
     (b'{"object_kind": "merge_request"}', "text/plain", 400),
     (b" " * (1024 * 1024 + 1), "application/json", 413),
+    # nested deeper than the JSON parser's stack: a 400, not a 500
+    (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "application/json", 400),
 ])
 def test_malformed_deliveries_are_refused_and_change_nothing(
         bed: LifecycleBed, server: Server, body: bytes, content_type: str, code: int) -> None:
