@@ -35,7 +35,8 @@ def serve(settings: Settings) -> int:
                    readiness=lambda: check_all(core, include_optional=False))
     server = uvicorn.Server(uvicorn.Config(create_app(deps), host=settings.host,
                                            port=settings.port, log_level="warning",
-                                           access_log=False, lifespan="off"))
+                                           access_log=False, lifespan="off",
+                                           log_config=None))  # uvicorn logs as ours do
     scheduler = Scheduler(core, workers.consumer)
     workers.start()
     scheduler.start()

@@ -352,9 +352,10 @@ def _values_file(values: Mapping[str, Any]) -> Iterator[str]:
         os.unlink(path)
 
 
+# KUBERNETES_SERVICE_*: in a pod without KUBECONFIG, Helm finds the API server by them.
 _HELM_ENV_NAMES = ("PATH", "HOME", "KUBECONFIG", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY",
                    "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE",
-                   "SSL_CERT_DIR")
+                   "SSL_CERT_DIR", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
 
 
 def helm_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -222,6 +222,7 @@ def _ensure_namespace(core: Core, env: Environment, namespace: str,
     run.fence()
     core.kube.ensure_namespace(namespace, records.namespace_labels(env.desired),
                                {k: v for k, v in wanted.items() if v is not None})
+    core.kube.ensure_role_binding(namespace)  # the bot's own access inside it (chart RBAC)
     removals = {k: v for k, v in wanted.items() if v is None}
     if removals:
         core.kube.annotate_namespace(namespace, removals)

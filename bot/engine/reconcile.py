@@ -36,6 +36,7 @@ from bot.engine import converge, gitlab_sync
 from bot.engine.core import Core
 from bot.engine.discovery import Discovered, Discovery, Finding
 from bot.engine.requests import Requests
+from bot.logs import log_context
 
 log = logging.getLogger("previewbot.reconcile")
 MAX_ROUNDS = 3  # converge rounds per action while requests keep arriving
@@ -239,6 +240,10 @@ class Reconciler:
 
         ``dry_run``: rehearse it instead: destructive steps check ownership for
         real and log ``DRY-RUN: would …``; nothing is changed or recorded."""
+        with log_context(env=action.env_key):
+            return self._apply(action, progress, dry_run=dry_run)
+
+    def _apply(self, action: Action, progress: Progress, *, dry_run: bool) -> Outcome:
         def say(text: str) -> None:
             progress(action.env_key, text)
         if dry_run:

@@ -23,7 +23,7 @@ def build_core(settings: Settings, *, config: Config | None = None,
     return Core(
         config=config or load_config(settings.config_path),
         store=Store.from_url(settings.redis_url, lock_ttl=settings.lock_ttl),
-        kube=Kube.from_kubeconfig(settings.kubeconfig),
+        kube=Kube.from_kubeconfig(settings.kubeconfig, settings.namespace_access),
         helm=Helm(settings.helm_binary, kubeconfig=settings.kubeconfig),
         notifier=notifier or LoggingNotifier(),
         clock=clock or SystemClock(),

@@ -26,6 +26,7 @@ from bot.engine.core import Core
 from bot.engine.intake import Intake
 from bot.engine.reconcile import Reconciler
 from bot.engine.requests import Requests
+from bot.logs import log_context
 from bot.state.queue import Delivery, DeliveryQueue
 
 log = logging.getLogger("previewbot.worker")
@@ -100,6 +101,10 @@ class Workers:
 
     def process(self, delivery: Delivery) -> str:
         """Handle one queued delivery; returns the outcome recorded in metrics."""
+        with log_context(delivery=delivery.id, event=delivery.event_type):
+            return self._process(delivery)
+
+    def _process(self, delivery: Delivery) -> str:
         if self.queue.already_done(delivery):
             self.queue.ack(delivery)
             return self._count("duplicate")
