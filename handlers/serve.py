@@ -7,6 +7,7 @@ environment locks keep two replicas from converging one environment at once.
 from __future__ import annotations
 
 import logging
+import signal
 from datetime import timedelta
 
 import uvicorn
@@ -41,10 +42,20 @@ def serve(settings: Settings) -> int:
     workers.start()
     scheduler.start()
     log.info("listening on %s:%d", settings.host, settings.port)
+    # uvicorn re-raises the SIGTERM/SIGINT it shut down for once it has stopped serving;
+    # with these handlers that lands here instead of killing the process before the
+    # workers below could stop their helm and release their locks.
+    for handled in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(handled, _stop_requested)
     try:
         server.run()
     finally:
         # Stop taking work, let running steps finish or stop their helm, release locks.
-        workers.stop()
+        workers.stop(grace=settings.shutdown_grace)
         scheduler.stop()
+        log.info("stopped")
     return 0
+
+
+def _stop_requested(signum: int, _frame: object) -> None:
+    log.info("%s received: shutting down", signal.Signals(signum).name)

@@ -38,6 +38,8 @@ ENV_VARS = {
     "slack_api_url": "SLACK_API_URL",
     "kubeconfig": "KUBECONFIG",
     "helm_binary": "PREVIEWBOT_HELM",
+    "helm_timeout": "PREVIEWBOT_HELM_TIMEOUT",
+    "shutdown_grace": "PREVIEWBOT_SHUTDOWN_GRACE",
     "lock_ttl": "PREVIEWBOT_LOCK_TTL",
     "claim_idle": "PREVIEWBOT_CLAIM_IDLE",
     "intake_threads": "PREVIEWBOT_INTAKE_THREADS",
@@ -82,6 +84,12 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     kubeconfig: str | None = None  # None: in-cluster service account
     helm_binary: str = "helm"  # PREVIEWBOT_HELM: path of the Helm CLI (Helm 4; 3 works too)
+    # PREVIEWBOT_HELM_TIMEOUT: helm's --timeout (hooks, waits); a pending release younger
+    # than this may still have a helm working on it and is never recovered.
+    helm_timeout: float = 600.0
+    # PREVIEWBOT_SHUTDOWN_GRACE: on SIGTERM, how long running steps may finish before their
+    # helm processes are stopped (then locks are released and the process exits).
+    shutdown_grace: float = 20.0
     # PREVIEWBOT_LOCK_TTL: seconds a killed worker's environment lock outlives it.
     lock_ttl: float = 30.0
     # PREVIEWBOT_CLAIM_IDLE: a queued event a dead replica had claimed is re-claimed after this.
@@ -122,6 +130,9 @@ class Settings:
             slack_api_url=slack_api_url.rstrip("/") + "/",
             kubeconfig=env.get("kubeconfig"),
             helm_binary=env.get("helm_binary", "helm"),
+            helm_timeout=_seconds("PREVIEWBOT_HELM_TIMEOUT", env.get("helm_timeout", "10m")),
+            shutdown_grace=_seconds("PREVIEWBOT_SHUTDOWN_GRACE",
+                                    env.get("shutdown_grace", "20s")),
             lock_ttl=_seconds("PREVIEWBOT_LOCK_TTL", env.get("lock_ttl", "30s")),
             claim_idle=timedelta(seconds=_seconds("PREVIEWBOT_CLAIM_IDLE",
                                                   env.get("claim_idle", "60s"))),

@@ -16,13 +16,16 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from bot.cluster.helm import Helm
+from bot.config import Settings
 from bot.domain import naming
 from bot.domain.errors import PreviewError
 from bot.domain.model import Status
 from bot.domain.naming import identity_key
-from bot.runtime.wiring import build
+from bot.runtime.wiring import build, build_core
 from tests.integration.lifecycle_bed import LifecycleBed, helm_release, kill_group, up_ok
 from tests.polling import poll
+
+SLOW = Path(__file__).resolve().parents[1] / "charts" / "slow"
 
 
 def managed_namespaces(core_api: client.CoreV1Api, bed: LifecycleBed) -> list[str]:
@@ -293,3 +296,30 @@ def test_two_replicas_racing_for_the_last_slot_get_exactly_one(bed: LifecycleBed
     assert all("capacity reached" in text for text in outcomes.values() if text != "recorded")
     requests, _ = bed.wired()
     assert len(requests.environments()) == 1
+
+
+def test_a_helm_hook_that_keeps_timing_out_ends_failed_after_three_tries(
+        bed: LifecycleBed) -> None:
+    bed.configure(chart=SLOW)  # a pre-install hook no node accepts
+    bed.add_mr(33)
+    env_key = f"{bed.slug}-mr-33"
+    argvs: list[Sequence[str]] = []
+    core = build_core(Settings.from_env({**bed.environ(), "PREVIEWBOT_HELM_TIMEOUT": "2s"}))
+    core = replace(core, helm=replace_helm(core.helm, argvs))
+    requests, reconciler = build(core)
+    requests.request_up_mr(bed.project_path, 33, actor="test")
+    for attempt in (1, 2):
+        [outcome] = reconciler.run_pass(dry_run=False, only=[env_key]).outcomes
+        assert not outcome.ok and outcome.retry_after is not None, attempt
+    [outcome] = reconciler.run_pass(dry_run=False, only=[env_key]).outcomes
+    assert not outcome.ok and outcome.retry_after is None
+    env = core.store.get(env_key)
+    assert env is not None and env.observed.status is Status.FAILED
+    assert "gave up after 3 attempts" in env.observed.reason
+    assert reconciler.run_pass(dry_run=False, only=[env_key]).outcomes == ()  # not forever
+    assert [argv[1] for argv in argvs].count("upgrade") == 3
+
+
+def replace_helm(helm: Helm, argvs: list[Sequence[str]]) -> Helm:
+    return Helm(helm.binary, kubeconfig=helm.kubeconfig, timeout=helm.timeout,
+                on_command=argvs.append)
