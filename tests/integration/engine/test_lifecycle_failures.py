@@ -22,6 +22,7 @@ from bot.domain.errors import PreviewError
 from bot.domain.model import Status
 from bot.domain.naming import identity_key
 from bot.runtime.wiring import build, build_core
+from tests.cluster.testbed import CRASH_LOOP, READY_AFTER
 from tests.integration.lifecycle_bed import LifecycleBed, helm_release, kill_group, up_ok
 from tests.polling import poll
 
@@ -323,3 +324,46 @@ def test_a_helm_hook_that_keeps_timing_out_ends_failed_after_three_tries(
 def replace_helm(helm: Helm, argvs: list[Sequence[str]]) -> Helm:
     return Helm(helm.binary, kubeconfig=helm.kubeconfig, timeout=helm.timeout,
                 on_command=argvs.append)
+
+
+# Pods that behave like real ones (kwok Stages of the test bed, tests/cluster/testbed.py):
+# readiness that takes its time, and a container that keeps crashing.
+
+def test_a_slow_pod_is_waited_for_with_its_reason_then_ready(bed: LifecycleBed) -> None:
+    bed.configure(extra_values=f'podAnnotations: {{"{READY_AFTER}": "6s"}}')
+    bed.add_mr(34)
+    env_key = f"{bed.slug}-mr-34"
+    done = up_ok(bed, f"{bed.project_path}!34")
+    assert f"{env_key}: waiting: Deployment" in done.stdout  # progress names what it waits for
+    assert f"{env_key}: ready: https://{env_key}.preview.test" in done.stdout
+    requests, _ = bed.wired()
+    assert requests.resolve(env_key).observed.status is Status.READY
+
+
+def test_a_crash_looping_container_ends_failed_naming_the_reason(bed: LifecycleBed) -> None:
+    bed.configure(extra_values=f'podAnnotations: {{"{CRASH_LOOP}": "true"}}',
+                  ready_timeout="8s")
+    bed.add_mr(35)
+    env_key = f"{bed.slug}-mr-35"
+    done = bed.cli("up", f"{bed.project_path}!35")
+    assert done.returncode == 1, done.stdout + done.stderr
+    requests, reconciler = bed.wired()
+    env = requests.resolve(env_key)
+    assert env.observed.status is Status.FAILED
+    assert "CrashLoopBackOff" in env.observed.reason and "8s" in env.observed.reason
+    [note] = [n for n in bed.gitlab.notes(bed.project_id, 35) if env_key in n["body"]]
+    assert "failed" in note["body"] and "CrashLoopBackOff" in note["body"]
+    assert reconciler.run_pass(dry_run=False, only=[env_key]).plan.actions == ()  # no loop
+
+
+def test_a_smoke_check_that_fails_ends_failed_naming_the_url(bed: LifecycleBed) -> None:
+    bed.configure(project_extra="smoke_path: /healthz")
+    bed.add_mr(36)
+    env_key = f"{bed.slug}-mr-36"
+    done = bed.cli("up", f"{bed.project_path}!36")
+    assert done.returncode == 1, done.stdout + done.stderr
+    requests, _ = bed.wired()
+    env = requests.resolve(env_key)
+    # the pods became ready; the preview's URL does not answer (no such host on this bed)
+    assert env.observed.status is Status.FAILED
+    assert f"https://{env_key}.preview.test/healthz" in env.observed.reason
