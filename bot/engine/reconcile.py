@@ -258,11 +258,10 @@ class Reconciler:
         except TemporaryError as error:
             log.warning("%s of %s failed, will retry: %s", action.kind, action.env_key, error)
             return Outcome(action, False, str(error), retry_after=error.delay)
-        except Exception as error:
+        except Exception as error:  # e.g. the record is unreadable: reported, never written
             if not isinstance(error, PreviewError):
                 log.exception("%s of %s crashed", action.kind, action.env_key)
             log.error("%s of %s failed: %s", action.kind, action.env_key, error)
-            self._mark_failed(action, str(error))
             return Outcome(action, False, str(error))
 
     def _timed_out(self, action: Action, error: StepTimeoutError) -> Outcome:
@@ -273,7 +272,7 @@ class Reconciler:
         if env is None or attempts >= MAX_TIMEOUTS or action.kind is ActionKind.DELETE:
             if env is not None and action.kind is not ActionKind.DELETE:
                 reason = messages.gave_up(attempts, str(error))
-                self._mark_failed(action, reason)
+                self._record_failure(action, env, reason)
                 return Outcome(action, False, reason)
             return Outcome(action, False, str(error), retry_after=error.delay)
         self.core.save(env, env.observed.status, env.observed.reason, timeouts=attempts)
@@ -303,7 +302,9 @@ class Reconciler:
 
     def _apply_locked(self, action: Action, run: converge.Run) -> Outcome:
         """Converge until the desired state stops moving: a request recorded while
-        a deploy ran (new sha, merge → teardown) is acted on before the lock goes."""
+        a deploy ran (new sha, merge → teardown) is acted on before the lock goes.
+        A failure is recorded here, under the lock, for the desired state that failed;
+        when a new one arrived meanwhile, that one is converged instead."""
         outcome = Outcome(action, True, "already converged")
         for _ in range(MAX_ROUNDS):
             env = self.core.store.get(action.env_key)
@@ -314,14 +315,30 @@ class Reconciler:
                 return outcome
             if fresh.kind is ActionKind.BLOCKED:
                 return Outcome(action, False, fresh.reason)
-            done = self._converge(fresh, env, run)
+            try:
+                done = self._converge(fresh, env, run)
+            except TemporaryError:
+                raise
+            except Exception as error:
+                if not isinstance(error, PreviewError):
+                    log.exception("%s of %s crashed", fresh.kind, action.env_key)
+                run.fence()
+                if self._moved(env):
+                    run.say(f"failed ({error}); the desired state changed meanwhile: "
+                            "converging that instead")
+                    continue
+                self._record_failure(fresh, env, str(error))
+                return Outcome(action, False, str(error))
             outcome = Outcome(action, done.observed.status is not Status.FAILED,
                               done.observed.reason or done.observed.status.value)
-            current = self.core.store.get(action.env_key)
-            if current is None or current.desired == env.desired or not outcome.ok:
+            if not self._moved(env):
                 return outcome
             run.say("desired state changed meanwhile; converging again")
         return outcome
+
+    def _moved(self, env: Environment) -> bool:
+        current = self.core.store.get(env.key)
+        return current is not None and current.desired != env.desired
 
     def _fresh_snapshot(self, env: Environment) -> Snapshot:
         namespace = namespace_for(env.desired)
@@ -343,13 +360,14 @@ class Reconciler:
             return converge.wait_ready(self.core, env, project, self.core.wanted(env)[1], run)
         return converge.deploy(self.core, env, run)
 
-    def _mark_failed(self, action: Action, reason: str) -> None:
-        """FAILED with the hash of what failed: the same inputs are not retried every
-        pass (a new sha, a config change or an explicit `up` retries)."""
-        try:
-            env = self.core.store.get(action.env_key)
-            if env is not None and action.kind is not ActionKind.DELETE:
-                self.core.save(env, Status.FAILED, reason,
-                               deployed_hash=self.core.wanted(env)[1])
-        except Exception:
-            log.exception("could not record the failure of %s", action.env_key)
+    def _record_failure(self, action: Action, env: Environment, reason: str) -> None:
+        """FAILED with the hash of what failed (``env``, the desired state converged): the
+        same inputs are not retried every pass; a new sha, a config change or an explicit
+        `up` retries. A failed teardown is not recorded as FAILED: it is retried."""
+        if action.kind is ActionKind.DELETE:
+            return
+        current = self.core.store.get(env.key)
+        if current is None or current.desired != env.desired:
+            return
+        self.core.save(current, Status.FAILED, reason, deployed_hash=self.core.wanted(env)[1],
+                       deployed_sha=env.desired.sha)

@@ -367,3 +367,33 @@ def test_a_smoke_check_that_fails_ends_failed_naming_the_url(bed: LifecycleBed) 
     # the pods became ready; the preview's URL does not answer (no such host on this bed)
     assert env.observed.status is Status.FAILED
     assert f"https://{env_key}.preview.test/healthz" in env.observed.reason
+
+
+BROKEN = Path(__file__).resolve().parents[1] / "charts" / "broken"
+
+
+def test_a_commit_pushed_while_a_deploy_fails_is_still_deployed(bed: LifecycleBed) -> None:
+    bed.configure(chart=BROKEN)  # every helm upgrade of it fails for good
+    bed.add_mr(37)
+    env_key = f"{bed.slug}-mr-37"
+    argvs: list[Sequence[str]] = []
+    core = bed.core()
+    core = replace(core, helm=replace_helm(core.helm, argvs))
+    requests, reconciler = build(core)
+    other_replica, _ = bed.wired()
+    requests.request_up_mr(bed.project_path, 37, actor="test")
+    fix = "f1" * 20
+
+    def meanwhile(key: str, text: str) -> None:
+        # The author pushes a fix while this deploy is inside helm (and about to fail).
+        current = other_replica.core.store.get(key)
+        if text.startswith("helm upgrade") and current and current.desired.sha != fix:
+            bed.gitlab.update_merge_request(bed.project_id, 37, sha=fix)
+            other_replica.request_up_mr(bed.project_path, 37, actor="webhook")
+
+    reconciler.run_pass(dry_run=False, only=[env_key], progress=meanwhile)
+    # the fix was tried too — not skipped as "the same inputs failed before"
+    assert [argv[1] for argv in argvs].count("upgrade") == 2
+    env = core.store.get(env_key)
+    assert env is not None and env.observed.status is Status.FAILED
+    assert env.observed.deployed_sha == fix == env.desired.sha
