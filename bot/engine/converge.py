@@ -20,7 +20,7 @@ from bot.cluster.values import namespace_for, release_for
 from bot.config import ProjectConfig
 from bot.domain import messages, records
 from bot.domain.errors import NotOwnedError, PermanentError, TemporaryError
-from bot.domain.model import Environment, Status, short_sha
+from bot.domain.model import Environment, HistoryEntry, Status, short_sha
 from bot.domain.plan import PENDING_RELEASE_STATES, STOP_PENDING
 from bot.engine.core import Core
 from bot.engine.gitlab_sync import gitlab_environment_name, stop_gitlab, sync_gitlab
@@ -138,6 +138,9 @@ def teardown(core: Core, env: Environment, reason: str, progress: Progress, *,
     if started_at is not None:
         metrics.TEARDOWN_SECONDS.observe((core.clock.now() - started_at).total_seconds())
     metrics.TEARDOWNS.labels(reason=metrics.reason_class(reason)).inc()
+    # The audit log names who ended it: the reaper (TTL), else whoever asked (recorded earlier).
+    core.store.record(env.key, HistoryEntry(core.clock.now(), "torn-down", "reaper"
+                                            if env.desired.present else "reconciler", reason))
     core.emit(NoticeKind.TORN_DOWN, env, reason)
     progress(f"gone ({reason})")
     return env
