@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from bot.domain.model import Environment, Status
+from bot.engine.core import Core
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack.records import TEAM_ID, PostedMessage
 from tests.integration.lifecycle_bed import LifecycleBed, config_yaml
 from tests.integration.webhook_support import Server, start_server
+from tests.polling import poll
 
 SIGNING_SECRET = "slack-signing-secret-for-tests"
 CHANNEL = "C0PREVIEWS"
@@ -205,3 +208,38 @@ def states(message: PostedMessage) -> list[str]:
     """The state word of each version of an announcement ("deploying", "ready", …)."""
     return [version.text.split("): ", 1)[1].split(" ")[0].rstrip(":")
             for version in message.history]
+
+
+def env_of(core: Core, key: str) -> Environment:
+    env = core.store.get(key)
+    assert env is not None, f"no record {key}"
+    return env
+
+
+def wait_status(core: Core, key: str, wanted: Status, timeout: float = 90) -> Environment:
+    return poll(f"{key} to be {wanted.value}",
+                lambda: (e := core.store.get(key)) is not None and e.observed.status is wanted
+                and e, timeout=timeout, interval=0.3)
+
+
+def reply_to(server: Server, fake: FakeSlack, text: str, user: str) -> str:
+    before = len(fake.calls)
+    answer = send_command(server.url, fake, text, user=user)
+    assert answer.status == 200, answer.text
+    return ephemeral_reply(fake, answer, after=before)
+
+
+def wait_announced(fake: FakeSlack, state: str, channel: str = CHANNEL, *,
+                   reply: str | None = None) -> PostedMessage:
+    """The announcement once it shows ``state`` and its thread has the event's reply
+    (the notifier's last Slack call for that event; ``reply``: its first word when the
+    event is not the state, e.g. "extended")."""
+    def shown() -> PostedMessage | None:
+        found = announcements(fake, channel)
+        if not found or states(found[0])[-1] != state:
+            return None
+        replies = fake.thread_replies(channel, found[0].ts)
+        word = reply or {"ready": "ready:", "gone": "torn"}.get(state, state)
+        done = any(r.text.split(": ", 1)[1].startswith(word) for r in replies)
+        return found[0] if done else None
+    return poll(f"the announcement to show {state}", shown, timeout=30)

@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from bot.domain.model import Environment, Status
+from bot.domain.model import Status
 from bot.engine.core import Core
 from tests.fakes.slack import FakeSlack
 from tests.integration.lifecycle_bed import LifecycleBed, helm_release
@@ -24,13 +24,16 @@ from tests.integration.slack.support import (
     STRANGER,
     announcements,
     configure_slack,
+    env_of,
     ephemeral_reply,
+    reply_to,
     send_command,
     start_slack_server,
     states,
+    wait_announced,
+    wait_status,
 )
 from tests.integration.webhook_support import Server
-from tests.polling import poll
 
 
 @pytest.fixture
@@ -44,25 +47,6 @@ def server(bed: LifecycleBed, fake_slack: FakeSlack) -> Iterator[Server]:
 @pytest.fixture
 def core(bed: LifecycleBed) -> Core:
     return bed.core()
-
-
-def env_of(core: Core, key: str) -> Environment:
-    env = core.store.get(key)
-    assert env is not None, f"no record {key}"
-    return env
-
-
-def wait_status(core: Core, key: str, wanted: Status, timeout: float = 90) -> Environment:
-    return poll(f"{key} to be {wanted.value}",
-                lambda: (e := core.store.get(key)) is not None and e.observed.status is wanted
-                and e, timeout=timeout, interval=0.3)
-
-
-def reply_to(server: Server, fake: FakeSlack, text: str, user: str) -> str:
-    before = len(fake.calls)
-    answer = send_command(server.url, fake, text, user=user)
-    assert answer.status == 200, answer.text
-    return ephemeral_reply(fake, answer, after=before)
 
 
 def namespace(kube_api: client.ApiClient, key: str) -> client.V1Namespace:
@@ -81,6 +65,7 @@ def test_up_extend_keep_down_and_status(bed: LifecycleBed, fake_slack: FakeSlack
     reply = ephemeral_reply(fake_slack, answer)
     assert f"`{key}`" in reply and sha[:8] in reply and f"<#{CHANNEL}>" in reply
     env = wait_status(core, key, Status.READY)
+    wait_announced(fake_slack, "ready")
     assert env.desired.manual and env.desired.owner == "alice"
     assert env.desired.expires_at - env.desired.created_at == timedelta(hours=6)
     assert helm_release(bed, key) is not None
@@ -102,6 +87,7 @@ def test_up_extend_keep_down_and_status(bed: LifecycleBed, fake_slack: FakeSlack
     reply = reply_to(server, fake_slack, f"down {key}", ADMIN)
     assert "Tearing down" in reply
     env = wait_status(core, key, Status.GONE)
+    wait_announced(fake_slack, "gone")
     assert env.observed.reason == f"requested in Slack by slack:{ADMIN}"
     with pytest.raises(ApiException):
         namespace(kube_api, key)
@@ -135,6 +121,7 @@ def test_who_may_act(bed: LifecycleBed, fake_slack: FakeSlack, server: Server,
     key = f"{bed.slug}-mr-8"
     reply_to(server, fake_slack, f"up {bed.project_path}!8", AUTHOR)
     wait_status(core, key, Status.READY)
+    wait_announced(fake_slack, "ready")  # its ts is written on the namespace then
     record, version = env_of(core, key), namespace(kube_api, key).metadata.resource_version
 
     for command in (f"down {key}", f"extend {key} 1d", f"keep {key}"):
