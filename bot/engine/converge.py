@@ -115,6 +115,7 @@ def teardown(core: Core, env: Environment, reason: str, progress: Progress, *,
         return env
     env = core.save(env, Status.TEARING_DOWN, reason)
     existing = core.kube.get_namespace(namespace)
+    _keep_announcement(core, env, existing)
     if existing is not None and existing.phase != "Terminating":
         # Durable intent first: a crash from here on still ends in teardown.
         core.kube.annotate_namespace(namespace, {records.TEARDOWN_REASON: reason})
@@ -169,3 +170,12 @@ def _ensure_namespace(core: Core, env: Environment, namespace: str) -> Namespace
     if removals:
         core.kube.annotate_namespace(namespace, removals)
     return existing
+
+
+def _keep_announcement(core: Core, env: Environment, existing: NamespaceRecord | None) -> None:
+    """The Slack announcement outlives the namespace: when Redis lost it, take it from
+    the namespace before deleting it, so the teardown still edits that message."""
+    ref = existing.annotations.get(records.SLACK_ANNOUNCEMENT) if existing else None
+    if (ref and existing is not None and records.is_ours(existing.labels, env.desired)
+            and not core.store.announcement(env.key)):
+        core.store.set_announcement(env.key, ref)

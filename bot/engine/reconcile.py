@@ -172,8 +172,6 @@ class Reconciler:
                      "DRY-RUN: would be " if dry_run else "", desired.env_key, ns.name)
             if not dry_run:  # unless a request recorded it meanwhile
                 self.core.store.update(env.key, _if_absent(env))
-                if announcement := ns.annotations.get(records.SLACK_ANNOUNCEMENT):
-                    self.core.store.set_announcement(env.key, announcement)  # same message
             adopted.append(env)
         return adopted
 
