@@ -16,18 +16,25 @@ slash command or interaction payload; what the app POSTs there (JSON: `text`,
 call named "response_url" and applied: an ephemeral message to the user (the
 default), a message in the channel (`in_channel`), or an edit/deletion of the
 message the button was in.
+
+Socket Mode: `apps.connections.open` (with `app_token`) answers a `ws://` URL on this
+server; `socket_request(kind, payload)` sends an envelope over the app's connection
+and returns its acknowledgement (see `socket_mode`).
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from tests.fakes.http import BodyError, FakeHttpServer, HttpRequest, Reply, decode_body
 from tests.fakes.slack.records import (
+    APP_ID,
     BOT_ID,
     BOT_USER_ID,
     TEAM_ID,
@@ -44,6 +51,7 @@ from tests.fakes.slack.records import (
     list_param,
     message_version_of,
 )
+from tests.fakes.slack.socket_mode import SocketSession
 
 API_PREFIX = "/api/"
 RESPONSE_PREFIX = "/response/"
@@ -51,9 +59,13 @@ RESPONSE_URL_METHOD = "response_url"
 
 
 class FakeSlack(FakeHttpServer):
-    def __init__(self, bot_token: str = "xoxb-test-token") -> None:
+    def __init__(
+        self, bot_token: str = "xoxb-test-token", app_token: str = "xapp-test-token"
+    ) -> None:
         super().__init__()
         self.bot_token = bot_token
+        self.app_token = app_token  # app-level token: Socket Mode's apps.connections.open
+        self._sessions: list[SocketSession] = []
         self._changed = threading.Condition(self._lock)
         self._calls: list[SlackCall] = []
         self._messages: dict[tuple[str, str], StoredMessage] = {}
@@ -72,6 +84,7 @@ class FakeSlack(FakeHttpServer):
             "users.info": self._users_info,
             "conversations.open": self._conversations_open,
             "views.publish": self._views_publish,
+            "apps.connections.open": self._apps_connections_open,
         }
 
     @property
@@ -182,7 +195,7 @@ class FakeSlack(FakeHttpServer):
         token = _token_of(request, params)
         if not token:
             return _error("not_authed")
-        if token != self.bot_token:
+        if token != (self.app_token if method == "apps.connections.open" else self.bot_token):
             return _error("invalid_auth")
         handler = self._methods.get(method)
         if handler is None:
@@ -286,6 +299,46 @@ class FakeSlack(FakeHttpServer):
         published = {"id": f"V{len(self._home_views) + 1:08d}", "team_id": TEAM_ID, **view}
         self._home_views[str(user_id)] = published
         return {"view": published}
+
+    # --- Socket Mode -----------------------------------------------------------------
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        ticket = uuid.uuid4().hex
+        return {"url": f"ws://127.0.0.1:{self.port}/link/?ticket={ticket}&app_id={APP_ID}"}
+
+    def _websocket(self, request: HttpRequest) -> Callable[[socket.socket], None] | None:
+        if not request.path.startswith("/link/"):
+            return None
+        session = SocketSession()
+        with self._lock:
+            self._sessions.append(session)
+            self._changed.notify_all()
+        return session.run
+
+    def socket_request(
+        self, kind: str, payload: dict[str, Any], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Send an envelope over the app's newest open connection (waiting up to `timeout`
+        for one); the app's acknowledgement."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not (open_ := [s for s in self._sessions if not s.closed.is_set()]):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no Socket Mode connection within {timeout}s")
+                self._changed.wait(remaining)
+        return open_[-1].request(kind, payload, max(0.1, deadline - time.monotonic()))
+
+    @property
+    def socket_connections(self) -> int:
+        with self._lock:
+            return len([s for s in self._sessions if not s.closed.is_set()])
+
+    def stop(self) -> None:
+        with self._lock:
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.stop.set()
+        super().stop()
 
     # --- response URLs ---------------------------------------------------------------
     def _respond(self, request: HttpRequest) -> Reply:

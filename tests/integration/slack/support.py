@@ -107,14 +107,20 @@ def post_raw(url: str, body: bytes, headers: dict[str, str]) -> Answer:
 def command_body(fake: FakeSlack, text: str, *, user: str = AUTHOR,
                  channel: str = CHANNEL) -> bytes:
     """A `/preview` slash command as Slack posts it (form-encoded)."""
-    return urlencode({
+    return urlencode(command_fields(fake, text, user=user, channel=channel)).encode()
+
+
+def command_fields(fake: FakeSlack, text: str, *, user: str = AUTHOR,
+                   channel: str = CHANNEL) -> dict[str, str]:
+    """The fields of a slash command (the form, or a Socket Mode envelope's payload)."""
+    return {
         "token": "deprecated-verification-token", "team_id": TEAM_ID,
         "team_domain": "fake-workspace", "channel_id": channel, "channel_name": "previews",
         "user_id": user, "user_name": user.lower(), "command": "/preview", "text": text,
         "api_app_id": APP_ID, "is_enterprise_install": "false",
         "response_url": fake.response_url(channel, user),
         "trigger_id": f"{uuid.uuid4().int % 10**12}.1.{uuid.uuid4().hex[:8]}",
-    }).encode()
+    }
 
 
 def button_payload(fake: FakeSlack, action_id: str, env_key: str, *, user: str,
