@@ -573,3 +573,8 @@ def slack_unavailable(what: str, detail: str) -> str:
 
 def down_requested_in_slack(actor: str) -> str:
     return f"requested in Slack by {actor}"
+
+
+def announcement_unknown(env_key: str, detail: str) -> str:
+    return (f"cannot tell whether {env_key} has a Slack announcement (its namespace is "
+            f"unreadable: {detail}); not posting a second one — the next notice tries again")

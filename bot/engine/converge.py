@@ -139,9 +139,10 @@ def teardown(core: Core, env: Environment, reason: str, progress: Progress, *,
     if started_at is not None:
         metrics.TEARDOWN_SECONDS.observe((core.clock.now() - started_at).total_seconds())
     metrics.TEARDOWNS.labels(reason=metrics.reason_class(reason)).inc()
-    # The audit log names who ended it: the reaper (TTL), else whoever asked (recorded earlier).
+    # The audit log names who ended it: the reaper (TTL), else the reconciler carrying out
+    # a teardown someone asked for (their request is in the log already).
     core.store.record(env.key, HistoryEntry(core.clock.now(), "torn-down", "reaper"
-                                            if env.desired.present else "reconciler", reason))
+                                            if env.desired.present else "reconcile", reason))
     core.emit(NoticeKind.TORN_DOWN, env, reason)
     progress(f"gone ({reason})")
     return env

@@ -9,10 +9,12 @@ command text, which keeps it far inside Slack's 3 s; the lazy part records
 desired state through the engine's request API, pokes the reconciler and
 answers through the request's ``response_url`` (or App Home).
 
-HTTP: ``POST /slack/events`` is served by Bolt's own Starlette adapter
-(``slack_bolt.adapter.starlette``: its request/response conversion), with the
-dispatch run on a worker thread — the sync adapter would run it on the event
-loop, and every request would wait behind the slowest ack. Socket Mode
+HTTP: ``POST /slack/events`` is Bolt's Starlette adapter
+(``slack_bolt.adapter.starlette``) taken apart: the same request and response
+conversion, with two changes — the dispatch runs on a worker thread (the sync
+adapter runs it on the event loop, where every request would wait behind the
+slowest ack), and a slash command mentioning "payload" is read correctly
+(``SlashCommandSafeRequest``). Socket Mode
 (``SLACK_APP_TOKEN`` set): Bolt's socket-mode handler; nothing is mounted.
 """
 
@@ -23,10 +25,12 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltRequest, Respond
 from slack_bolt.adapter.socket_mode import SocketModeHandler
-from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.adapter.starlette.handler import to_starlette_response
+from slack_bolt.request.internals import build_context
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -55,6 +59,7 @@ BUTTON_COMMANDS: dict[str, Callable[[str], grammar.Command]] = {
     formatting.REDEPLOY: grammar.Redeploy,
 }
 Endpoint = Callable[[Request], Awaitable[Response]]
+FORM = "application/x-www-form-urlencoded"
 
 
 class SlackBot:
@@ -112,11 +117,36 @@ def events_endpoint(app: App) -> Endpoint:
             return PlainTextResponse("body too large", status_code=413)
         except UnicodeDecodeError:
             return PlainTextResponse("body is not UTF-8", status_code=400)
-        response = await run_in_threadpool(app.dispatch, to_bolt_request(request, body))
+        bolt_request = SlashCommandSafeRequest(body=body.decode("utf-8"),
+                                               query=request.query_params,
+                                               headers=request.headers)
+        response = await run_in_threadpool(app.dispatch, bolt_request)
         metrics.COMMAND_LATENCY.observe(time.perf_counter() - started)
         return to_starlette_response(response)
 
     return endpoint
+
+
+class SlashCommandSafeRequest(BoltRequest):
+    """Bolt's request, but a form without a ``payload`` field is read as the form it is.
+
+    Bolt reads any form body containing the *word* "payload" as an interaction and,
+    finding no ``payload`` field, as empty (``slack_bolt.request.internals.parse_body``):
+    ``/preview status payload-api-mr-1`` would go unanswered. The raw body, which the
+    signature is checked against, is left as it is."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.mode == "http" and not self.body and self.content_type == FORM:
+            form = dict(parse_qsl(self.raw_body, keep_blank_values=True))
+            if form and "payload" not in form:
+                self.body = form
+                self.context = build_context(self.context, form)
+
+    def to_copyable(self) -> BoltRequest:
+        copied = super().to_copyable()  # for the lazy listeners: keep the body read right
+        copied.body = self.body
+        return copied
 
 
 def build_app(bot: SlackBot) -> App:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from bot.domain import messages
 from bot.domain.errors import NotAllowedError, PermanentError, TemporaryError
-from bot.domain.model import Environment, short_sha
+from bot.domain.model import Environment
 from bot.engine.permissions import Permissions, slack_actor
 from bot.engine.requests import Requests, redeploy
 from handlers.slack import formatting
@@ -88,27 +88,21 @@ class Commands:
             case Extend(text, duration):
                 env = self._changeable(text, user_id, "extend")
                 env, capped = self.requests.extend(env.key, duration, actor=actor)
-                cap = " (capped: at most max_ttl after creation)" if capped else ""
-                return self._done(env, f"`{env.key}` now expires "
-                                       f"{formatting.when(env.desired.expires_at)}{cap}.", now)
+                return self._done(env, formatting.extended(env, capped), now)
             case Keep(text):
                 env = self._changeable(text, user_id, "keep")
                 env = self.requests.keep(env.key, actor=actor)
-                return self._done(env, f"`{env.key}` is kept until its merge request closes "
-                                       f"(at most {formatting.when(env.desired.expires_at)}).",
-                                  now)
+                return self._done(env, formatting.kept(env), now)
             case Down(text):
                 env = self._changeable(text, user_id, "down")
                 env = self.requests.request_down(
                     env.key, reason=messages.down_requested_in_slack(actor), actor=actor)
-                return self._done(env, f"Tearing down `{env.key}` "
-                                       f"({formatting.escape(env.desired.label)}).", None)
+                return self._done(env, formatting.tearing_down(env), None)
             case Redeploy(text):
                 env = self.resolve(text)
                 self.permissions.check_up(user_id, self.requests.project(env.desired.project_path))
                 env = redeploy(self.requests, env.key, actor=actor)
-                return self._done(env, f"Redeploying `{env.key}` at "
-                                       f"`{short_sha(env.desired.sha)}`.", now)
+                return self._done(env, formatting.redeploying(env), now)
         raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
     def _list(self, user_id: str, mine: bool, project: str | None, now: datetime) -> Reply:
@@ -130,9 +124,7 @@ class Commands:
         else:
             env = self.requests.request_up_branch(project.path, ref.branch or "", actor=actor,
                                                   ttl=command.ttl, manual=True)
-        return self._done(env, f"Deploying {formatting.escape(env.desired.label)} at "
-                               f"`{short_sha(env.desired.sha)}` as `{env.key}`; its "
-                               f"announcement in <#{project.channel}> follows it.", now)
+        return self._done(env, formatting.deploying(env, project.channel), now)
 
     def _done(self, env: Environment, text: str, now: datetime | None) -> Reply:
         self.poke(env.key)  # the reconciler converges, as after a webhook

@@ -303,6 +303,29 @@ def done(message: str, env: Environment | None = None,
     return message, blocks
 
 
+def deploying(env: Environment, channel: str) -> str:
+    return (f"Deploying {escape(env.desired.label)} at `{short_sha(env.desired.sha)}` as "
+            f"`{env.key}`; its announcement in <#{escape(channel)}> follows it.")
+
+
+def extended(env: Environment, capped: bool) -> str:
+    cap = " (capped: at most max_ttl after creation)" if capped else ""
+    return f"`{env.key}` now expires {when(env.desired.expires_at)}{cap}."
+
+
+def kept(env: Environment) -> str:
+    return (f"`{env.key}` is kept until its merge request closes "
+            f"(at most {when(env.desired.expires_at)}).")
+
+
+def tearing_down(env: Environment) -> str:
+    return f"Tearing down `{env.key}` ({escape(env.desired.label)})."
+
+
+def redeploying(env: Environment) -> str:
+    return f"Redeploying `{env.key}` at `{short_sha(env.desired.sha)}`."
+
+
 def env_line(env: Environment, now: datetime) -> str:
     desired, observed = env.desired, env.observed
     emoji, name = _STATE[observed.status]

@@ -24,7 +24,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.cluster.values import namespace_for
-from bot.domain import records
+from bot.domain import messages, records
 from bot.domain.errors import PermanentError, PreviewError
 from bot.domain.model import Environment
 from bot.engine.core import Core
@@ -111,8 +111,7 @@ class SlackNotifier:
             namespace = self.core.kube.get_namespace(namespace_for(env.desired))
         except PreviewError as error:
             # Not knowing could mean a second announcement: better none for now.
-            raise PermanentError(f"cannot read the announcement of {env.key} from its "
-                                 f"namespace: {error}") from error
+            raise PermanentError(messages.announcement_unknown(env.key, str(error))) from error
         if namespace is None or not records.is_ours(namespace.labels, env.desired):
             return None
         kept = namespace.annotations.get(records.SLACK_ANNOUNCEMENT, "")

@@ -30,6 +30,7 @@ class SlackCall(NamedTuple):
     method: str
     params: dict[str, Any]
     headers: dict[str, str]  # names lowercased
+    path: str = ""  # the request path (which response URL, for "response_url")
 
 
 @dataclass(frozen=True)

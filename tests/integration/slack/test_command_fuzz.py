@@ -70,7 +70,7 @@ def texts(bed: LifecycleBed, key: str) -> st.SearchStrategy[str]:
         f"{bed.project_path}!99999999999999", f"{bed.project_path}@feature-1",
         f"{bed.project_path}@", f"{bed.project_path[:-1]}!1", "group/app!7", "!", "@", "4h",
         "0m", "1d12h", "12h1d", "-1h", "99999999999999w", "<@U0BOB|bob>", "&amp;",
-        "<http://x.test|x.test>", "\u200b", "\t",
+        "<http://x.test|x.test>", "\u200b", "\t", "payload", "payload=x", "{", "command=",
     ])
     shaped = st.lists(st.one_of(words, st.text(max_size=12)), min_size=1, max_size=5)
     return st.one_of(st.text(max_size=300), shaped.map(" ".join))

@@ -95,7 +95,7 @@ def test_up_extend_keep_down_and_status(bed: LifecycleBed, fake_slack: FakeSlack
     status = reply_to(server, fake_slack, f"status {bed.project_path}!7", STRANGER)
     for line in (f"up by slack:{AUTHOR}", f"extend by slack:{AUTHOR}",
                  f"keep by slack:{MAINTAINER}", f"down by slack:{ADMIN}",
-                 "torn-down by reconciler"):
+                 "torn-down by reconcile"):
         assert line in status, status
     assert f"*keep* by <@{MAINTAINER}>" in status  # Slack shows people as mentions
 
@@ -122,14 +122,16 @@ def test_who_may_act(bed: LifecycleBed, fake_slack: FakeSlack, server: Server,
     reply_to(server, fake_slack, f"up {bed.project_path}!8", AUTHOR)
     wait_status(core, key, Status.READY)
     wait_announced(fake_slack, "ready")  # its ts is written on the namespace then
-    record, version = env_of(core, key), namespace(kube_api, key).metadata.resource_version
+    # What requests write: the desired state, the history, the namespace's metadata.
+    record, meta = env_of(core, key).desired, namespace(kube_api, key).metadata
 
     for command in (f"down {key}", f"extend {key} 1d", f"keep {key}"):
         reply = reply_to(server, fake_slack, command, STRANGER)
         assert "you may not" in reply, reply
         assert "its author (alice)" in reply and "(maint)" in reply and f"<@{ADMIN}>" in reply
-    assert env_of(core, key) == record  # nothing changed: not in Redis…
-    assert namespace(kube_api, key).metadata.resource_version == version  # …nor the cluster
+    assert env_of(core, key).desired == record  # nothing changed: not in Redis…
+    after = namespace(kube_api, key).metadata
+    assert (after.labels, after.annotations) == (meta.labels, meta.annotations)  # …nor there
     assert [h.action for h in core.store.history(key)] == ["up"]
 
     bed.add_mr(9)
@@ -138,7 +140,7 @@ def test_who_may_act(bed: LifecycleBed, fake_slack: FakeSlack, server: Server,
     assert core.store.get(f"{bed.slug}-mr-9") is None
 
     reply = reply_to(server, fake_slack, f"extend {key} 1d", ADMIN)
-    assert env_of(core, key).desired.expires_at == record.desired.expires_at + timedelta(days=1)
+    assert env_of(core, key).desired.expires_at == record.expires_at + timedelta(days=1)
     reply = reply_to(server, fake_slack, f"down {key}", AUTHOR)
     wait_status(core, key, Status.GONE)
 
@@ -153,6 +155,7 @@ def test_typos_get_usage_and_did_you_mean(bed: LifecycleBed, fake_slack: FakeSla
         f"up {bed.project_path}!7 4h": ["write the lifetime as `for DURATION`"],
         f"extend {bed.slug}-mr-7 soon": ['extension \\"soon\\" is not a duration'],
         f"status {bed.slug}-mr-77": ["no environment", "/preview status ENV"],
+        "status payload-api-mr-1": ['no environment \\"payload-api-mr-1\\"'],
         "": ["/preview list [mine|PROJECT]", "/preview down ENV"],
     }
     for text, expected in cases.items():
