@@ -32,10 +32,16 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bot import metrics
-from bot.domain.errors import PermanentError, TemporaryError
+from bot.domain.errors import (
+    AccessError,
+    PermanentError,
+    StepTimeoutError,
+    TemporaryError,
+)
 from bot.domain.plan import PENDING_RELEASE_STATES
 
 log = logging.getLogger("previewbot.helm")
@@ -47,6 +53,9 @@ _TEMPORARY = ("another operation (install/upgrade/rollback) is in progress",
               "context deadline exceeded", "context canceled", "timed out", "tls handshake",
               "kubernetes cluster unreachable", "unable to handle the request",
               "too many requests", "etcdserver", "the object has been modified", "unexpected eof")
+# Helm's own --timeout ran out (a hook or a wait): worth a few retries, not forever.
+_TIMED_OUT = ("timed out waiting for the condition", "context deadline exceeded")
+_ACCESS_DENIED = (" is forbidden: ", "unauthorized", "you must be logged in to the server")
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 # Characters YAML does not accept raw inside a quoted scalar (or reads as line breaks).
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
@@ -60,6 +69,23 @@ class Release:
     status: str
     chart: str  # "<chart name>-<chart version>"
     app_version: str
+    updated: datetime | None = None  # when this revision last changed (history only)
+
+
+def parse_helm_time(text: object) -> datetime | None:
+    """Helm's ``2026-12-01T05:27:57.693437714Z`` (nanoseconds) as an aware datetime."""
+    if not isinstance(text, str) or not text:
+        return None
+    head, dot, rest = text.partition(".")
+    if dot:  # keep microseconds: fromisoformat takes at most 6 digits
+        digits = "".join(c for c in rest if c.isdigit())
+        zone = rest[len(digits):]
+        text = f"{head}.{digits[:6]}{zone}"
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class Helm:
@@ -108,7 +134,8 @@ class Helm:
             args, what=f"helm history of release {name} in namespace {namespace}")
         items = json.loads(out or "[]") or []
         return sorted((Release(name, namespace, int(item["revision"]), item["status"],
-                               item["chart"], item.get("app_version") or "")
+                               item["chart"], item.get("app_version") or "",
+                               parse_helm_time(item.get("updated")))
                        for item in items), key=lambda release: release.revision)
 
     def get_values(self, name: str, namespace: str) -> dict[str, Any]:
@@ -249,8 +276,8 @@ def _execute(argv: list[str], binary: str, timeout: float) -> tuple[int, str, st
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
-        raise TemporaryError(f"{argv[1]} did not finish within {timeout:.0f}s and was stopped",
-                             delay=30.0) from error
+        raise StepTimeoutError(f"{argv[1]} did not finish within {timeout:.0f}s and was stopped",
+                               delay=30.0) from error
     return process.returncode, out, err
 
 
@@ -260,6 +287,11 @@ def _error(what: str, stderr: str) -> TemporaryError | PermanentError:
     message = f"{what} failed: {tail}"
     metrics.ERRORS.labels(dependency="helm").inc()
     lowered = stderr.lower()
+    if any(marker in lowered for marker in _ACCESS_DENIED):
+        return AccessError(f"{message} — check the bot's credentials and RBAC permissions",
+                           delay=60.0)
+    if any(marker in lowered for marker in _TIMED_OUT):
+        return StepTimeoutError(message, delay=30.0)
     if any(marker in lowered for marker in _TEMPORARY):
         return TemporaryError(message, delay=10.0)
     return PermanentError(message)

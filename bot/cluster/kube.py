@@ -31,6 +31,7 @@ from kubernetes.config.config_exception import ConfigException
 from bot import metrics
 from bot.domain import messages, records, workloads
 from bot.domain.errors import (
+    AccessError,
     ConfigError,
     NotOwnedError,
     PermanentError,
@@ -150,14 +151,19 @@ class Kube:
         _check_owned(current)
         self._patch_metadata(current, {}, _diff(current.annotations, annotations))
 
-    def delete_namespace(self, name: str, *, dry_run: bool) -> bool:
-        """Start deleting a managed namespace; False when it is already gone.
+    def delete_namespace(self, name: str, *, owner: Mapping[str, str], dry_run: bool) -> bool:
+        """Start deleting a managed namespace whose labels include ``owner`` (the identity
+        labels of the environment it belongs to); False when it is already gone.
 
         With ``dry_run`` the ownership check still runs for real; the delete is only logged."""
         current = self.get_namespace(name)
         if current is None:
             return False
         _check_owned(current)
+        others = {key: current.labels.get(key, "") for key, value in owner.items()
+                  if current.labels.get(key) != value}
+        if others:
+            raise NotOwnedError(messages.namespace_of_another(name, others))
         if dry_run:
             log.info("DRY-RUN: would delete namespace %s", name)
             return True
@@ -254,7 +260,8 @@ def _translate(action: str, error: ApiException) -> PreviewError:
     if status in (409, 429) or status >= 500 or status == 0:
         return TemporaryError(text, delay=2.0 if status == 409 else 10.0)
     if status in (401, 403):
-        return PermanentError(f"{text} — check the bot's credentials and RBAC permissions")
+        return AccessError(f"{text} — check the bot's credentials and RBAC permissions",
+                           delay=60.0)
     return PermanentError(text)
 
 

@@ -21,6 +21,17 @@ class TemporaryError(PreviewError):
         self.delay = delay
 
 
+class StepTimeoutError(TemporaryError):
+    """A step ran out of time (a Helm hook or wait): retried a few times, then the
+    environment ends FAILED with the reason instead of retrying forever."""
+
+
+class AccessError(TemporaryError):
+    """A dependency rejected the bot's credentials or permissions (HTTP 401/403). Never a
+    refusal: an operator may be renewing the token, so the work is retried (then parked
+    with this reason), and nothing asked for is dropped."""
+
+
 class PermanentError(PreviewError):
     """Retrying will not help: bad input, refused by policy, broken chart."""
 

@@ -216,6 +216,17 @@ def env_busy(env_key: str) -> str:
     return f"environment {env_key} is being changed by another worker; try again in a moment"
 
 
+def lock_lost(env_key: str) -> str:
+    return (f"lost the lock of environment {env_key} (Redis was unreachable longer than "
+            "PREVIEWBOT_LOCK_TTL, or another worker took it over); stopped before changing "
+            "anything more — the next pass converges it")
+
+
+def release_busy(release: str, status: str, since: str, timeout: str) -> str:
+    return (f"release {release} is {status} since {since}: another helm may still be working on "
+            f"it, so it is recovered only once that is older than the Helm timeout ({timeout})")
+
+
 def project_not_configured(path: str) -> str:
     return (f"project {quoted(path)} is not in the config; add it under `projects:` "
             "(previewbot check-config validates the file)")
@@ -284,11 +295,43 @@ def note_marker(env_key: str) -> str:
     return f"<!-- previewbot:{env_key} -->"
 
 
+def ended_marker(sha: str) -> str:
+    """Hidden in the MR note of an environment ended on purpose (by a person or its
+    TTL) at commit ``sha``: after a Redis loss, discovery reads it and does not bring
+    the environment back for that same commit."""
+    return f"<!-- previewbot-ended:{sha} -->"
+
+
+def ended_sha(note_body: str) -> str | None:
+    """The commit of :func:`ended_marker` in a note body; None when it has none."""
+    start = note_body.find("<!-- previewbot-ended:")
+    if start < 0:
+        return None
+    end = note_body.find(" -->", start)
+    sha = note_body[start + len("<!-- previewbot-ended:"):end] if end > 0 else ""
+    return sha if sha.isalnum() else None
+
+
 def mr_note(marker: str, env: Environment) -> str:
     until = f"{env.desired.expires_at:%Y-%m-%d %H:%M} UTC"
     return (f"{marker}\n:rocket: Preview environment ready: {env.observed.url}\n\n"
             f"Deployed commit `{short_sha(env.desired.sha)}`; it stays up until {until} "
             "(`/preview extend` in Slack keeps it longer).")
+
+
+def mr_note_failed(marker: str, env: Environment) -> str:
+    return (f"{marker}\n:x: Preview environment of commit `{short_sha(env.desired.sha)}` "
+            f"failed: {env.observed.reason}\n\nA new commit retries it, or "
+            f"`/preview up {env.desired.label}` in Slack.")
+
+
+def mr_note_torn_down(marker: str, env: Environment, reason: str, deliberate: bool) -> str:
+    note = (f"{marker}\n:wastebasket: Preview environment torn down: {reason} "
+            f"(it ran commit `{short_sha(env.desired.sha)}`).")
+    if deliberate:
+        note += (f"\n\nIt stays down until a new commit or "
+                 f"`/preview up {env.desired.label}` in Slack.\n{ended_marker(env.desired.sha)}")
+    return note
 
 
 # --- GitLab webhook events (bot/events.py) -----------------------------------
@@ -466,6 +509,7 @@ WEBHOOK_TOO_LARGE = "body larger than 1 MiB"
 WEBHOOK_NOT_JSON_TYPE = "Content-Type must be application/json"
 WEBHOOK_NO_EVENT_HEADER = "missing X-Gitlab-Event header"
 WEBHOOK_BAD_JSON = "body is not valid JSON"
+WEBHOOK_TOO_DEEP = "body is nested too deeply to be a GitLab event"
 WEBHOOK_QUEUE_DOWN = "queue unavailable (Redis is down); resend the delivery from GitLab later"
 
 
@@ -493,6 +537,41 @@ def drift_mr_closed(iid: int, state: str) -> str:
 
 def drift_trigger_lost(iid: int) -> str:
     return f"MR !{iid} no longer matches the trigger rules (found by reconcile)"
+
+
+def discovery_lost_open() -> str:
+    return "open MR without an environment (its open webhook was lost; found by reconcile)"
+
+
+def discovery_new_head(old: str, new: str) -> str:
+    return f"new head commit {old} → {new} (found by reconcile)"
+
+
+def discovery_back(how_it_ended: str) -> str:
+    return (f"open MR wants an environment again (it ended: {how_it_ended}; "
+            "found by reconcile)")
+
+
+def discovery_ended_before() -> str:
+    return "ended on purpose at this commit (from the MR note, after Redis lost the record)"
+
+
+def gave_up(attempts: int, error: str) -> str:
+    return (f"gave up after {attempts} attempts that ran out of time: {error} — fix the chart "
+            "(a hook or readiness that never finishes), then push a commit or run up again")
+
+
+def branch_still_exists(branch: str) -> str:
+    return f"branch {quoted(branch)} still exists in GitLab (a stale delete event)"
+
+
+def manual_kept(env_key: str) -> str:
+    return (f"{env_key} was brought up by hand: failing the trigger rules does not end it "
+            "(merge, close, its TTL or an explicit down do)")
+
+
+def mr_locked(iid: int) -> str:
+    return f"MR !{iid} is being merged (GitLab shows it locked); asking again shortly"
 
 
 # --- Slack: who may act, expiry, commands -----------------------------------

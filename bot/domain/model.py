@@ -19,6 +19,21 @@ def short_sha(sha: str) -> str:
     return sha[:SHORT_SHA_LEN]
 
 
+class EndKind(enum.StrEnum):
+    """Why an environment was ended: decides whether an open MR may bring it back."""
+
+    REQUESTED = "requested"  # a person: stays down until a new commit or a new `up`
+    TTL = "ttl"  # its time ran out: likewise
+    MR_CLOSED = "mr-closed"  # merged or closed: a reopen brings it back
+    TRIGGER_LOST = "trigger-lost"  # label removed, marked draft, target changed
+    BRANCH_DELETED = "branch-deleted"
+
+    @property
+    def deliberate(self) -> bool:
+        """Ended on purpose: discovery must not re-create it for the same commit."""
+        return self in (EndKind.REQUESTED, EndKind.TTL)
+
+
 class Status(enum.StrEnum):
     PENDING = "pending"  # recorded, not converged yet
     DEPLOYING = "deploying"
@@ -57,12 +72,28 @@ class Desired:
     manual: bool = False
     present: bool = True
     down_reason: str = ""
+    down_kind: str = ""  # an EndKind value once a teardown was requested
     # When the source event happened (GitLab updated_at); older events never win.
     source_updated_at: datetime | None = None
 
     @property
     def is_mr(self) -> bool:
         return self.mr_iid is not None
+
+    def end_kind(self, now: datetime) -> EndKind | None:
+        """How this environment ended (or is ending); None while it should exist."""
+        if not self.present:
+            try:
+                return EndKind(self.down_kind)
+            except ValueError:  # records from before down_kind: a person asked
+                return EndKind.REQUESTED
+        return EndKind.TTL if now >= self.expires_at else None
+
+    def same_identity(self, project_id: int, *, mr_iid: int | None, branch: str) -> bool:
+        """Is this the environment of (project, MR) or (project, branch)?"""
+        if self.project_id != project_id or self.mr_iid != mr_iid:
+            return False
+        return mr_iid is not None or self.branch == branch
 
     @property
     def label(self) -> str:
@@ -84,6 +115,8 @@ class Observed:
     deployed_hash: str = ""
     last_deploy_at: datetime | None = None
     gitlab_synced_hash: str = ""
+    gitlab_environment_id: int | None = None  # the GitLab environment the bot made
+    timeouts: int = 0  # Helm hook/wait timeouts in a row (see bot.engine.reconcile)
     updated_at: datetime | None = None
 
 

@@ -24,14 +24,16 @@ Never two inputs onto one name — what holds and what is left:
 - Branch slugs are lossy (``Feature/X`` and ``feature-x`` both slug to
   ``feature-x``). A branch that already is a clean slug keeps its name; any
   other branch gets ``-<hash6 of the raw branch>`` appended. Clean names that
-  *look* generated (ending in ``-`` + 6 hex digits) or that look like an MR key
-  (``mr-7``) are hashed too, so clean and hashed names never meet, and a branch
-  never takes the key of an MR of the same project.
+  *look* generated (ending in ``-`` + 6 hex digits) or that end like an MR key
+  (``mr-7``, ``web-mr-7``) are hashed too, so clean and hashed names never meet, and a
+  branch never takes the key of an MR, of the same project or of another one whose
+  slug extends this one's (``app`` branch ``web-mr-7`` vs ``app-web`` ``!7``).
 - Residual risk: two different raw branches whose 24-bit hashes collide, which
   someone could craft on purpose with a few million tries. Keys from different
   projects can also meet (project ``a`` branch ``b-c`` vs. project ``a-b``
-  branch ``c``). The store refuses a key already claimed by a different
-  (project, branch/MR), so a collision is refused, never merged.
+  branch ``c``). Such a key is never shared: the engine gives the second
+  identity the key with a stable hash of its identity appended
+  (:func:`identity_key`), so a collision is told apart, never merged.
 """
 
 from __future__ import annotations
@@ -54,8 +56,10 @@ MR_IID_MAX = 10**12 - 1  # GitLab iids are 32-bit; this only stops absurd input
 
 _LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
 _NOT_SLUG_CHARS = re.compile(r"[^a-z0-9]+")
-# Clean branch names of these shapes would be mistaken for generated ones.
-_LOOKS_GENERATED = re.compile(rf"mr-[0-9]+|.*-[0-9a-f]{{{HASH_LEN}}}")
+# Clean branch names of these shapes would be mistaken for generated ones: an MR key
+# (``mr-7``, and ``web-mr-7``, which after another project's slug ``…-web`` would be
+# that project's ``!7``) or a shortened name (``…-<6 hex>``).
+_LOOKS_GENERATED = re.compile(rf"(?:.*-)?mr-[0-9]+|.*-[0-9a-f]{{{HASH_LEN}}}")
 # GitLab path segment: letters, digits, '_', '.', '-'; never '@' or '!'.
 _PROJECT_PATH = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.][A-Za-z0-9_.-]*)*")
 _MR_IID = re.compile(r"[0-9]{1,12}")
@@ -150,6 +154,14 @@ def branch_env_key(project_slug: str, branch: str) -> str:
     """``<slug>-<branch-slug>``, shortened with a hash when over 53 characters."""
     _require_slug(project_slug)
     return shorten(f"{project_slug}-{branch_slug(branch)}", ENV_KEY_MAX)
+
+
+def identity_key(env_key: str, identity: str) -> str:
+    """The key for an identity whose plain ``env_key`` another identity already holds:
+    ``env_key`` with ``-<hash6(identity)>``, shortened to fit. Stable for the identity."""
+    _require_env_key(env_key)
+    head = env_key[: ENV_KEY_MAX - HASH_LEN - 1].rstrip("-")
+    return f"{head}-{hash6(identity)}"
 
 
 def namespace_name(env_key: str) -> str:

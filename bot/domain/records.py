@@ -30,9 +30,12 @@ CREATED_AT = "previewbot/created-at"
 KEEP = "previewbot/keep"
 MANUAL = "previewbot/manual"
 TEARDOWN_REASON = "previewbot/teardown-reason"
+TEARDOWN_KIND = "previewbot/teardown-kind"
 SOURCE_UPDATED_AT = "previewbot/source-updated-at"
-# The hash of the values last deployed successfully by helm (see bot.values).
+# The hash of the values last deployed successfully by helm (see bot.cluster.values).
 DEPLOYED_HASH = "previewbot/deployed-hash"
+# The id of the GitLab environment the bot made (it never touches one it did not make).
+GITLAB_ENVIRONMENT_ID = "previewbot/gitlab-environment-id"
 
 
 def rfc3339(moment: datetime) -> str:
@@ -67,6 +70,7 @@ def namespace_annotations(desired: Desired) -> dict[str, str | None]:
         KEEP: "true" if desired.keep else "false",
         MANUAL: "true" if desired.manual else "false",
         TEARDOWN_REASON: None if desired.present else (desired.down_reason or "requested"),
+        TEARDOWN_KIND: None if desired.present else (desired.down_kind or "requested"),
         SOURCE_UPDATED_AT: (rfc3339(desired.source_updated_at)
                             if desired.source_updated_at else None),
     }
@@ -97,8 +101,14 @@ def desired_from_namespace(labels: Mapping[str, str], annotations: Mapping[str, 
         manual=annotations.get(MANUAL) == "true",
         present=TEARDOWN_REASON not in annotations,
         down_reason=annotations.get(TEARDOWN_REASON, ""),
+        down_kind=annotations.get(TEARDOWN_KIND, ""),
         source_updated_at=parse_rfc3339(source_updated) if source_updated else None,
     )
+
+
+def gitlab_environment_id(annotations: Mapping[str, str]) -> int | None:
+    raw = annotations.get(GITLAB_ENVIRONMENT_ID, "")
+    return int(raw) if raw.isdecimal() else None
 
 
 def is_ours(labels: Mapping[str, str], desired: Desired) -> bool:

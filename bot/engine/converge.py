@@ -12,51 +12,93 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 
 from bot import metrics
+from bot.cluster.helm import Release
 from bot.cluster.kube import NamespaceRecord
 from bot.cluster.smoke import smoke_check
 from bot.cluster.values import namespace_for, release_for
 from bot.config import ProjectConfig
 from bot.domain import messages, records
+from bot.domain.durations import format_duration
 from bot.domain.errors import NotOwnedError, PermanentError, TemporaryError
-from bot.domain.model import Environment, HistoryEntry, Status, short_sha
+from bot.domain.model import EndKind, Environment, HistoryEntry, Status, short_sha
 from bot.domain.plan import PENDING_RELEASE_STATES, STOP_PENDING
 from bot.engine.core import Core
-from bot.engine.gitlab_sync import gitlab_environment_name, stop_gitlab, sync_gitlab
+from bot.engine.gitlab_sync import (
+    gitlab_environment_name,
+    note_failure,
+    stop_gitlab,
+    sync_gitlab,
+)
 from bot.engine.notify import NoticeKind
 
 log = logging.getLogger("previewbot.converge")
-Progress = Callable[[str], None]
+PENDING_GRACE = timedelta(seconds=60)  # beyond the Helm timeout, before a pending release is stale
 
 
-def deploy(core: Core, env: Environment, progress: Progress) -> Environment:
+@dataclass(frozen=True, slots=True)
+class Run:
+    """How a converge step reports progress and checks that it may still act.
+
+    ``fence`` raises ``LockLost`` once the environment's lock lapsed (see
+    ``bot.state.locks``); every step calls it before each write to the cluster,
+    Helm or the record, so a worker that lost its lock stops before its next change.
+    """
+
+    say: Callable[[str], None]
+    fence: Callable[[], None] = lambda: None
+
+
+def deploy(core: Core, env: Environment, run: Run) -> Environment:
     """Namespace → helm upgrade --install (if needed) → wait → smoke → ready → GitLab."""
     project = core.project(env)
     if project is None:
         raise PermanentError(messages.project_not_configured(env.desired.project_path))
     values, wanted_hash = core.wanted(env)
     namespace, release = namespace_for(env.desired), release_for(env.desired)
+    run.fence()
     env = core.save(env, Status.DEPLOYING, f"deploying {short_sha(env.desired.sha)}")
     core.emit(NoticeKind.DEPLOYING, env)
-    progress(f"namespace {namespace}")
-    before = _ensure_namespace(core, env, namespace)
+    run.say(f"namespace {namespace}")
+    before = _ensure_namespace(core, env, namespace, run)
     current = core.helm.get_release(release, namespace)
     if current is not None and current.status in PENDING_RELEASE_STATES:
-        progress(f"recovering release {release} from {current.status}")
-        recover(core, env, progress, dry_run=False)
+        _check_not_in_progress(core, current)
+        run.say(f"recovering release {release} from {current.status}")
+        run.fence()
+        recover(core, env, run, dry_run=False)
         current = core.helm.get_release(release, namespace)
     # ensure_namespace never writes DEPLOYED_HASH: the record read before it holds it.
     deployed_hash = before.annotations.get(records.DEPLOYED_HASH, "") if before else ""
     if current is None or current.status != "deployed" or deployed_hash != wanted_hash:
-        progress(f"helm upgrade --install {release} ({project.chart})")
+        run.say(f"helm upgrade --install {release} ({project.chart})")
+        run.fence()
         core.helm.upgrade_install(release, project.chart, namespace, values)
+        run.fence()
         core.kube.annotate_namespace(namespace, {records.DEPLOYED_HASH: wanted_hash})
-    return wait_ready(core, env, project, wanted_hash, progress)
+    return wait_ready(core, env, project, wanted_hash, run)
+
+
+def _check_not_in_progress(core: Core, release: Release) -> None:
+    """A pending release may be another worker's helm, still running (it lost its lock
+    to a Redis pause, say): recover it only once it is older than Helm's own timeout."""
+    timeout = timedelta(seconds=core.helm.timeout)
+    since = release.updated
+    if since is None:
+        return  # Helm did not say when: the history is from an old Helm; recover
+    age = core.clock.now() - since
+    if age < timeout + PENDING_GRACE:
+        raise TemporaryError(
+            messages.release_busy(release.name, release.status, records.rfc3339(since),
+                                  format_duration(timeout)),
+            delay=max(5.0, (timeout + PENDING_GRACE - age).total_seconds()))
 
 
 def wait_ready(core: Core, env: Environment, project: ProjectConfig, wanted_hash: str,
-               progress: Progress) -> Environment:
+               run: Run) -> Environment:
     namespace, release = namespace_for(env.desired), release_for(env.desired)
     timeout = project.ready_timeout.total_seconds()
     deadline = time.monotonic() + timeout
@@ -67,59 +109,72 @@ def wait_ready(core: Core, env: Environment, project: ProjectConfig, wanted_hash
             break
         report = "; ".join(status.problems)
         if report != last_report:
-            progress(f"waiting: {report}")
+            run.say(f"waiting: {report}")
             last_report = report
         if time.monotonic() >= deadline:
             return _failed(core, env, messages.not_ready(release, timeout, status.problems),
-                           wanted_hash)
+                           wanted_hash, run)
         time.sleep(core.poll_interval)
     url = project.url(env.key)
     if project.smoke_path is not None:
         problem = smoke_check(url + project.smoke_path)
         if problem:
-            return _failed(core, env, problem, wanted_hash)
+            return _failed(core, env, problem, wanted_hash, run)
     revision = core.helm.get_release(release, namespace)
     if env.observed.updated_at is not None:
         metrics.DEPLOY_SECONDS.observe((core.clock.now() - env.observed.updated_at)
                                        .total_seconds())
+    run.fence()
     env = core.save(env, Status.READY, "", url=url, deployed_sha=env.desired.sha,
                     deployed_hash=wanted_hash, last_deploy_at=core.clock.now(),
-                    helm_revision=revision.revision if revision else None)
+                    helm_revision=revision.revision if revision else None, timeouts=0)
     core.emit(NoticeKind.READY, env)
-    progress(f"ready: {url}")
+    run.say(f"ready: {url}")
     return sync_gitlab(core, env, wanted_hash)
 
 
-def _failed(core: Core, env: Environment, reason: str, wanted_hash: str) -> Environment:
+def _failed(core: Core, env: Environment, reason: str, wanted_hash: str,
+            run: Run) -> Environment:
+    run.fence()
     env = core.save(env, Status.FAILED, reason, deployed_hash=wanted_hash,
                     deployed_sha=env.desired.sha)
     core.emit(NoticeKind.FAILED, env, reason)
+    note_failure(core, env)
     return env
 
 
-def teardown(core: Core, env: Environment, reason: str, progress: Progress, *,
+def teardown(core: Core, env: Environment, reason: str, run: Run, *,
              dry_run: bool) -> Environment:
     """helm uninstall → delete namespace → wait until gone → stop GitLab env → gone.
 
-    With ``dry_run`` the namespace is read and its ownership checked for real,
-    and the destructive calls only log ``DRY-RUN: would …``: nothing changes.
+    The namespace is read and its identity checked (managed by previewbot, for this
+    environment and project) before anything is removed. With ``dry_run`` the
+    destructive calls only log ``DRY-RUN: would …``: nothing changes.
     """
     namespace, release = namespace_for(env.desired), release_for(env.desired)
+    existing = core.kube.get_namespace(namespace)
+    if existing is not None and existing.managed and not records.is_ours(existing.labels,
+                                                                          env.desired):
+        raise NotOwnedError(messages.namespace_of_another(
+            namespace, records.foreign_labels(existing.labels, env.desired)))
+    owner = records.namespace_labels(env.desired)
     if dry_run:
-        existing = core.kube.get_namespace(namespace)
         if existing is not None and existing.phase != "Terminating":
             core.helm.uninstall(release, namespace, dry_run=True)
         if existing is not None:
-            core.kube.delete_namespace(namespace, dry_run=True)
-        progress(f"DRY-RUN: would stop GitLab environment {gitlab_environment_name(env)}")
+            core.kube.delete_namespace(namespace, owner=owner, dry_run=True)
+        run.say(f"DRY-RUN: would stop GitLab environment {gitlab_environment_name(env)}")
         return env
+    run.fence()
     env = core.save(env, Status.TEARING_DOWN, reason)
-    existing = core.kube.get_namespace(namespace)
     _keep_announcement(core, env, existing)
     if existing is not None and existing.phase != "Terminating":
         # Durable intent first: a crash from here on still ends in teardown.
-        core.kube.annotate_namespace(namespace, {records.TEARDOWN_REASON: reason})
-        progress(f"helm uninstall {release}")
+        kind = env.desired.end_kind(core.clock.now()) or EndKind.REQUESTED
+        core.kube.annotate_namespace(namespace, {records.TEARDOWN_REASON: reason,
+                                                 records.TEARDOWN_KIND: kind.value})
+        run.say(f"helm uninstall {release}")
+        run.fence()
         try:
             core.helm.uninstall(release, namespace, dry_run=False)
         except PermanentError as error:
@@ -128,12 +183,14 @@ def teardown(core: Core, env: Environment, reason: str, progress: Progress, *,
             log.warning("helm uninstall of %s failed (%s); deleting its namespace", release,
                         error)
     if existing is not None:
-        progress(f"deleting namespace {namespace}")
-        core.kube.delete_namespace(namespace, dry_run=False)
+        run.say(f"deleting namespace {namespace}")
+        run.fence()
+        core.kube.delete_namespace(namespace, owner=owner, dry_run=False)
         if not core.kube.wait_namespace_gone(namespace, core.teardown_timeout):
             raise TemporaryError(messages.namespace_not_gone(namespace, core.teardown_timeout))
-    stopped = stop_gitlab(core, env)
+    stopped = stop_gitlab(core, env, reason)
     started_at = env.observed.updated_at
+    run.fence()
     env = core.save(env, Status.GONE, reason,
                     gitlab_synced_hash="" if stopped else STOP_PENDING)
     if started_at is not None:
@@ -144,19 +201,20 @@ def teardown(core: Core, env: Environment, reason: str, progress: Progress, *,
     core.store.record(env.key, HistoryEntry(core.clock.now(), "torn-down", "reaper"
                                             if env.desired.present else "reconcile", reason))
     core.emit(NoticeKind.TORN_DOWN, env, reason)
-    progress(f"gone ({reason})")
+    run.say(f"gone ({reason})")
     return env
 
 
-def recover(core: Core, env: Environment, progress: Progress, *, dry_run: bool) -> str:
+def recover(core: Core, env: Environment, run: Run, *, dry_run: bool) -> str:
     """Unstick a release left ``pending-*`` by a crash; what was (or would be) done."""
     namespace, release = namespace_for(env.desired), release_for(env.desired)
     done = core.helm.recover_pending(release, namespace, dry_run=dry_run)
-    progress(f"{'DRY-RUN: would recover' if dry_run else 'recovered'} release {release}: {done}")
+    run.say(f"{'DRY-RUN: would recover' if dry_run else 'recovered'} release {release}: {done}")
     return done
 
 
-def _ensure_namespace(core: Core, env: Environment, namespace: str) -> NamespaceRecord | None:
+def _ensure_namespace(core: Core, env: Environment, namespace: str,
+                      run: Run) -> NamespaceRecord | None:
     """Labels and annotations of SPEC §5; stale keys (a cancelled teardown) removed.
     Returns the namespace as it was before (None: it was just created)."""
     wanted = records.namespace_annotations(env.desired)
@@ -165,6 +223,7 @@ def _ensure_namespace(core: Core, env: Environment, namespace: str) -> Namespace
         foreign = records.foreign_labels(existing.labels, env.desired)
         if foreign:  # managed, but for another environment or project: not ours either
             raise NotOwnedError(messages.namespace_of_another(namespace, foreign))
+    run.fence()
     core.kube.ensure_namespace(namespace, records.namespace_labels(env.desired),
                                {k: v for k, v in wanted.items() if v is not None})
     removals = {k: v for k, v in wanted.items() if v is None}

@@ -10,18 +10,34 @@ and announce what was observed.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from bot.cluster.helm import Helm
 from bot.cluster.kube import Kube
 from bot.cluster.values import helm_values, values_hash
 from bot.config import Config, ProjectConfig
+from bot.domain import messages
+from bot.domain.errors import PermanentError
 from bot.domain.model import Clock, Environment, Status
 from bot.engine.notify import Notice, NoticeKind, Notifier
-from bot.gitlab.port import GitLabClient
+from bot.gitlab.port import GitLabClient, ProjectInfo
 from bot.state.store import Store
 
 log = logging.getLogger("previewbot.engine")
+
+
+PROJECT_INFO_TTL = timedelta(minutes=10)
+
+
+@dataclass
+class ProjectInfoCache:
+    """GitLab's view of each configured project (id, default branch), read at most every
+    ``PROJECT_INFO_TTL``: a pass must not cost one extra GitLab call per project."""
+
+    entries: dict[str, tuple[ProjectInfo, datetime]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(frozen=True)
@@ -37,6 +53,21 @@ class Core:
     gitlab: GitLabClient | None = None
     poll_interval: float = 1.0
     teardown_timeout: float = 120.0
+    projects: ProjectInfoCache = field(default_factory=ProjectInfoCache)
+
+    def project_info(self, project: ProjectConfig) -> ProjectInfo:
+        """GitLab's id and default branch of ``project`` (cached briefly)."""
+        if self.gitlab is None:
+            raise PermanentError(messages.gitlab_not_configured())
+        now = self.clock.now()
+        with self.projects.lock:
+            cached = self.projects.entries.get(project.path)
+        if cached is not None and now - cached[1] < PROJECT_INFO_TTL:
+            return cached[0]
+        info = self.gitlab.project(project.id or project.path)
+        with self.projects.lock:
+            self.projects.entries[project.path] = (info, now)
+        return info
 
     def project(self, env: Environment) -> ProjectConfig | None:
         return self.config.project_by_path(env.desired.project_path)

@@ -1,56 +1,215 @@
-"""Catch what a lost webhook would have said: compare active MR environments
-with GitLab's current view during full reconcile passes.
+"""GitLab's open-MR list is the truth; webhooks are hints.
 
-An MR that was merged or closed (or no longer matches the trigger rules) is
-torn down; in push mode a new head commit is deployed. GitLab being down only
-postpones this to the next pass. This is what makes a missed webhook cost
-latency, never correctness (SPEC §8).
+Every full reconcile pass lists each configured project's open merge requests —
+one paginated call per project (plus, in pipeline mode, one page of its
+successful pipelines) — and records the requests that list implies:
+
+- an open MR the trigger rules want and no environment has → up (a lost open
+  webhook costs latency, never correctness);
+- an active MR environment whose MR no longer wants one (label removed, marked
+  draft) → down, unless a person brought it up by hand (``Desired.manual``);
+- a new head commit (push mode; pipeline mode once its pipeline passed) → up;
+- an active MR environment whose MR is not in the open list → its state is read
+  once: ``closed`` or ``merged`` → down; ``locked`` (a merge in progress) or
+  ``opened`` → kept.
+
+What was ended on purpose stays ended: an environment torn down by a person or
+by its TTL is not brought back for the same commit; a new commit, a new passing
+pipeline or an explicit ``up`` does. The record says how it ended
+(``Desired.down_kind``); after a Redis loss the MR note's hidden marker does
+(``bot.engine.gitlab_sync``), read once per such MR and remembered as a GONE
+record.
+
+When GitLab cannot list a project, that project gets no MR-state teardown in
+this pass; TTLs still apply (they need no GitLab).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
 
+from bot.config import ProjectConfig
 from bot.domain import messages
 from bot.domain.errors import PreviewError
-from bot.domain.model import Environment
-from bot.engine.requests import Requests, is_active, wants_environment
+from bot.domain.model import EndKind, Environment, short_sha
+from bot.engine.requests import (
+    CLOSED_STATES,
+    Requests,
+    is_active,
+    wants_environment,
+)
+from bot.gitlab.port import MergeRequestInfo, ProjectInfo
 
-log = logging.getLogger("previewbot.drift")
+log = logging.getLogger("previewbot.discovery")
 ACTOR = "reconcile"
+PATHS_CACHE_SECONDS = 7 * 24 * 3600
 
 
-def refresh_from_gitlab(requests: Requests, envs: list[Environment]) -> list[str]:
-    """Record the requests GitLab's state implies; returns the keys that changed."""
-    if requests.core.gitlab is None:
-        return []
-    changed: list[str] = []
-    for env in envs:
-        if not is_active(env) or env.desired.mr_iid is None:
-            continue
-        try:
-            if _refresh_one(requests, env):
-                changed.append(env.key)
-        except PreviewError as error:
-            log.warning("cannot compare %s with GitLab: %s", env.key, error)
-    return changed
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A request the open-MR list implies: ``up`` or ``down`` of one MR's environment."""
+
+    kind: str  # "up" | "down"
+    label: str  # group/app!7
+    reason: str
+
+    def describe(self) -> str:
+        return f"request {self.kind:<4} {self.label}: {self.reason}"
 
 
-def _refresh_one(requests: Requests, env: Environment) -> bool:
-    desired = env.desired
-    assert desired.mr_iid is not None
-    project = requests.core.config.project_by_path(desired.project_path)
-    if project is None:
-        return False
-    mr = requests.gitlab().merge_request(desired.project_id, desired.mr_iid)
-    if mr.state != "opened":
-        requests.request_down(env.key, reason=messages.drift_mr_closed(mr.iid, mr.state),
-                            actor=ACTOR)
-        return True
-    if not wants_environment(project, mr):
-        requests.request_down(env.key, reason=messages.drift_trigger_lost(mr.iid), actor=ACTOR)
-        return True
-    if project.deploy_on == "push" and mr.sha and mr.sha != desired.sha:
-        requests.request_up_mr(project.path, mr.iid, actor=ACTOR, mr=mr)
-        return True
-    return False
+@dataclass(frozen=True, slots=True)
+class Discovered:
+    findings: tuple[Finding, ...]
+    changed: tuple[str, ...]  # env keys whose desired state was recorded
+    unreachable: tuple[str, ...]  # projects GitLab could not list in this pass
+
+
+class Discovery:
+    """One comparison of the records with GitLab's open MRs, per configured project."""
+
+    def __init__(self, requests: Requests) -> None:
+        self.requests = requests
+        self.core = requests.core
+
+    def run(self, records: Iterable[Environment], *, dry_run: bool) -> Discovered:
+        if self.core.gitlab is None:
+            return Discovered((), (), ())
+        envs = list(records)
+        findings: list[Finding] = []
+        changed: list[str] = []
+        unreachable: list[str] = []
+        for project in self.core.config.projects:
+            mine = [e for e in envs if e.desired.project_path == project.path
+                    and e.desired.mr_iid is not None]
+            try:
+                found = self._project(project, mine, dry_run=dry_run)
+            except PreviewError as error:
+                log.warning("cannot list the open merge requests of %s: %s; no MR-state "
+                            "teardown for it in this pass", project.path, error)
+                unreachable.append(project.path)
+                continue
+            for finding, key in found:
+                findings.append(finding)
+                if key:
+                    changed.append(key)
+        return Discovered(tuple(findings), tuple(changed), tuple(unreachable))
+
+    def _project(self, project: ProjectConfig, mine: list[Environment], *,
+                 dry_run: bool) -> list[tuple[Finding, str]]:
+        gitlab = self.requests.gitlab()
+        open_mrs = gitlab.list_open_merge_requests(project.id or project.path)
+        info = self.core.project_info(project)
+        passed = (gitlab.successful_pipeline_shas(project.id or project.path)
+                  if project.deploy_on == "pipeline" else frozenset())
+        by_iid = {e.desired.mr_iid: e for e in mine if e.desired.project_id == info.id}
+        results: list[tuple[Finding, str]] = []
+        for mr in open_mrs:
+            try:
+                result = self._open_mr(project, info, mr, by_iid.get(mr.iid), passed,
+                                       dry_run=dry_run)
+            except PreviewError as error:  # one MR (capacity, a stranger's namespace)
+                log.warning("%s!%d: %s", project.path, mr.iid, error)
+                continue
+            if result is not None:
+                results.append(result)
+        listed = {mr.iid for mr in open_mrs}
+        for env in mine:
+            if is_active(env) and env.desired.mr_iid not in listed:
+                try:
+                    result = self._not_listed(env, dry_run=dry_run)
+                except PreviewError as error:
+                    log.warning("cannot confirm the state of %s: %s", env.desired.label, error)
+                    continue
+                if result is not None:
+                    results.append(result)
+        return results
+
+    def _open_mr(self, project: ProjectConfig, info: ProjectInfo, mr: MergeRequestInfo,
+                 env: Environment | None, passed: frozenset[str], *,
+                 dry_run: bool) -> tuple[Finding, str] | None:
+        if mr.source_branch == info.default_branch:
+            return None
+        label = f"{project.path}!{mr.iid}"
+        sha = _deployable_sha(project, mr, passed)
+        if env is not None and is_active(env):
+            if not wants_environment(project, mr) and not env.desired.manual:
+                reason = messages.drift_trigger_lost(mr.iid)
+                return self._down(env, label, reason, EndKind.TRIGGER_LOST, dry_run=dry_run)
+            if sha and sha != env.desired.sha:
+                reason = messages.discovery_new_head(short_sha(env.desired.sha), short_sha(sha))
+                return self._up(project, mr, sha, label, reason, dry_run=dry_run)
+            return None
+        if not sha or not wants_environment(project, mr) or not self._paths_match(project, mr):
+            return None
+        if env is not None:  # ended: on purpose (stays down for this commit) or not
+            kind = env.desired.end_kind(self.core.clock.now())
+            if kind is not None and kind.deliberate and env.desired.sha == sha:
+                return None
+            reason = messages.discovery_back(kind.value if kind else "ended")
+            return self._up(project, mr, sha, label, reason, dry_run=dry_run)
+        ended_at = self._ended_sha(project, mr)
+        if ended_at == sha:
+            if not dry_run:
+                self.requests.record_ended(project, mr, sha, messages.discovery_ended_before())
+            return None
+        return self._up(project, mr, sha, label, messages.discovery_lost_open(),
+                        dry_run=dry_run)
+
+    def _not_listed(self, env: Environment, *, dry_run: bool) -> tuple[Finding, str] | None:
+        """Not in the open list: closed, merged — or locked, or opened a moment ago."""
+        assert env.desired.mr_iid is not None
+        mr = self.requests.gitlab().merge_request(env.desired.project_id, env.desired.mr_iid)
+        if mr.state not in CLOSED_STATES:
+            return None
+        reason = messages.drift_mr_closed(mr.iid, mr.state)
+        return self._down(env, env.desired.label, reason, EndKind.MR_CLOSED, dry_run=dry_run)
+
+    def _up(self, project: ProjectConfig, mr: MergeRequestInfo, sha: str, label: str,
+            reason: str, *, dry_run: bool) -> tuple[Finding, str]:
+        finding = Finding("up", label, reason)
+        if dry_run:
+            return finding, ""
+        env = self.requests.request_up_mr(project.path, mr.iid, actor=ACTOR, sha=sha, mr=mr)
+        return finding, env.key
+
+    def _down(self, env: Environment, label: str, reason: str, kind: EndKind, *,
+              dry_run: bool) -> tuple[Finding, str]:
+        finding = Finding("down", label, reason)
+        if dry_run:
+            return finding, ""
+        self.requests.request_down(env.key, reason=reason, actor=ACTOR, kind=kind)
+        return finding, env.key
+
+    def _paths_match(self, project: ProjectConfig, mr: MergeRequestInfo) -> bool:
+        """``trigger.paths`` needs the MR's diff: asked once per commit, then remembered."""
+        if not project.trigger.paths:
+            return True
+        cache_key = f"paths:{mr.project_id}:{mr.iid}:{mr.sha}"
+        cached = self.core.store.cached(cache_key)
+        if cached is not None:
+            return cached == "1"
+        paths = self.requests.gitlab().changed_paths(mr.project_id, mr.iid)
+        matched = any(fnmatchcase(path, pattern) for path in paths
+                      for pattern in project.trigger.paths)
+        self.core.store.cache(cache_key, "1" if matched else "0", PATHS_CACHE_SECONDS)
+        return matched
+
+    def _ended_sha(self, project: ProjectConfig, mr: MergeRequestInfo) -> str | None:
+        """After a Redis loss: the commit the MR note says its environment was ended at."""
+        key = self.requests.env_key_for(project, mr.project_id, mr_iid=mr.iid,
+                                        branch=mr.source_branch)
+        body = self.requests.gitlab().mr_note(mr.project_id, mr.iid, messages.note_marker(key))
+        return messages.ended_sha(body) if body else None
+
+
+def _deployable_sha(project: ProjectConfig, mr: MergeRequestInfo,
+                    passed: frozenset[str]) -> str:
+    """The head in push mode; in pipeline mode only once a pipeline of it passed."""
+    if not mr.sha:
+        return ""
+    if project.deploy_on == "pipeline" and mr.sha not in passed:
+        return ""
+    return mr.sha

@@ -18,9 +18,15 @@ from fnmatch import fnmatchcase
 from bot.config import ProjectConfig
 from bot.domain import messages
 from bot.domain.errors import BadDeliveryError, PermanentError, TemporaryError
-from bot.domain.model import short_sha
+from bot.domain.model import EndKind, Environment, short_sha
 from bot.engine.core import Core
-from bot.engine.requests import Requests, is_active, wants_environment
+from bot.engine.requests import (
+    CLOSED_STATES,
+    OPEN_STATES,
+    Requests,
+    is_active,
+    wants_environment,
+)
 from bot.gitlab.hooks import Ignored, Intent, IntentKind, decide
 
 log = logging.getLogger("previewbot.intake")
@@ -39,6 +45,8 @@ def parse_body(body: bytes) -> dict[str, object]:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise PermanentError(messages.webhook_not_json(str(error))) from error
+    except RecursionError as error:
+        raise PermanentError(messages.WEBHOOK_TOO_DEEP) from error
     if not isinstance(payload, dict):
         raise PermanentError(messages.webhook_not_object())
     return payload
@@ -68,7 +76,10 @@ class Intake:
             return self._branch_pipeline(intent)
         project = self.requests.project(intent.project_path)
         mr = self.requests.gitlab().merge_request(intent.project_id, intent.mr_iid)
-        if not wants_environment(project, mr):
+        existing = self.requests.find(project, mr_iid=mr.iid, branch=mr.source_branch,
+                                      project_id=intent.project_id)
+        by_hand = existing is not None and is_active(existing) and existing.desired.manual
+        if not wants_environment(project, mr) and not (by_hand and mr.state in OPEN_STATES):
             return Handled((), f"ignored: {messages.trigger_not_matched(mr.iid)}")
         if intent.check_paths and project.trigger.paths:
             paths = self.requests.gitlab().changed_paths(intent.project_id, intent.mr_iid)
@@ -93,7 +104,8 @@ class Intake:
         it (projects whose CI runs branch pipelines rather than MR pipelines)."""
         project = self.requests.project(intent.project_path)
         touched: list[str] = []
-        branch_env = self.core.store.get(project.branch_env_key(intent.branch))
+        branch_env = self.requests.find(project, mr_iid=None, branch=intent.branch,
+                                        project_id=intent.project_id)
         if branch_env is not None and is_active(branch_env):
             touched.append(self.requests.request_up_branch(
                 project.path, intent.branch, actor=self._actor(intent), sha=intent.sha,
@@ -110,27 +122,40 @@ class Intake:
         return Handled(tuple(touched), f"up {', '.join(touched)} at {short_sha(intent.sha or '')}")
 
     def _down(self, intent: Intent) -> Handled:
+        """Tear down only the environment of this identity, and only after GitLab
+        confirms it (the MR is closed, or no longer wanted; the branch is really gone).
+        When GitLab cannot answer, the delivery is retried, not acted on blindly."""
         project = self.requests.project(intent.project_path)
-        if intent.mr_iid is not None:
-            if self._still_wanted(project, intent):
-                return Handled((), f"ignored: {messages.stale_down(intent.mr_iid)}")
-            key = project.mr_env_key(intent.mr_iid)
-        else:
-            key = project.branch_env_key(intent.branch)
-        env = self.core.store.get(key)
+        env = self.requests.find(project, mr_iid=intent.mr_iid, branch=intent.branch,
+                                 project_id=intent.project_id)
+        what = (f"{project.path}!{intent.mr_iid}" if intent.mr_iid is not None
+                else f"{project.path}@{intent.branch}")
         if env is None or not is_active(env):
-            return Handled((), f"ignored: no environment {key}")
-        self.requests.request_down(key, reason=intent.reason, actor=self._actor(intent))
-        return Handled((key,), f"down {key}: {intent.reason}")
+            return Handled((), f"ignored: no environment for {what}")
+        kind = intent.end_kind or EndKind.REQUESTED
+        stale = self._why_not(project, intent, env, kind)
+        if stale:
+            return Handled((), f"ignored: {stale}")
+        self.requests.request_down(env.key, reason=intent.reason, actor=self._actor(intent),
+                                   kind=kind)
+        return Handled((env.key,), f"down {env.key}: {intent.reason}")
 
-    def _still_wanted(self, project: ProjectConfig, intent: Intent) -> bool:
-        """Reopened/relabelled since this teardown event? GitLab down: trust the
-        event — a teardown must not wait out an outage (a reopen re-creates)."""
-        assert intent.mr_iid is not None
-        try:
-            mr = self.requests.gitlab().merge_request(intent.project_id, intent.mr_iid)
-        except TemporaryError as error:
-            log.warning("cannot check MR !%d against GitLab (%s); acting on the event",
-                        intent.mr_iid, error)
-            return False
-        return wants_environment(project, mr)
+    def _why_not(self, project: ProjectConfig, intent: Intent, env: Environment,
+                 kind: EndKind) -> str:
+        """Why this teardown event must not act ("" when it must)."""
+        gitlab = self.requests.gitlab()
+        if intent.mr_iid is None:
+            if gitlab.branch_head(intent.project_id, intent.branch) is not None:
+                return messages.branch_still_exists(intent.branch)
+            return ""
+        last = env.desired.source_updated_at
+        if intent.updated_at is not None and last is not None and intent.updated_at < last:
+            return messages.stale_down(intent.mr_iid)
+        if kind is EndKind.TRIGGER_LOST and env.desired.manual:
+            return messages.manual_kept(env.key)
+        mr = gitlab.merge_request(intent.project_id, intent.mr_iid)
+        if kind is EndKind.MR_CLOSED:
+            if mr.state == "locked":  # being merged right now: ask again shortly
+                raise TemporaryError(messages.mr_locked(intent.mr_iid), delay=10.0)
+            return "" if mr.state in CLOSED_STATES else messages.stale_down(intent.mr_iid)
+        return messages.stale_down(intent.mr_iid) if wants_environment(project, mr) else ""

@@ -14,15 +14,17 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from bot import metrics
 from bot.cluster.kube import NamespaceRecord
 from bot.cluster.values import namespace_for, release_for
-from bot.domain import records
-from bot.domain.errors import PreviewError, TemporaryError
+from bot.domain import messages, naming, records
+from bot.domain.errors import PreviewError, StepTimeoutError, TemporaryError
 from bot.domain.model import Environment, Observed, Status
 from bot.domain.plan import (
     PENDING_RELEASE_STATES,
+    STOP_PENDING,
     Action,
     ActionKind,
     Plan,
@@ -32,11 +34,13 @@ from bot.domain.plan import (
 )
 from bot.engine import converge, gitlab_sync
 from bot.engine.core import Core
-from bot.engine.discovery import refresh_from_gitlab
+from bot.engine.discovery import Discovered, Discovery, Finding
 from bot.engine.requests import Requests
 
 log = logging.getLogger("previewbot.reconcile")
 MAX_ROUNDS = 3  # converge rounds per action while requests keep arriving
+MAX_TIMEOUTS = 3  # Helm hook/wait timeouts of one environment before it ends FAILED
+RECORD_RETENTION = timedelta(days=7)  # torn-down records are kept this long
 Progress = Callable[[str, str], None]  # (env_key, text)
 
 
@@ -57,6 +61,8 @@ class PassResult:
     plan: Plan
     outcomes: tuple[Outcome, ...]
     adopted: tuple[str, ...] = ()
+    discovered: tuple[Finding, ...] = ()  # requests GitLab's open-MR list implied
+    collected: tuple[str, ...] = ()  # torn-down records past their retention, removed
 
     @property
     def ok(self) -> bool:
@@ -69,6 +75,14 @@ def _count_states(envs: Iterable[Environment]) -> None:
         counts[env.observed.status.value] += 1
     for state, count in counts.items():
         metrics.ENVIRONMENTS.labels(state=state).set(count)
+
+
+def _still_gone_since(cutoff: datetime) -> Callable[[Environment | None], bool]:
+    def check(current: Environment | None) -> bool:
+        return (current is not None and current.observed.status is Status.GONE
+                and current.observed.updated_at is not None
+                and current.observed.updated_at < cutoff)
+    return check
 
 
 def _if_absent(env: Environment) -> Callable[[Environment | None], Environment | None]:
@@ -88,19 +102,22 @@ class Reconciler:
         """One pass over every environment (or just ``only``)."""
         started = time.perf_counter()
         records_now = self.core.store.all()
-        if only is None and not dry_run and refresh_from_gitlab(Requests(self.core), records_now):
-            records_now = self.core.store.all()  # GitLab showed changes: read them back
         namespaces = self._managed_namespaces()
-        known = {env.key: env for env in records_now}
-        adopted = self._adopt(namespaces, set(known), dry_run=dry_run)
-        envs = {**known, **{env.key: env for env in adopted}}
+        # Records Redis lost come back from the cluster first: discovery must see them,
+        # or it would take their environments for new ones.
+        adopted = self._adopt(namespaces, {env.key for env in records_now}, dry_run=dry_run)
+        envs = {env.key: env for env in [*records_now, *adopted]}
+        discovered = Discovered((), (), ())
+        if only is None:
+            discovered = Discovery(Requests(self.core)).run(envs.values(), dry_run=dry_run)
+            if discovered.changed:  # GitLab showed changes: read them back
+                envs = {**envs, **{env.key: env for env in self.core.store.all()}}
         if only is not None:
             wanted = set(only)
             envs = {key: env for key, env in envs.items() if key in wanted}
         else:
             _count_states(envs.values())
-        plan = build_plan(self._snapshots(envs, namespaces, full=only is None),
-                          self.core.clock.now())
+        plan = build_plan(self._snapshots(envs, namespaces), self.core.clock.now())
         adopted_keys = tuple(e.key for e in adopted)
         # Blocked actions are not applied, but reported as not done.
         # Teardowns first: an expired environment must not wait behind slow deploys.
@@ -109,31 +126,49 @@ class Reconciler:
                          if action.kind is ActionKind.BLOCKED
                          else self.apply(action, progress, dry_run=dry_run)
                          for action in ordered)
+        collected: tuple[str, ...] = ()
         if only is None and not dry_run:
+            collected = self._collect(envs.values())
             metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-        return PassResult(plan, outcomes, adopted_keys)
+        return PassResult(plan, outcomes, adopted_keys, discovered.findings, collected)
 
-    def _snapshots(self, envs: dict[str, Environment], namespaces: dict[str, NamespaceRecord],
-                   *, full: bool) -> list[Snapshot]:
-        # A full pass lists every release once; a pass for a few poked
-        # environments asks Helm about just those.
-        releases = ({(r.namespace, r.name): r.status for r in self.core.helm.list_releases()}
-                    if full else None)
+    def _collect(self, envs: Iterable[Environment]) -> tuple[str, ...]:
+        """Remove records torn down longer than ``RECORD_RETENTION`` ago. Their history
+        stays in the audit stream; an MR note marks what was ended on purpose."""
+        cutoff = self.core.clock.now() - RECORD_RETENTION
+        old = [env.key for env in envs
+               if env.observed.status is Status.GONE
+               and env.observed.gitlab_synced_hash != STOP_PENDING
+               and env.observed.updated_at is not None and env.observed.updated_at < cutoff]
+        for key in old:
+            self.core.store.delete_if(key, _still_gone_since(cutoff))
+        return tuple(old)
+
+    def _snapshots(self, envs: dict[str, Environment],
+                   namespaces: dict[str, NamespaceRecord]) -> list[Snapshot]:
+        """Helm is asked per preview namespace (never ``helm list -A``: no cluster-wide
+        Secret read), and only where the record and the namespace do not already say
+        the release is deployed as wanted. One broken environment blocks only itself."""
         snapshots = []
         for env in envs.values():
             try:
                 ns = self._namespace(namespaces, env)
-                release = release_for(env.desired)
-                if releases is not None:
-                    status = releases.get((namespace_for(env.desired), release))
-                else:
-                    found = self.core.helm.get_release(release, ns.name) if ns else None
-                    status = found.status if found else None
-                snapshots.append(self.snapshot(env, ns, status))
+                snapshots.append(self.snapshot(env, ns, self._release_status(env, ns)))
             except Exception as error:
                 log.warning("cannot plan %s: %s", env.key, error)
                 snapshots.append(Snapshot(env, problem=str(error)))
         return snapshots
+
+    def _release_status(self, env: Environment, ns: NamespaceRecord | None) -> str | None:
+        if ns is None or not ns.managed:
+            return None
+        settled = (env.observed.status is Status.READY
+                   and env.observed.deployed_hash == ns.annotations.get(records.DEPLOYED_HASH)
+                   == self.core.wanted(env)[1])
+        if settled:
+            return "deployed"  # deployed as wanted and seen ready; nothing to ask Helm
+        found = self.core.helm.get_release(release_for(env.desired), ns.name)
+        return found.status if found else None
 
     def _namespace(self, managed: dict[str, NamespaceRecord],
                    env: Environment) -> NamespaceRecord | None:
@@ -166,8 +201,14 @@ class Reconciler:
                 continue
             if self.core.config.project_by_path(desired.project_path) is None:
                 continue
+            if naming.namespace_name(desired.env_key) != ns.name:
+                log.warning("namespace %s: its %s label names %s, whose namespace it is not; "
+                            "left alone", ns.name, records.ENV_LABEL, desired.env_key)
+                continue
             status = Status.TEARING_DOWN if ns.phase == "Terminating" else Status.PENDING
-            env = Environment(desired, Observed(status=status, reason="rebuilt from cluster"))
+            env = Environment(desired, Observed(
+                status=status, reason="rebuilt from cluster",
+                gitlab_environment_id=records.gitlab_environment_id(ns.annotations)))
             log.info("%srebuilding record of %s from namespace %s",
                      "DRY-RUN: would be " if dry_run else "", desired.env_key, ns.name)
             if not dry_run:  # unless a request recorded it meanwhile
@@ -195,10 +236,12 @@ class Reconciler:
         def say(text: str) -> None:
             progress(action.env_key, text)
         if dry_run:
-            return self._rehearse(action, say)
+            return self._rehearse(action, converge.Run(say))
         try:
-            with self.core.store.lock(action.env_key):
-                return self._apply_locked(action, say)
+            with self.core.store.lock(action.env_key) as held:
+                return self._apply_locked(action, converge.Run(say, held.fence))
+        except StepTimeoutError as error:
+            return self._timed_out(action, error)
         except TemporaryError as error:
             log.warning("%s of %s failed, will retry: %s", action.kind, action.env_key, error)
             return Outcome(action, False, str(error), retry_after=error.delay)
@@ -209,18 +252,35 @@ class Reconciler:
             self._mark_failed(action, str(error))
             return Outcome(action, False, str(error))
 
-    def _rehearse(self, action: Action, say: Callable[[str], None]) -> Outcome:
+    def _timed_out(self, action: Action, error: StepTimeoutError) -> Outcome:
+        """A Helm hook or wait that ran out of time is retried a few times, then the
+        environment ends FAILED with the reason instead of retrying forever."""
+        env = self.core.store.get(action.env_key)
+        attempts = (env.observed.timeouts if env is not None else 0) + 1
+        if env is None or attempts >= MAX_TIMEOUTS or action.kind is ActionKind.DELETE:
+            if env is not None and action.kind is not ActionKind.DELETE:
+                reason = messages.gave_up(attempts, str(error))
+                self._mark_failed(action, reason)
+                return Outcome(action, False, reason)
+            return Outcome(action, False, str(error), retry_after=error.delay)
+        self.core.save(env, env.observed.status, env.observed.reason, timeouts=attempts)
+        log.warning("%s of %s timed out (%d of %d): %s", action.kind, action.env_key, attempts,
+                    MAX_TIMEOUTS, error)
+        return Outcome(action, False, str(error), retry_after=error.delay)
+
+    def _rehearse(self, action: Action, run: converge.Run) -> Outcome:
+        say = run.say
         try:
             env = self.core.store.get(action.env_key)
             if env is None:  # a record adopted in this dry run: rebuilt, never stored
                 say(f"DRY-RUN: would {action.describe()}")
             elif action.kind is ActionKind.DELETE:
-                converge.teardown(self.core, env, action.reason, say, dry_run=True)
+                converge.teardown(self.core, env, action.reason, run, dry_run=True)
             elif action.kind in (ActionKind.CREATE, ActionKind.UPDATE):
                 release = self.core.helm.get_release(release_for(env.desired),
                                                      namespace_for(env.desired))
                 if release is not None and release.status in PENDING_RELEASE_STATES:
-                    converge.recover(self.core, env, say, dry_run=True)
+                    converge.recover(self.core, env, run, dry_run=True)
                 say(f"DRY-RUN: would {action.describe()}")
             else:
                 say(f"DRY-RUN: would {action.describe()}")
@@ -228,7 +288,7 @@ class Reconciler:
             return Outcome(action, False, f"dry run: {error}")
         return Outcome(action, True, "dry run: nothing changed")
 
-    def _apply_locked(self, action: Action, say: Callable[[str], None]) -> Outcome:
+    def _apply_locked(self, action: Action, run: converge.Run) -> Outcome:
         """Converge until the desired state stops moving: a request recorded while
         a deploy ran (new sha, merge → teardown) is acted on before the lock goes."""
         outcome = Outcome(action, True, "already converged")
@@ -241,13 +301,13 @@ class Reconciler:
                 return outcome
             if fresh.kind is ActionKind.BLOCKED:
                 return Outcome(action, False, fresh.reason)
-            done = self._converge(fresh, env, say)
+            done = self._converge(fresh, env, run)
             outcome = Outcome(action, done.observed.status is not Status.FAILED,
                               done.observed.reason or done.observed.status.value)
             current = self.core.store.get(action.env_key)
             if current is None or current.desired == env.desired or not outcome.ok:
                 return outcome
-            say("desired state changed meanwhile; converging again")
+            run.say("desired state changed meanwhile; converging again")
         return outcome
 
     def _fresh_snapshot(self, env: Environment) -> Snapshot:
@@ -256,19 +316,19 @@ class Reconciler:
         release = self.core.helm.get_release(release_for(env.desired), namespace) if ns else None
         return self.snapshot(env, ns, release.status if release else None)
 
-    def _converge(self, action: Action, env: Environment,
-                  say: Callable[[str], None]) -> Environment:
+    def _converge(self, action: Action, env: Environment, run: converge.Run) -> Environment:
         if action.kind is ActionKind.DELETE:
-            return converge.teardown(self.core, env, action.reason, say, dry_run=False)
+            return converge.teardown(self.core, env, action.reason, run, dry_run=False)
         if action.kind is ActionKind.SYNC:
+            run.fence()
             if env.observed.status is Status.GONE:
                 return gitlab_sync.finish_gitlab_stop(self.core, env)
             return gitlab_sync.sync_gitlab(self.core, env, self.core.wanted(env)[1])
         if action.kind is ActionKind.VERIFY:
             project = self.core.project(env)
             assert project is not None  # plan_one blocks unknown projects
-            return converge.wait_ready(self.core, env, project, self.core.wanted(env)[1], say)
-        return converge.deploy(self.core, env, say)
+            return converge.wait_ready(self.core, env, project, self.core.wanted(env)[1], run)
+        return converge.deploy(self.core, env, run)
 
     def _mark_failed(self, action: Action, reason: str) -> None:
         """FAILED with the hash of what failed: the same inputs are not retried every

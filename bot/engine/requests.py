@@ -16,7 +16,15 @@ from bot.cluster.values import helm_values, namespace_for
 from bot.config import ProjectConfig
 from bot.domain import messages, naming, records
 from bot.domain.errors import NotOwnedError, PermanentError
-from bot.domain.model import Desired, Environment, HistoryEntry, Observed, Status, short_sha
+from bot.domain.model import (
+    Desired,
+    EndKind,
+    Environment,
+    HistoryEntry,
+    Observed,
+    Status,
+    short_sha,
+)
 from bot.engine.core import Core
 from bot.engine.notify import NoticeKind
 from bot.gitlab.port import GitLabClient, MergeRequestInfo
@@ -28,12 +36,20 @@ def is_active(env: Environment) -> bool:
     return env.desired.present and env.observed.status is not Status.GONE
 
 
+OPEN_STATES = ("opened", "locked")  # locked: a merge in progress, not closed yet
+CLOSED_STATES = ("closed", "merged")
+
+
 def wants_environment(project: ProjectConfig, mr: MergeRequestInfo) -> bool:
     """Does the MR, as GitLab shows it now, want an environment? (Paths are
     checked separately: they cost an API call and do not change on relabels.)"""
     without_paths = replace(project.trigger, paths=())
-    return mr.state == "opened" and without_paths.matches(mr.labels, mr.draft, (),
-                                                          mr.target_branch)
+    return mr.state in OPEN_STATES and without_paths.matches(mr.labels, mr.draft, (),
+                                                             mr.target_branch)
+
+
+def identity_of(project_id: int, *, mr_iid: int | None, branch: str) -> str:
+    return f"{project_id}:mr:{mr_iid}" if mr_iid is not None else f"{project_id}:branch:{branch}"
 
 
 class Requests:
@@ -51,15 +67,65 @@ class Requests:
     def resolve(self, text: str) -> Environment:
         """An existing environment from ENV, PROJECT!IID or PROJECT@BRANCH."""
         ref = naming.parse_env_ref(text)
-        key = ref.env_key
-        if key is None and ref.project_path is not None:
-            project = self.project(ref.project_path)
-            key = (project.mr_env_key(ref.mr_iid) if ref.mr_iid is not None
-                   else project.branch_env_key(ref.branch or ""))
-        env = self.core.store.get(key or "")
+        env = None
+        if ref.env_key is not None:
+            env = self.core.store.get(ref.env_key)
+        elif ref.project_path is not None:
+            env = self.find(self.project(ref.project_path), mr_iid=ref.mr_iid,
+                            branch=ref.branch or "")
         if env is None:
             raise PermanentError(messages.unknown_env(text))
         return env
+
+    def find(self, project: ProjectConfig, *, mr_iid: int | None, branch: str,
+             project_id: int | None = None) -> Environment | None:
+        """The record of (project, MR) or (project, branch), under its plain key or, when
+        another identity holds that, under its identity key. ``project_id`` (GitLab's)
+        when known, else the project is matched by its configured path."""
+        plain = project.mr_env_key(mr_iid) if mr_iid is not None else \
+            project.branch_env_key(branch)
+        env = self.core.store.get(plain)
+        if env is not None and self._belongs(env, project, mr_iid=mr_iid, branch=branch,
+                                             project_id=project_id):
+            return env
+        if self.core.gitlab is None and project_id is None and project.id is None:
+            return None  # the identity key needs GitLab's project id
+        known_id = project_id or project.id or self.core.project_info(project).id
+        alternative = naming.identity_key(plain, identity_of(known_id, mr_iid=mr_iid,
+                                                             branch=branch))
+        env = self.core.store.get(alternative)
+        if env is not None and env.desired.same_identity(known_id, mr_iid=mr_iid,
+                                                         branch=branch):
+            return env
+        return None
+
+    @staticmethod
+    def _belongs(env: Environment, project: ProjectConfig, *, mr_iid: int | None, branch: str,
+                 project_id: int | None) -> bool:
+        desired = env.desired
+        if project_id is not None:
+            return desired.same_identity(project_id, mr_iid=mr_iid, branch=branch)
+        return (desired.project_path == project.path and desired.mr_iid == mr_iid
+                and (mr_iid is not None or desired.branch == branch))
+
+    def env_key_for(self, project: ProjectConfig, project_id: int, *, mr_iid: int | None,
+                    branch: str) -> str:
+        """The key of (project, MR) or (project, branch): its plain key unless another
+        identity holds that (a record, or a namespace labelled for another project or
+        environment), then the plain key with a stable hash of the identity (SPEC §5)."""
+        plain = project.mr_env_key(mr_iid) if mr_iid is not None else \
+            project.branch_env_key(branch)
+        holder = self.core.store.get(plain)
+        taken = holder is not None and not holder.desired.same_identity(
+            project_id, mr_iid=mr_iid, branch=branch)
+        namespace = None if taken else self.core.kube.get_namespace(naming.namespace_name(plain))
+        if namespace is not None and namespace.managed:
+            iid_label = None if mr_iid is None else str(mr_iid)
+            taken = (namespace.labels.get(records.PROJECT_ID_LABEL) != str(project_id)
+                     or namespace.labels.get(records.MR_IID_LABEL) != iid_label)
+        if not taken:
+            return plain
+        return naming.identity_key(plain, identity_of(project_id, mr_iid=mr_iid, branch=branch))
 
     def environments(self, *, project: str | None = None, owner: str | None = None,
                      include_gone: bool = False) -> list[Environment]:
@@ -84,14 +150,15 @@ class Requests:
         ``manual``: a person asked (CLI, Slack), not an event: see ``Desired.manual``."""
         project = self.project(project_path)
         gitlab = self.gitlab()
-        info = gitlab.project(project.id or project.path)
+        info = self.core.project_info(project)
         mr = mr if mr is not None and mr.iid == iid else gitlab.merge_request(info.id, iid)
-        if mr.state != "opened":
+        if mr.state not in OPEN_STATES:
             raise PermanentError(messages.mr_not_open(project.path, iid, mr.state))
         if mr.source_branch == info.default_branch:
             raise PermanentError(messages.default_branch_refused(project.path, mr.source_branch))
         sha = sha or _deployable_head(project, mr)
-        desired = self._desired(project, project.mr_env_key(iid), info.id, mr.source_branch,
+        key = self.env_key_for(project, info.id, mr_iid=iid, branch=mr.source_branch)
+        desired = self._desired(project, key, info.id, mr.source_branch,
                                 sha, ttl, owner=mr.author_username, mr_iid=iid,
                                 mr_url=mr.web_url, manual=manual,
                                 source_updated_at=source_updated_at or mr.updated_at)
@@ -103,13 +170,14 @@ class Requests:
                           manual: bool = False) -> Environment:
         project = self.project(project_path)
         gitlab = self.gitlab()
-        info = gitlab.project(project.id or project.path)
+        info = self.core.project_info(project)
         if branch == info.default_branch:
             raise PermanentError(messages.default_branch_refused(project.path, branch))
         sha = sha or gitlab.branch_head(info.id, branch)
         if sha is None:
             raise PermanentError(messages.unknown_branch(project.path, branch))
-        desired = self._desired(project, project.branch_env_key(branch), info.id, branch, sha,
+        key = self.env_key_for(project, info.id, mr_iid=None, branch=branch)
+        desired = self._desired(project, key, info.id, branch, sha,
                                 ttl, owner=actor, source_updated_at=source_updated_at,
                                 manual=manual)
         helm_values(project, desired)  # refuse now what could never render (image_tag…)
@@ -119,8 +187,6 @@ class Requests:
                  sha: str, ttl: timedelta | None, *, manual: bool, **extra: object) -> Desired:
         now = self._now()
         existing = self.core.store.get(env_key)
-        if existing is not None and existing.desired.branch != branch:
-            raise PermanentError(messages.env_key_taken(env_key, existing.desired.label))
         alive = existing is not None and is_active(existing)
         created_at = existing.desired.created_at if alive and existing else now
         cap = created_at + project.max_ttl
@@ -148,7 +214,8 @@ class Requests:
             if observed.status is Status.FAILED:
                 # Asked again for what failed: check readiness anew (and redeploy if
                 # Helm itself had failed) instead of keeping the failure.
-                observed = replace(observed, status=Status.PENDING, reason="retry requested")
+                observed = replace(observed, status=Status.PENDING, reason="retry requested",
+                                   timeouts=0)
             recorded.append(True)
             return Environment(desired, observed)
 
@@ -182,10 +249,26 @@ class Requests:
                 raise PermanentError(messages.capacity_reached(scope, limit, oldest))
 
     # -- down / extend / keep ----------------------------------------------
-    def request_down(self, env_key: str, *, reason: str, actor: str) -> Environment:
-        env = self._change(env_key, lambda d: replace(d, present=False, down_reason=reason))
+    def request_down(self, env_key: str, *, reason: str, actor: str,
+                     kind: EndKind = EndKind.REQUESTED) -> Environment:
+        env = self._change(env_key, lambda d: replace(d, present=False, down_reason=reason,
+                                                      down_kind=kind.value))
         self._after(env, "down", actor, reason)
         return env
+
+    def record_ended(self, project: ProjectConfig, mr: MergeRequestInfo, sha: str,
+                     reason: str) -> None:
+        """Remember (after a Redis loss) that the MR's environment was ended on purpose at
+        ``sha``: a GONE record, so discovery does not ask GitLab again every pass."""
+        now = self._now()
+        key = self.env_key_for(project, mr.project_id, mr_iid=mr.iid, branch=mr.source_branch)
+        desired = Desired(env_key=key, project_path=project.path, project_id=mr.project_id,
+                          branch=mr.source_branch, sha=sha, created_at=now, expires_at=now,
+                          mr_iid=mr.iid, mr_url=mr.web_url, owner=mr.author_username,
+                          present=False, down_reason=reason,
+                          down_kind=EndKind.REQUESTED.value)
+        gone = Environment(desired, Observed(status=Status.GONE, reason=reason, updated_at=now))
+        self.core.store.update(key, lambda current: gone if current is None else None)
 
     def extend(self, env_key: str, duration: timedelta, *, actor: str) -> tuple[Environment, bool]:
         """Push expiry by ``duration`` (from now if already past); capped at
@@ -260,7 +343,6 @@ def _is_stale(current: Desired, incoming: Desired) -> bool:
     if current.source_updated_at is None or incoming.source_updated_at is None:
         return False
     return incoming.source_updated_at < current.source_updated_at
-
 
 
 def redeploy(requests: Requests, env_key: str, *, actor: str) -> Environment:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from gitlab.exceptions import GitlabCreateError, GitlabError, GitlabGetError
 from gitlab.v4.objects import Project, ProjectEnvironment, ProjectMergeRequestNote
@@ -67,6 +68,34 @@ class GitLab:
             found = self._project(project_id).mergerequests.get(iid)
         return _mr_info(project_id, found.attributes)
 
+    def list_open_merge_requests(self, project: str | int) -> list[MergeRequestInfo]:
+        """Every open MR of ``project`` (path or id): one paginated listing, 100 a page.
+
+        The listing carries what the trigger rules need (labels, draft, target branch,
+        head sha) but no head pipeline: GitLab shows that only on a single-MR GET."""
+        with self._rest.guard("listing open merge requests of", _project_name(project)):
+            found = self._rest.projects.get(project, lazy=True).mergerequests.list(
+                state="opened", iterator=True)
+            return [_mr_info(int(mr.attributes["project_id"]), mr.attributes) for mr in found]
+
+    def successful_pipeline_shas(self, project: str | int) -> frozenset[str]:
+        """Commits of the project's newest successful pipelines (one page of 100)."""
+        path = f"/projects/{_encoded(project)}/pipelines"
+        with self._rest.guard("listing the pipelines of", _project_name(project)):
+            found = self._rest.http_list(path, status="success", per_page=PER_PAGE,
+                                         get_all=False)
+        return frozenset(str(item["sha"]) for item in found
+                         if isinstance(item, dict) and item.get("sha"))
+
+    def mr_note(self, project_id: int, iid: int, marker: str) -> str | None:
+        """The body of our note with ``marker`` on the MR, None when there is none."""
+        me = self._me()
+        with self._rest.guard("reading the previewbot note on", _mr_name(project_id, iid)):
+            manager = self._project(project_id).mergerequests.get(iid, lazy=True).notes
+            ours = sorted((n for n in manager.list(iterator=True) if _is_ours(n, marker, me)),
+                          key=lambda n: int(n.attributes["id"]))
+        return str(ours[0].attributes.get("body") or "") if ours else None
+
     def open_merge_requests(self, project_id: int,
                             source_branch: str) -> list[MergeRequestInfo]:
         """Open MRs from ``source_branch`` (branch pipelines in pipeline mode)."""
@@ -97,25 +126,41 @@ class GitLab:
                 raise
         return str(found.attributes["commit"]["id"])
 
-    def ensure_environment(self, project_id: int, name: str, external_url: str) -> int:
+    def ensure_environment(self, project_id: int, name: str, external_url: str, *,
+                           known_id: int | None) -> int | None:
+        """Keep the bot's own environment ``name`` showing ``external_url``; its id.
+
+        ``known_id`` is the id of the environment the bot made earlier (None: none
+        yet). An environment of that name the bot did not make (a CI review app) is
+        never changed, stopped or deleted: then None, and the caller picks another
+        name. A stopped environment of ours cannot be restarted through the API; a
+        fresh one shows "available" and the MR's "View app" again (reopened MR)."""
         with self._rest.guard("updating", f"environment {name!r} of project {project_id}"):
             env = self._find_environment(project_id, name)
+            if env is not None and int(env.attributes["id"]) != known_id:
+                return None  # not ours
             if env is not None and env.attributes.get("state") == "stopped":
-                # A stopped environment cannot be restarted through the API; a fresh
-                # one shows "available" and the MR's "View app" again (reopened MR).
                 env.delete()
                 env = None
             if env is None:
                 env = self._create_environment(project_id, name, external_url)
+                if env is None:
+                    return None  # someone else created it meanwhile
             if (env.attributes.get("external_url") or "") != external_url:
                 env.external_url = external_url
                 env.save()
         return int(env.attributes["id"])
 
-    def stop_environment(self, project_id: int, name: str) -> bool:
-        with self._rest.guard("stopping", f"environment {name!r} of project {project_id}"):
-            env = self._find_environment(project_id, name)
-            if env is None or env.attributes.get("state") in _STOPPED_STATES:
+    def stop_environment(self, project_id: int, environment_id: int) -> bool:
+        """Stop the bot's environment ``environment_id``; False when it is gone or stopped."""
+        with self._rest.guard("stopping", f"environment {environment_id} of project {project_id}"):
+            try:
+                env = self._project(project_id).environments.get(environment_id)
+            except GitlabGetError as error:
+                if _missing(error, but_not="project"):
+                    return False
+                raise
+            if env.attributes.get("state") in _STOPPED_STATES:
                 return False
             env.stop()
         return True
@@ -176,17 +221,16 @@ class GitLab:
 
     def _create_environment(
         self, project_id: int, name: str, external_url: str
-    ) -> ProjectEnvironment:
+    ) -> ProjectEnvironment | None:
+        """Ours, newly made; None when the name was taken between lookup and create (by
+        another replica or by CI: either way not provably ours, so left alone)."""
         environments = self._project(project_id).environments
         try:
             return environments.create({"name": name, "external_url": external_url})
         except GitlabCreateError as error:
-            # Another replica created it between our lookup and our create: use theirs.
-            raced = error.response_code == 400 and "taken" in str(error.error_message)
-            found = self._find_environment(project_id, name) if raced else None
-            if found is None:
-                raise
-            return found
+            if error.response_code == 400 and "taken" in str(error.error_message):
+                return None
+            raise
 
 
 def _is_ours(note: ProjectMergeRequestNote, marker: str, me: str) -> bool:
@@ -207,6 +251,10 @@ def _timestamp(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def _encoded(project: str | int) -> str:
+    return str(project) if isinstance(project, int) else quote(project, safe="")
 
 
 def _project_name(path_or_id: str | int) -> str:

@@ -58,6 +58,19 @@ class GitLabClient(Protocol):
         """An MR by project id and iid; PermanentError when unknown."""
         ...
 
+    def list_open_merge_requests(self, project: str | int) -> list[MergeRequestInfo]:
+        """Every open MR of a project (path or id): one paginated listing. No head
+        pipeline (GitLab shows it only on a single-MR GET)."""
+        ...
+
+    def successful_pipeline_shas(self, project: str | int) -> frozenset[str]:
+        """Commits of the project's newest successful pipelines (one page)."""
+        ...
+
+    def mr_note(self, project_id: int, iid: int, marker: str) -> str | None:
+        """The body of the bot's own note containing ``marker``; None when there is none."""
+        ...
+
     def open_merge_requests(self, project_id: int,
                             source_branch: str) -> list[MergeRequestInfo]:
         """Open MRs whose source branch is ``source_branch``."""
@@ -71,12 +84,15 @@ class GitLabClient(Protocol):
         """The branch's head commit sha; None when the branch does not exist."""
         ...
 
-    def ensure_environment(self, project_id: int, name: str, external_url: str) -> int:
-        """Create environment `name`, or update its external URL when it differs; its id."""
+    def ensure_environment(self, project_id: int, name: str, external_url: str, *,
+                           known_id: int | None) -> int | None:
+        """Create the bot's environment `name` or update its external URL; its id. None
+        when an environment of that name exists that the bot did not make (`known_id`
+        is the id of the one it made): that one is never touched."""
         ...
 
-    def stop_environment(self, project_id: int, name: str) -> bool:
-        """Stop environment `name`; False when there is none or it is already stopped."""
+    def stop_environment(self, project_id: int, environment_id: int) -> bool:
+        """Stop the bot's environment by id; False when it is gone or already stopped."""
         ...
 
     def upsert_mr_note(self, project_id: int, iid: int, marker: str, body: str) -> int:

@@ -17,11 +17,12 @@ import gitlab
 from gitlab.exceptions import GitlabAuthenticationError, GitlabError, RedirectError
 
 from bot import metrics
-from bot.domain.errors import PermanentError, PreviewError, TemporaryError
+from bot.domain.errors import AccessError, PermanentError, PreviewError, TemporaryError
 
 PER_PAGE = 100  # GitLab's maximum: fewest round trips when walking lists
 RATE_LIMIT_DELAY = 60.0  # seconds, when a 429 carries no usable Retry-After
 FAILURE_DELAY = 10.0  # seconds, after 5xx, timeouts and refused connections
+ACCESS_DELAY = 60.0  # seconds, after 401/403: someone has to fix the token first
 _TEMPORARY_STATUSES = frozenset({408, 409, 425})  # timeout, resource lock, too early
 
 
@@ -65,9 +66,10 @@ def translate(
 ) -> PreviewError:
     """The `bot.errors` error for a failed call `action` (e.g. "reading") on `subject`."""
     if isinstance(error, GitlabAuthenticationError):
-        return PermanentError(
+        return AccessError(
             f"GitLab rejected GITLAB_TOKEN (401) while {action} {subject}: the token is "
-            "wrong, expired or revoked; use a token with the api scope"
+            "wrong, expired or revoked; use a token with the api scope",
+            delay=ACCESS_DELAY,
         )
     if isinstance(error, RedirectError):
         return PermanentError(
@@ -104,9 +106,16 @@ def _by_status(
             f"GitLab failed ({status}) while {action} {subject}: {message}", delay=FAILURE_DELAY
         )
     if status == 403:
-        return PermanentError(
+        return AccessError(
             f"GITLAB_TOKEN lacks access (403) while {action} {subject}: it needs the api "
-            f"scope and a role on the project that allows this ({message})"
+            f"scope and a role on the project that allows this ({message})",
+            delay=ACCESS_DELAY,
+        )
+    if status == 401:
+        return AccessError(
+            f"GitLab rejected GITLAB_TOKEN (401) while {action} {subject}: the token is "
+            "wrong, expired or revoked; use a token with the api scope",
+            delay=ACCESS_DELAY,
         )
     if status == 404:
         return PermanentError(

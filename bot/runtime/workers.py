@@ -122,6 +122,6 @@ class Workers:
             return False
         result = self.reconciler.run_pass(dry_run=False, only=keys)
         for outcome in result.outcomes:
-            if outcome.retry_after is not None:  # busy lock, dependency down: try again soon
-                self.queue.poke(outcome.action.env_key)
+            if outcome.retry_after is not None:  # busy lock, dependency down: after its delay
+                self.queue.poke(outcome.action.env_key, delay=outcome.retry_after)
         return True

@@ -10,27 +10,28 @@ Keys (``prefix`` defaults to ``previewbot:``):
   envs            set of all ENV keys
   history:<ENV>   newest-first JSON history entries (capped)
   audit           stream of every action, for the audit log
-  lock:<ENV>      per-environment lock (token, expiry renewed while held)
+  cache:<NAME>    answers costly to get again, with an expiry (e.g. an MR's paths)
+  lock:<ENV>      per-environment lock (token, expiry renewed while held; bot.state.locks)
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
 import redis
-from redis.lock import Lock
 from redis.typing import EncodableT, FieldT
 
 from bot import metrics
 from bot.domain import messages
 from bot.domain.errors import TemporaryError
 from bot.domain.model import Desired, Environment, HistoryEntry, Observed, Status
+from bot.state import locks
+from bot.state.locks import HeldLock
 
 HISTORY_LIMIT = 200
 AUDIT_LIMIT = 100_000
@@ -181,6 +182,27 @@ class Store:
                     except redis.WatchError:
                         continue
 
+    def delete_if(self, env_key: str, check: Callable[[Environment | None], bool]) -> bool:
+        """Delete the record (and its history list) when ``check`` holds for it now,
+        atomically against concurrent writers (WATCH/MULTI). The audit stream keeps
+        its entries."""
+        key = self._key("env", env_key)
+        with self._errors():
+            while True:
+                with self._redis.pipeline(transaction=True) as pipe:
+                    try:
+                        pipe.watch(key)  # type: ignore[no-untyped-call]
+                        if not check(_from_fields(pipe.hgetall(key))):
+                            pipe.unwatch()
+                            return False
+                        pipe.multi()
+                        pipe.delete(key, self._key("history", env_key))
+                        pipe.srem(self._key("envs"), env_key)
+                        pipe.execute()
+                        return True
+                    except redis.WatchError:
+                        continue
+
     def delete(self, env_key: str) -> None:
         with self._errors():
             pipe = self._redis.pipeline(transaction=True)
@@ -204,6 +226,17 @@ class Store:
             raws = self._redis.lrange(self._key("history", env_key), 0, -1)
         return [_decode(HistoryEntry, json.loads(raw)) for raw in raws]
 
+    def cached(self, name: str) -> str | None:
+        """A remembered answer (see :meth:`cache`), None when unknown or expired."""
+        with self._errors():
+            raw = self._redis.get(self._key("cache", name))
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    def cache(self, name: str, value: str, seconds: float) -> None:
+        """Remember an answer that is costly to get again (e.g. an MR's changed paths)."""
+        with self._errors():
+            self._redis.set(self._key("cache", name), value, px=max(1, int(seconds * 1000)))
+
     def try_lease(self, name: str, owner: str, seconds: float) -> bool:
         """True for the one caller that takes the named lease until it expires."""
         with self._errors():
@@ -211,33 +244,14 @@ class Store:
                                         px=max(1, int(seconds * 1000))))
 
     @contextmanager
-    def lock(self, env_key: str, *, wait: float | None = None) -> Iterator[None]:
-        """Hold the environment's lock. Its expiry is renewed while held, so a
-        SIGKILLed holder frees it within ``lock_ttl`` seconds."""
-        lock = Lock(self._redis, self._key("lock", env_key), timeout=self._lock_ttl,
-                    blocking_timeout=self._lock_ttl + 5 if wait is None else wait,
-                    thread_local=False)  # the renewer thread must see the token
-        with self._errors():
-            acquired = lock.acquire()
-        if not acquired:
-            raise TemporaryError(messages.env_busy(env_key), delay=5)
-        stop = threading.Event()
-        renewer = threading.Thread(target=self._renew, args=(lock, stop), daemon=True)
-        renewer.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            renewer.join()
-            with suppress(redis.RedisError):  # expired or Redis gone: the TTL frees it
-                lock.release()
-
-    def _renew(self, lock: Lock, stop: threading.Event) -> None:
-        while not stop.wait(self._lock_ttl / 3):
-            try:
-                lock.reacquire()
-            except redis.RedisError:
-                return
+    def lock(self, env_key: str, *, wait: float | None = None) -> Iterator[HeldLock]:
+        """Hold the environment's lock (see ``bot.state.locks``): renewed while held, so a
+        SIGKILLed holder frees it within ``lock_ttl`` seconds; ``fence()`` on the held lock
+        raises once it lapsed."""
+        with self._errors(), locks.hold(
+                self._redis, self._key("lock", env_key), env_key, ttl=self._lock_ttl,
+                wait=self._lock_ttl + 5 if wait is None else wait) as held:
+            yield held
 
     # -- Slack announcement and expiry warning ---------------------------------
     # Own hash fields of env:<ENV>, beside `desired` and `observed`: their writers

@@ -78,9 +78,13 @@ def run_one(reconciler: Reconciler, env_key: str) -> int:
 def report(result: PassResult) -> int:
     if result.adopted:
         print(f"rebuilt from the cluster: {', '.join(result.adopted)}")
+    for finding in result.discovered:
+        print(finding.describe())
     print(result.plan.describe())
     for outcome in result.outcomes:
         print(outcome.describe())
+    if result.collected:
+        print(f"records past retention removed: {', '.join(result.collected)}")
     return 0 if result.ok else 1
 
 

@@ -121,6 +121,8 @@ def _parse(request: Request, body: bytes,
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None, messages.WEBHOOK_BAD_JSON
+    except RecursionError:  # nested deeper than the parser's stack: no GitLab payload is
+        return None, messages.WEBHOOK_TOO_DEEP
     if not isinstance(payload, dict):
         return None, messages.webhook_not_object()
     return payload, ""

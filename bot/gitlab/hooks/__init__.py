@@ -32,7 +32,7 @@ from typing import Any
 
 from bot.config import Config
 from bot.domain import messages
-from bot.domain.model import short_sha
+from bot.domain.model import EndKind, short_sha
 from bot.gitlab.hooks.fields import Fields, parse_gitlab_time
 from bot.gitlab.hooks.intent import Ignored, Intent, IntentKind, Origin
 from bot.gitlab.hooks.merge_request import Rule, RuleInputs, decide_merge_request, failing_rules
@@ -64,7 +64,13 @@ def _origin(hook: Fields, config: Config) -> Origin | Ignored:
     project = hook.obj("project")
     path = project.text("path_with_namespace")
     project_id = project.integer("id")
-    configured = config.project_by_path(path) or config.project_by_id(project_id)
+    # A configured id wins: a project renamed or moved keeps its id, and a path now
+    # used by another project (same name, new id) is not mistaken for ours.
+    configured = config.project_by_id(project_id)
+    if configured is None:
+        by_path = config.project_by_path(path)
+        configured = by_path if by_path is not None and by_path.id in (None, project_id) \
+            else None
     if configured is None:
         return Ignored(messages.event_project_not_configured(path, project_id))
     user = hook.optional_obj("user")
@@ -127,6 +133,7 @@ def _push(hook: Fields, origin: Origin) -> Intent | Ignored:
     if branch == origin.default_branch:
         return Ignored(messages.event_default_branch(branch))
     return origin.down(mr_iid=None, branch=branch, updated_at=None,
+                       end_kind=EndKind.BRANCH_DELETED,
                        reason=messages.event_branch_deleted(branch))
 
 

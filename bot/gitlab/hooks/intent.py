@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.config import ProjectConfig
+from bot.domain.model import EndKind
 
 
 class IntentKind(StrEnum):
@@ -47,6 +48,7 @@ class Intent:
     check_paths: bool = False
     check_trigger: bool = False
     from_pipeline: bool = False  # sha is a passed pipeline's (its image exists)
+    end_kind: EndKind | None = None  # for DOWN: why (MR closed, trigger lost, branch deleted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +77,8 @@ class Origin:
             check_trigger=check_trigger, from_pipeline=from_pipeline,
         )
 
-    def down(self, *, mr_iid: int | None, branch: str, reason: str,
+    def down(self, *, mr_iid: int | None, branch: str, reason: str, end_kind: EndKind,
              updated_at: datetime | None, mr_url: str = "") -> Intent:
         return Intent(IntentKind.DOWN, self.project.path, self.project_id, mr_iid, branch,
-                      None, reason, updated_at, self.username, mr_url)
+                      None, reason, updated_at, self.username, mr_url, end_kind=end_kind)
 

@@ -26,7 +26,7 @@ from enum import Enum
 
 from bot.config import Trigger
 from bot.domain import messages
-from bot.domain.model import short_sha
+from bot.domain.model import EndKind, short_sha
 from bot.gitlab.hooks.fields import Fields
 from bot.gitlab.hooks.intent import Ignored, Intent, Origin
 
@@ -75,7 +75,7 @@ def decide_merge_request(hook: Fields, origin: Origin) -> Intent | Ignored:
     if action in END_ACTIONS:
         return origin.down(mr_iid=mr.iid, branch=mr.source_branch, mr_url=mr.url,
                            reason=messages.event_mr_ended(mr.iid, action),
-                           updated_at=mr.updated_at)
+                           end_kind=EndKind.MR_CLOSED, updated_at=mr.updated_at)
     if mr.state != OPEN_STATE:
         return Ignored(messages.event_mr_not_open(mr.iid, mr.state))
     if mr.source_branch == origin.default_branch:
@@ -121,7 +121,8 @@ def _update(hook: Fields, attrs: Fields, mr: MergeRequest, origin: Origin) -> In
     if failing_now and not failing_before:
         reason = _lost_text(failing_now[0], trigger, mr, before)
         return origin.down(mr_iid=mr.iid, branch=mr.source_branch, reason=reason,
-                           updated_at=mr.updated_at, mr_url=mr.url)
+                           end_kind=EndKind.TRIGGER_LOST, updated_at=mr.updated_at,
+                           mr_url=mr.url)
     if failing_now:
         return Ignored(_mismatch_text(failing_now[0], trigger, mr))
     if attrs.optional_text("oldrev") is not None:

@@ -15,7 +15,7 @@ Keys (``prefix`` defaults to ``previewbot:``):
   queue:retry           zset of failed entries, scored by due time (ms since epoch)
   queue:retry-data      hash ``<token>:<field>`` with the payload of each retry
   queue:parked          stream of deliveries that failed ``max_attempts`` times
-  queue:dirty           set of environment keys to converge ("pokes")
+  queue:pokes           zset of environment keys to converge ("pokes"), scored by due time
 
 Delivery is at least once; "exactly once in effect" comes from the dedupe key
 at intake, :meth:`~DeliveryQueue.already_done` before handling, and handlers that
@@ -103,6 +103,7 @@ class DeliveryQueue:
         self._retry = client.register_script(lua.RETRY)
         self._park_script = client.register_script(lua.PARK)
         self._requeue = client.register_script(lua.REQUEUE)
+        self._take_due = client.register_script(lua.TAKE_DUE)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> DeliveryQueue:
@@ -287,12 +288,16 @@ class DeliveryQueue:
 
     # --- pokes for the reconciler ---------------------------------------------
 
-    def poke(self, env_key: str) -> None:  # mark an environment for convergence
+    def poke(self, env_key: str, *, delay: float = 0.0) -> None:
+        """Ask for the environment to be converged, ``delay`` seconds from now at the
+        earliest (a dependency's Retry-After, a busy lock). An earlier poke wins."""
+        due = _epoch_ms(self._clock.now()) + int(max(0.0, delay) * 1000)
         with self._errors():
-            self._redis.sadd(self._key("dirty"), env_key)
+            self._redis.zadd(self._key("pokes"), {env_key: due}, lt=True)
 
     def take_poked(self, limit: int = 50) -> list[str]:
-        """Remove and return up to ``limit`` poked environment keys."""
+        """Remove and return up to ``limit`` environment keys whose poke is due."""
         with self._errors():
-            taken = self._redis.spop(self._key("dirty"), limit)
+            taken = self._take_due(keys=[self._key("pokes")],
+                                   args=[_epoch_ms(self._clock.now()), limit])
         return sorted(text(key) for key in taken or [])

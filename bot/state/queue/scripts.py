@@ -70,3 +70,11 @@ redis.call('XADD', KEYS[2], '*', 'type', f['type'] or '', 'body', f['body'] or '
 redis.call('XDEL', KEYS[1], ARGV[1])
 return 1
 """
+
+# KEYS: pokes zset   ARGV: now ms, limit
+# Removes and returns up to `limit` members due at `now`.
+TAKE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+return due
+"""

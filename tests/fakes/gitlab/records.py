@@ -113,6 +113,18 @@ class MergeRequest:
 
 
 @dataclass
+class Pipeline:
+    id: int
+    project_id: int
+    sha: str
+    ref: str
+    status: str  # created, pending, running, success, failed, canceled, skipped, manual
+    source: str = "merge_request_event"
+    created_at: str = field(default_factory=now_iso)
+    updated_at: str = field(default_factory=now_iso)
+
+
+@dataclass
 class Environment:
     id: int
     project_id: int
@@ -157,11 +169,13 @@ class GitLabStore:
     environments: dict[int, Environment] = field(default_factory=dict)
     notes: dict[int, Note] = field(default_factory=dict)
     branches: dict[int, dict[str, str]] = field(default_factory=dict)  # project id → name → sha
+    pipelines: dict[int, Pipeline] = field(default_factory=dict)
     user_ids: IdSequence = field(default_factory=lambda: IdSequence(1))
     project_ids: IdSequence = field(default_factory=lambda: IdSequence(1))
     mr_ids: IdSequence = field(default_factory=lambda: IdSequence(1001))
     environment_ids: IdSequence = field(default_factory=lambda: IdSequence(1))
     note_ids: IdSequence = field(default_factory=lambda: IdSequence(1))
+    pipeline_ids: IdSequence = field(default_factory=lambda: IdSequence(5001))
 
     # --- lookups answering like GitLab when something is missing ---------------------
     def project(self, id_or_encoded_path: str | int) -> Project:

@@ -17,6 +17,7 @@ from tests.fakes.gitlab.records import (
     Member,
     MergeRequest,
     Note,
+    Pipeline,
     Project,
     User,
 )
@@ -121,6 +122,27 @@ class GitLabRenderer:
                 "full": f"{project.path_with_namespace}!{mr.iid}",
             },
             "web_url": f"{self.web_base}/{project.path_with_namespace}/-/merge_requests/{mr.iid}",
+        }
+
+    def merge_request_in_list(self, mr: MergeRequest) -> dict[str, Any]:
+        """As GitLab lists MRs: without ``head_pipeline`` (only a single-MR GET has it)."""
+        rendered = self.merge_request(mr)
+        del rendered["head_pipeline"]
+        return rendered
+
+    def pipeline(self, pipeline: Pipeline) -> dict[str, Any]:
+        project = self.store.projects[pipeline.project_id]
+        return {
+            "id": pipeline.id,
+            "iid": pipeline.id - 5000,
+            "project_id": pipeline.project_id,
+            "sha": pipeline.sha,
+            "ref": pipeline.ref,
+            "status": pipeline.status,
+            "source": pipeline.source,
+            "created_at": pipeline.created_at,
+            "updated_at": pipeline.updated_at,
+            "web_url": f"{self.web_base}/{project.path_with_namespace}/-/pipelines/{pipeline.id}",
         }
 
     @staticmethod

@@ -25,6 +25,7 @@ from tests.fakes.gitlab.records import (
     GitLabStore,
     Member,
     MergeRequest,
+    Pipeline,
     Project,
     User,
     now_iso,
@@ -122,6 +123,12 @@ class FakeGitLab(FakeHttpServer):
             self._store.branches.setdefault(project.id, {})[name] = sha
             return self._renderer().branch(project, name, sha)
 
+    def delete_branch(self, project_id: int | str, name: str) -> None:
+        """Delete the branch `name` (as a push that deletes it would)."""
+        with self._lock:
+            project = self._store.project(project_id)
+            self._store.branches.get(project.id, {}).pop(name, None)
+
     def add_merge_request(
         self,
         project_id: int | str,
@@ -176,10 +183,24 @@ class FakeGitLab(FakeHttpServer):
                     setattr(mr, name, list(value))
                 elif name != "state":
                     setattr(mr, name, value)
+            if fields.get("head_pipeline"):
+                self._record_head_pipeline(mr, fields["head_pipeline"])
             if "state" in fields:
                 self._set_mr_state(mr, fields["state"])
             mr.updated_at = now_iso()
             return self._renderer().merge_request(mr)
+
+    def add_pipeline(
+        self, project_id: int | str, *, sha: str, ref: str, status: str = "success",
+        source: str = "merge_request_event",
+    ) -> dict[str, Any]:
+        """A pipeline of the project (listed by GET /projects/:id/pipelines)."""
+        with self._lock:
+            project = self._store.project(project_id)
+            pipeline = Pipeline(self._store.pipeline_ids.take(), project.id, sha, ref, status,
+                                source)
+            self._store.pipelines[pipeline.id] = pipeline
+            return self._renderer().pipeline(pipeline)
 
     # --- inspection ----------------------------------------------------------------
     @property
@@ -201,6 +222,13 @@ class FakeGitLab(FakeHttpServer):
             project = self._store.project(project_id)
             envs = sorted(self._store.project_environments(project.id), key=lambda e: e.id)
             return [self._renderer().environment(env) for env in envs]
+
+    def stop_environment_by_id(self, project_id: int | str, environment_id: int) -> None:
+        """Stop an environment as its owner (CI, a person) would."""
+        with self._lock:
+            env = self._store.environment(self._store.project(project_id).id, environment_id)
+            env.state = "stopped"
+            env.updated_at = now_iso()
 
     def notes(self, project_id: int | str, iid: int) -> list[dict[str, Any]]:
         """The MR's notes, oldest first."""
@@ -244,6 +272,16 @@ class FakeGitLab(FakeHttpServer):
         mr.state = state
         mr.merged_at = now_iso() if state == "merged" else None
         mr.closed_at = now_iso() if state == "closed" else None
+
+    def _record_head_pipeline(self, mr: MergeRequest, head: dict[str, Any]) -> None:
+        """An MR's head pipeline is also one of the project's pipelines (same id)."""
+        pipeline_id = int(head.get("id") or self._store.pipeline_ids.take())
+        self._store.pipeline_ids.take(pipeline_id)
+        head["id"] = pipeline_id
+        self._store.pipelines[pipeline_id] = Pipeline(
+            pipeline_id, mr.project_id, str(head.get("sha") or mr.sha),
+            str(head.get("ref") or f"refs/merge-requests/{mr.iid}/head"),
+            str(head.get("status") or "success"))
 
     def _renderer(self, viewer_is_admin: bool = True) -> GitLabRenderer:
         web_base = self.base_url if self._server is not None else "http://gitlab.fake.invalid"

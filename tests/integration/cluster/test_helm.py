@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -66,7 +67,9 @@ def test_install_upgrade_list_uninstall(adapter: Helm, kube: Kube) -> None:
     changed = adapter.upgrade_install("tiny", TINY, ns, {"greeting": "hey"})
     assert changed is not None and changed.revision == 3
     assert configmap_data(kube, "tiny-greeting") == {"greeting": "hey"}
-    assert adapter.get_release("tiny", ns) == changed
+    latest = adapter.get_release("tiny", ns)
+    assert latest is not None and latest.updated is not None  # history says when
+    assert dataclasses.replace(latest, updated=None) == changed
     assert [r.status for r in adapter.history("tiny", ns)] == ["superseded", "superseded",
                                                                "deployed"]
 

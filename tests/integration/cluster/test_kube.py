@@ -91,14 +91,28 @@ def test_dry_run_delete_checks_ownership_and_changes_nothing(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="previewbot.kube")
     name = new_name()
-    assert adapter.delete_namespace(name, dry_run=True) is False  # nothing to delete
+    assert adapter.delete_namespace(name, owner=LABELS, dry_run=True) is False  # none yet
     adapter.ensure_namespace(name, LABELS, ANNOTATIONS)
     version = read(kube, name).resource_version
-    assert adapter.delete_namespace(name, dry_run=True) is True
+    assert adapter.delete_namespace(name, owner=LABELS, dry_run=True) is True
     after = read(kube, name)
     assert after.resource_version == version
     assert after.deletion_timestamp is None
     assert "DRY-RUN: would delete namespace " + name in caplog.text
+
+
+def test_delete_of_a_namespace_managed_for_another_identity_is_refused(
+        kube: KubeFixture, adapter: Kube, new_name: Callable[[], str]) -> None:
+    name = new_name()
+    adapter.ensure_namespace(name, LABELS, ANNOTATIONS)
+    version = read(kube, name).resource_version
+    other_project = {**LABELS, "previewbot/project-id": "43"}
+    for dry_run in (True, False):
+        with pytest.raises(NotOwnedError) as refused:
+            adapter.delete_namespace(name, owner=other_project, dry_run=dry_run)
+        assert "previewbot/project-id" in str(refused.value)
+    after = read(kube, name)
+    assert after.resource_version == version and after.deletion_timestamp is None
 
 
 def test_annotate_sets_and_removes_keys(kube: KubeFixture, adapter: Kube,
@@ -120,9 +134,9 @@ def test_unmanaged_namespace_is_never_touched(kube: KubeFixture, adapter: Kube) 
     with pytest.raises(NotOwnedError):
         adapter.annotate_namespace(kube.namespace, {"previewbot/sha": "x"})
     with pytest.raises(NotOwnedError):
-        adapter.delete_namespace(kube.namespace, dry_run=False)
+        adapter.delete_namespace(kube.namespace, owner=LABELS, dry_run=False)
     with pytest.raises(NotOwnedError):
-        adapter.delete_namespace(kube.namespace, dry_run=True)
+        adapter.delete_namespace(kube.namespace, owner=LABELS, dry_run=True)
 
     assert kube.namespace in str(ensure.value)
     assert "app.kubernetes.io/managed-by=previewbot" in str(ensure.value)
@@ -139,10 +153,10 @@ def test_delete_then_wait_gone(kube: KubeFixture, adapter: Kube,
     adapter.ensure_namespace(name, LABELS, ANNOTATIONS)
     kube.core.create_namespaced_config_map(
         name, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c"), data={"k": "v"}))
-    assert adapter.delete_namespace(name, dry_run=False) is True
+    assert adapter.delete_namespace(name, owner=LABELS, dry_run=False) is True
     assert adapter.wait_namespace_gone(name, timeout=60) is True
     assert adapter.get_namespace(name) is None
-    assert adapter.delete_namespace(name, dry_run=False) is False
+    assert adapter.delete_namespace(name, owner=LABELS, dry_run=False) is False
 
 
 def test_ensure_on_a_terminating_namespace_is_temporary(
@@ -152,7 +166,7 @@ def test_ensure_on_a_terminating_namespace_is_temporary(
     # A finalizer of our own keeps the namespace Terminating until we remove it.
     kube.core.create_namespaced_config_map(name, client.V1ConfigMap(
         metadata=client.V1ObjectMeta(name="held", finalizers=["previewbot.test/hold"])))
-    adapter.delete_namespace(name, dry_run=False)
+    adapter.delete_namespace(name, owner=LABELS, dry_run=False)
     record = adapter.get_namespace(name)
     assert record is not None and record.phase == "Terminating"
     with pytest.raises(TemporaryError) as raised:

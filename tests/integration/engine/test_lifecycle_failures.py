@@ -17,6 +17,7 @@ from kubernetes.client.rest import ApiException
 from bot.cluster.helm import Helm
 from bot.domain import naming
 from bot.domain.model import Status
+from bot.domain.naming import identity_key
 from bot.runtime.wiring import build
 from tests.integration.lifecycle_bed import LifecycleBed, helm_release, kill_group, up_ok
 from tests.polling import poll
@@ -231,7 +232,7 @@ def test_gitlab_down_never_blocks_a_teardown_and_the_stop_catches_up(
     assert reconciler.run_pass(dry_run=False, only=[env_key]).plan.actions == ()
 
 
-def test_a_namespace_managed_for_another_project_is_left_alone(
+def test_a_namespace_managed_for_another_project_is_left_alone_and_ours_gets_its_own_key(
         bed: LifecycleBed, kube_api: client.ApiClient) -> None:
     bed.add_mr(30)
     env_key = f"{bed.slug}-mr-30"
@@ -242,7 +243,15 @@ def test_a_namespace_managed_for_another_project_is_left_alone(
                                            "previewbot/project-id": "999999"})))
     before = core_api.read_namespace(f"preview-{env_key}").metadata.resource_version
     done = bed.cli("up", f"{bed.project_path}!30")
-    assert done.returncode == 1
-    assert "managed by previewbot for another environment or project" in done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+    # SPEC §5: two identities never share a key; ours gets the stable hash suffix
+    ours = identity_key(env_key, f"{bed.project_id}:mr:30")
+    assert f"{ours}: ready" in done.stdout
+    labels = core_api.read_namespace(f"preview-{ours}").metadata.labels
+    assert labels["previewbot/project-id"] == str(bed.project_id)
     assert core_api.read_namespace(f"preview-{env_key}").metadata.resource_version == before
     assert helm_release(bed, env_key) is None
+    # and every later reference to !30 finds ours, never the other project's
+    down = bed.cli("down", f"{bed.project_path}!30")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert core_api.read_namespace(f"preview-{env_key}").metadata.resource_version == before

@@ -8,7 +8,7 @@ from typing import Any
 import gitlab
 import pytest
 
-from bot.domain.errors import PermanentError, TemporaryError
+from bot.domain.errors import AccessError, PermanentError, TemporaryError
 from bot.gitlab.client import GitLab, GitLabClient, MergeRequestInfo, ProjectInfo
 from tests.fakes import DEVELOPER, MAINTAINER, OWNER, REPORTER, FakeGitLab
 
@@ -180,12 +180,12 @@ def test_ensure_environment_creates_then_only_updates_a_changed_url(
 ) -> None:
     adapter = _seed(fake_gitlab)
 
-    created = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
-    again = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
+    created = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test", known_id=None)
+    again = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test", known_id=created)
     writes_before_change = _writes(fake_gitlab)
-    moved = adapter.ensure_environment(42, ENV, "https://app-mr-7.other.test")
+    moved = adapter.ensure_environment(42, ENV, "https://app-mr-7.other.test", known_id=created)
 
-    assert created == again == moved
+    assert created is not None and created == again == moved
     assert writes_before_change == [("POST", "/api/v4/projects/42/environments")]
     put = fake_gitlab.find_requests("PUT", "/environments/")
     assert [(r.path, r.json) for r in put] == [
@@ -209,23 +209,46 @@ def test_ensure_environment_finds_the_exact_name_among_similar_ones(
     fake_gitlab: FakeGitLab,
 ) -> None:
     adapter = _seed(fake_gitlab)
-    other = adapter.ensure_environment(42, ENV + "-v2", "https://v2.preview.test")
+    other = adapter.ensure_environment(42, ENV + "-v2", "https://v2.preview.test", known_id=None)
 
-    mine = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
+    mine = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test", known_id=None)
 
-    assert mine != other
+    assert mine is not None and mine != other
     assert sorted(e["name"] for e in fake_gitlab.environments(42)) == [ENV, ENV + "-v2"]
     assert len(fake_gitlab.find_requests("POST", "/environments")) == 2
 
 
-def test_stop_environment_stops_once(fake_gitlab: FakeGitLab) -> None:
+def test_an_environment_the_bot_did_not_make_is_never_touched(fake_gitlab: FakeGitLab) -> None:
     adapter = _seed(fake_gitlab)
-    env_id = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
+    # CI's own review app of the same name, made with another client
+    ci = gitlab.Gitlab(fake_gitlab.url, private_token=fake_gitlab.token).projects.get(
+        42, lazy=True).environments.create({"name": ENV, "external_url": "https://ci.example"})
+    ci_id = int(ci.attributes["id"])
+    ci_made = len(fake_gitlab.requests)
+
+    assert adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test",
+                                      known_id=None) is None
+    assert adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test",
+                                      known_id=ci_id + 1000) is None
+    fake_gitlab.stop_environment_by_id(42, ci_id)  # stopped by CI itself
+    assert adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test",
+                                      known_id=None) is None
+
+    [env] = fake_gitlab.environments(42)
+    assert (env["id"], env["external_url"]) == (ci_id, "https://ci.example")
+    # no update, no stop, no delete of CI's environment
+    assert [r.method for r in fake_gitlab.requests[ci_made:]] == ["GET"] * 3
+
+
+def test_stop_environment_stops_only_its_own_once(fake_gitlab: FakeGitLab) -> None:
+    adapter = _seed(fake_gitlab)
+    env_id = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test", known_id=None)
+    assert env_id is not None
 
     results = [
-        adapter.stop_environment(42, ENV),
-        adapter.stop_environment(42, ENV),
-        adapter.stop_environment(42, "review/never-existed"),
+        adapter.stop_environment(42, env_id),
+        adapter.stop_environment(42, env_id),
+        adapter.stop_environment(42, env_id + 999),
     ]
 
     assert results == [True, False, False]
@@ -234,17 +257,49 @@ def test_stop_environment_stops_once(fake_gitlab: FakeGitLab) -> None:
     assert [r.path for r in stops] == [f"/api/v4/projects/42/environments/{env_id}/stop"]
 
 
-def test_ensure_environment_replaces_a_stopped_one(fake_gitlab: FakeGitLab) -> None:
+def test_ensure_environment_replaces_its_own_stopped_one(fake_gitlab: FakeGitLab) -> None:
     adapter = _seed(fake_gitlab)
-    first = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
-    adapter.stop_environment(42, ENV)
+    first = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test", known_id=None)
+    assert first is not None
+    adapter.stop_environment(42, first)
 
-    second = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
+    second = adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test", known_id=first)
 
-    assert second != first
+    assert second is not None and second != first
     assert [(e["id"], e["state"]) for e in fake_gitlab.environments(42)] == [
         (second, "available")]
 
+
+# --- the open-MR list and pipelines ------------------------------------------------------
+def test_open_merge_requests_are_listed_in_pages_of_100(fake_gitlab: FakeGitLab) -> None:
+    adapter = _seed(fake_gitlab)
+    for iid in range(8, 258):
+        fake_gitlab.add_merge_request(42, iid=iid, source_branch=f"f-{iid}",
+                                      author_username="alice", sha=f"{iid:040d}")
+    fake_gitlab.update_merge_request(42, 9, state="merged")
+    fake_gitlab.update_merge_request(42, 10, state="locked")
+
+    before = len(fake_gitlab.requests)
+    found = adapter.list_open_merge_requests("group/app")
+
+    # state=opened only: merged and locked MRs are not listed (7 is _seed's own)
+    assert sorted(mr.iid for mr in found) == [7, 8, *range(11, 258)]
+    calls = fake_gitlab.requests[before:]
+    assert [r.query.get("state") for r in calls] == [["opened"]] * 3  # 249 MRs: 3 pages
+    assert all(r.query.get("per_page") == ["100"] for r in calls)
+    mr = next(m for m in found if m.iid == 8)
+    assert (mr.project_id, mr.sha, mr.source_branch) == (42, f"{8:040d}", "f-8")
+
+
+def test_successful_pipeline_shas_are_one_page_of_the_newest(fake_gitlab: FakeGitLab) -> None:
+    adapter = _seed(fake_gitlab)
+    fake_gitlab.add_pipeline(42, sha="a" * 40, ref="refs/merge-requests/7/head")
+    fake_gitlab.add_pipeline(42, sha="b" * 40, ref="f-1", status="failed")
+    fake_gitlab.add_pipeline(42, sha="c" * 40, ref="f-2", status="running")
+
+    assert adapter.successful_pipeline_shas(42) == frozenset({"a" * 40})
+    [call] = fake_gitlab.find_requests("GET", "/pipelines")
+    assert call.query["status"] == ["success"]
 
 # --- the MR note -----------------------------------------------------------------------
 def _post_notes(fake: FakeGitLab, token: str, bodies: list[str]) -> None:
@@ -331,10 +386,11 @@ def test_upsert_mr_note_adds_a_missing_marker(fake_gitlab: FakeGitLab) -> None:
 
 
 # --- errors ----------------------------------------------------------------------------
-def test_bad_token_is_a_permanent_error_about_the_token(fake_gitlab: FakeGitLab) -> None:
+def test_bad_token_is_retried_never_a_refusal(fake_gitlab: FakeGitLab) -> None:
     _seed(fake_gitlab)
 
-    with pytest.raises(PermanentError, match="GITLAB_TOKEN") as raised:
+    # An expired token is fixed by a person: the work waits for that, it is not dropped.
+    with pytest.raises(AccessError, match="GITLAB_TOKEN") as raised:
         _adapter(fake_gitlab, "glpat-wrong").project("group/app")
 
     assert "401" in str(raised.value) and "api scope" in str(raised.value)
@@ -364,7 +420,7 @@ def test_gitlab_down_is_temporary(fake_gitlab: FakeGitLab) -> None:
     fake_gitlab.set_down(True)
 
     with pytest.raises(TemporaryError, match="503") as raised:
-        adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test")
+        adapter.ensure_environment(42, ENV, "https://app-mr-7.preview.test", known_id=None)
 
     assert "environment 'review/feat/login'" in str(raised.value)
     assert [r.status for r in fake_gitlab.requests] == [503]
@@ -383,8 +439,8 @@ def test_forbidden_names_the_missing_scope(fake_gitlab: FakeGitLab) -> None:
     adapter = _seed(fake_gitlab)
     fake_gitlab.fail_next(1, 403)
 
-    with pytest.raises(PermanentError, match="api scope"):
-        adapter.stop_environment(42, ENV)
+    with pytest.raises(AccessError, match="api scope"):
+        adapter.stop_environment(42, 1)
 
     assert [r.status for r in fake_gitlab.requests] == [403]
 

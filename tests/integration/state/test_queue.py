@@ -249,6 +249,22 @@ def test_pokes_are_taken_once(queue: DeliveryQueue) -> None:
     assert queue.take_poked() == []
 
 
+def test_delayed_pokes_wait_for_their_time_and_the_earliest_wins(
+        queue: DeliveryQueue, clock: FakeClock) -> None:
+    queue.poke("app-mr-1", delay=30)  # a dependency asked for 30 s
+    queue.poke("app-mr-2", delay=60)
+    queue.poke("app-mr-2", delay=10)  # an earlier poke wins …
+    queue.poke("app-mr-1", delay=90)  # … a later one does not postpone
+    assert queue.take_poked() == []
+    clock.advance(timedelta(seconds=10))
+    assert queue.take_poked() == ["app-mr-2"]
+    clock.advance(timedelta(seconds=19))
+    assert queue.take_poked() == []
+    clock.advance(timedelta(seconds=1))
+    assert queue.take_poked() == ["app-mr-1"]
+    assert queue.take_poked() == []
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

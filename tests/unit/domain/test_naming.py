@@ -17,6 +17,7 @@ from bot.domain.naming import (
     branch_env_key,
     branch_slug,
     ci_ref_slug,
+    identity_key,
     mr_env_key,
     namespace_name,
     parse_env_ref,
@@ -73,6 +74,9 @@ def test_project_slug_rejects_bad_configured_slug(configured: str) -> None:
         ("group-app", "mr-7", f"group-app-mr-7-{h6('mr-7')}"),
         ("group-app", "fix-abc123", f"group-app-fix-abc123-{h6('fix-abc123')}"),
         ("group-app", "MR", f"group-app-b-mr-{h6('MR')}"),
+        # another project "gitlabhq/gitlab-test-web" has key gitlabhq-gitlab-test-web-mr-7
+        ("gitlabhq-gitlab-test", "web-mr-7",
+         f"gitlabhq-gitlab-test-web-mr-7-{h6('web-mr-7')}"),
     ],
 )
 def test_branch_env_key(slug: str, branch: str, expected: str) -> None:
@@ -287,3 +291,20 @@ def test_clean_branches_stay_readable(branch: str) -> None:
     else:
         raw_hash = hashlib.sha256(branch.encode("utf-8", "surrogatepass")).hexdigest()[:6]
         assert result.endswith("-" + raw_hash)
+
+
+@pytest.mark.parametrize(
+    ("env_key", "identity"),
+    [
+        ("gitlabhq-gitlab-test-web-mr-7", "42:mr:7"),
+        ("a-b-c", "7:branch:b-c"),
+        ("x" * 53, "1:mr:1"),
+    ],
+)
+def test_identity_key_is_a_stable_distinct_label(env_key: str, identity: str) -> None:
+    key = identity_key(env_key, identity)
+    assert key == identity_key(env_key, identity)
+    assert key != env_key
+    assert key.endswith("-" + h6(identity))
+    assert DNS_LABEL.fullmatch(key) and len(key) <= ENV_KEY_MAX
+    assert identity_key(env_key, identity + "x") != key

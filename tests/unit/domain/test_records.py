@@ -55,7 +55,7 @@ def test_spec_labels_and_annotations() -> None:
 
 def test_namespace_record_round_trips() -> None:
     for original in (desired(), desired(mr_iid=None, mr_url=""), desired(keep=True),
-                     desired(present=False, down_reason="MR merged")):
+                     desired(present=False, down_reason="MR merged", down_kind="mr-closed")):
         assert rebuilt(original) == original
 
 

@@ -46,7 +46,28 @@ def list_merge_requests(call: GitLabCall) -> Reply:
         and _matches_branches_and_labels(call, mr)
     ]
     found.sort(key=lambda mr: mr.id, reverse=True)  # GitLab default: created_at desc
-    return paginated(call, [call.render.merge_request(mr) for mr in found])
+    return paginated(call, [call.render.merge_request_in_list(mr) for mr in found])
+
+
+PIPELINE_STATUSES = ("created", "waiting_for_resource", "preparing", "pending", "running",
+                     "success", "failed", "canceled", "skipped", "manual", "scheduled")
+
+
+def list_pipelines(call: GitLabCall) -> Reply:
+    """GET /projects/:id/pipelines: newest first; filters status, ref, sha."""
+    project = call.project()
+    status, ref, sha = call.query("status"), call.query("ref"), call.query("sha")
+    if status is not None and status not in PIPELINE_STATUSES:
+        raise GitLabApiError(400, "status does not have a valid value", key="error")
+    found = [
+        pipeline for pipeline in call.store.pipelines.values()
+        if pipeline.project_id == project.id
+        and (status is None or pipeline.status == status)
+        and (ref is None or pipeline.ref == ref)
+        and (sha is None or pipeline.sha == sha)
+    ]
+    found.sort(key=lambda pipeline: pipeline.id, reverse=True)  # GitLab default: id desc
+    return paginated(call, [call.render.pipeline(pipeline) for pipeline in found])
 
 
 def _matches_branches_and_labels(call: GitLabCall, mr: MergeRequest) -> bool:
