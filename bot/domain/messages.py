@@ -657,3 +657,6 @@ def down_requested_in_slack(actor: str) -> str:
 def announcement_unknown(env_key: str, detail: str) -> str:
     return (f"cannot tell whether {env_key} has a Slack announcement (its namespace is "
             f"unreadable: {detail}); not posting a second one — the next notice tries again")
+
+
+SLACK_NOT_UTF8 = "body is not UTF-8 text, as Slack sends it"

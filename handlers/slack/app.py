@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -75,6 +76,7 @@ class SlackBot:
         self.notifier = SlackNotifier(self.client)
         self._app: App | None = None
         self._socket: SocketModeHandler | None = None
+        self._stopping = threading.Event()
 
     def attach(self, core: Core, queue: DeliveryQueue) -> App:
         people = SlackPeople(self.client)
@@ -97,12 +99,29 @@ class SlackBot:
         return None if self.settings.slack_socket_mode else events_endpoint(self.app)
 
     def start(self) -> None:
+        """Socket Mode: connect in the background, retrying while Slack cannot be reached
+        (the rest of `serve` runs meanwhile; once connected, Bolt reconnects by itself)."""
         if self.settings.slack_socket_mode:
             self._socket = SocketModeHandler(self.app, self.settings.slack_app_token)
-            self._socket.connect()  # type: ignore[no-untyped-call]  # background threads
-            log.info("Slack: Socket Mode connected")
+            threading.Thread(target=self._connect, args=(self._socket,), name="slack-socket",
+                             daemon=True).start()
+
+    def _connect(self, socket: SocketModeHandler) -> None:
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                socket.connect()  # type: ignore[no-untyped-call]
+                log.info("Slack: Socket Mode connected")
+                return
+            except Exception as error:  # Slack unreachable or refusing: try again
+                metrics.ERRORS.labels(dependency="slack").inc()
+                log.warning("Slack: Socket Mode cannot connect (%s); retrying in %.0fs",
+                            error, delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 60.0)
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._socket is not None:
             self._socket.close()  # type: ignore[no-untyped-call]
 
@@ -111,13 +130,12 @@ def events_endpoint(app: App) -> Endpoint:
     async def endpoint(request: Request) -> Response:
         started = time.perf_counter()
         try:
-            body = await read_capped(request)
-            body.decode("utf-8")
+            text = (await read_capped(request)).decode("utf-8")
         except BodyTooLarge:
-            return PlainTextResponse("body too large", status_code=413)
+            return PlainTextResponse(messages.WEBHOOK_TOO_LARGE, status_code=413)
         except UnicodeDecodeError:
-            return PlainTextResponse("body is not UTF-8", status_code=400)
-        bolt_request = SlashCommandSafeRequest(body=body.decode("utf-8"),
+            return PlainTextResponse(messages.SLACK_NOT_UTF8, status_code=400)
+        bolt_request = SlashCommandSafeRequest(body=text,
                                                query=request.query_params,
                                                headers=request.headers)
         response = await run_in_threadpool(app.dispatch, bolt_request)

@@ -309,10 +309,15 @@ class FakeSlack(FakeHttpServer):
         if not request.path.startswith("/link/"):
             return None
         session = SocketSession()
-        with self._lock:
-            self._sessions.append(session)
-            self._changed.notify_all()
-        return session.run
+
+        def run(sock: socket.socket) -> None:
+            session.attach(sock)
+            with self._lock:  # only now may a test send over it
+                self._sessions.append(session)
+                self._changed.notify_all()
+            session.run()
+
+        return run
 
     def socket_request(
         self, kind: str, payload: dict[str, Any], timeout: float = 10.0

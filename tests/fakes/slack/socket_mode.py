@@ -37,8 +37,12 @@ class SocketSession:
         self.stop = threading.Event()
 
     # --- the server thread -------------------------------------------------------
-    def run(self, sock: socket.socket) -> None:
+    def attach(self, sock: socket.socket) -> None:
         self._sock = sock
+
+    def run(self) -> None:
+        sock = self._sock
+        assert sock is not None, "attach() the connection first"
         try:
             self.send_json({"type": "hello", "num_connections": 1,
                             "connection_info": {"app_id": APP_ID},

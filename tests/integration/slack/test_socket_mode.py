@@ -23,6 +23,7 @@ from tests.integration.slack.support import (
     wait_status,
 )
 from tests.integration.webhook_support import start_server
+from tests.polling import poll
 
 
 def test_socket_mode_takes_commands_and_buttons(bed: LifecycleBed,
@@ -31,12 +32,17 @@ def test_socket_mode_takes_commands_and_buttons(bed: LifecycleBed,
     core = bed.core()
     bed.add_mr(51)
     key = f"{bed.slug}-mr-51"
+    fake_slack.set_down(True)  # Slack unreachable at start: serve runs, and connects later
     server = start_server(bed, SLACK_BOT_TOKEN=fake_slack.bot_token, SLACK_API_URL=fake_slack.url,
                           SLACK_APP_TOKEN=fake_slack.app_token)  # no signing secret needed
     try:
+        poll("a failed connection attempt", lambda: server.metric(
+            "previewbot_dependency_errors_total", dependency="slack") >= 1)
+        fake_slack.set_down(False)
         assert post_raw(server.url, b"text=help", signed_headers(b"text=help", FORM)).status == 404
 
-        usage = fake_slack.socket_request("slash_commands", command_fields(fake_slack, "lst"))
+        usage = fake_slack.socket_request("slash_commands", command_fields(fake_slack, "lst"),
+                                          timeout=30)
         assert usage["payload"]["response_type"] == "ephemeral"
         assert 'did you mean "list"?' in usage["payload"]["text"]
 
