@@ -7,6 +7,7 @@ environment locks keep two replicas from converging one environment at once.
 from __future__ import annotations
 
 import logging
+import signal
 from datetime import timedelta
 
 import uvicorn
@@ -43,18 +44,30 @@ def serve(settings: Settings) -> int:
                    slack_events=slack.endpoint() if slack else None)
     server = uvicorn.Server(uvicorn.Config(create_app(deps), host=settings.host,
                                            port=settings.port, log_level="warning",
-                                           access_log=False, lifespan="off"))
+                                           access_log=False, lifespan="off",
+                                           log_config=None))  # uvicorn logs as ours do
     scheduler = Scheduler(core, workers.consumer)
     workers.start()
     scheduler.start()
     if slack is not None:
         slack.start()
     log.info("listening on %s:%d", settings.host, settings.port)
+    # uvicorn re-raises the SIGTERM/SIGINT it shut down for once it has stopped serving;
+    # with these handlers that lands here instead of killing the process before the
+    # workers below could stop their helm and release their locks.
+    for handled in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(handled, _stop_requested)
     try:
         server.run()
     finally:
         if slack is not None:
             slack.stop()
+        # Stop taking work, let running steps finish or stop their helm, release locks.
+        workers.stop(grace=settings.shutdown_grace)
         scheduler.stop()
-        workers.stop()
+        log.info("stopped")
     return 0
+
+
+def _stop_requested(signum: int, _frame: object) -> None:
+    log.info("%s received: shutting down", signal.Signals(signum).name)

@@ -68,18 +68,40 @@ def kube(testbed: testbed_mod.Testbed, kube_api: client.ApiClient) -> Iterator[K
     core.delete_namespace(namespace)
 
 
+REDIS_DATABASES = 1024  # the test bed starts redis-server with --databases 1024
+
+
+def lease_database(allocator: redis.Redis, owner: str) -> int:
+    """The next database (1…1023) no test holds, leased to ``owner``; 0 when none is free."""
+    for _ in range(REDIS_DATABASES):
+        candidate = 1 + int(allocator.incr("testbed:next-db")) % (REDIS_DATABASES - 1)
+        if allocator.set(f"testbed:db-lease:{candidate}", owner, nx=True, ex=3600):
+            return candidate
+    return 0
+
+
 @pytest.fixture
-def redis_url(testbed: testbed_mod.Testbed) -> str:
-    """A Redis URL on the session's redis-server with a database no other test uses."""
+def redis_url(testbed: testbed_mod.Testbed) -> Iterator[str]:
+    """A Redis URL on the session's redis-server with a database no other test uses.
+
+    Database 0 holds the allocator. Each test leases a database (SET NX) and frees it
+    afterwards, so a long run never wraps onto a database another test still uses;
+    a lease left by a killed run expires after an hour."""
     base = testbed.redis_url.rsplit("/", 1)[0]
     allocator = redis.Redis.from_url(f"{base}/0")
-    database = 1 + int(allocator.incr("testbed:next-db")) % 1023
-    allocator.close()
+    owner = uuid.uuid4().hex
+    database = lease_database(allocator, owner)
+    if database == 0:
+        pytest.fail("no free Redis database on the test bed: every one is leased",
+                    pytrace=False)
     url = f"{base}/{database}"
     db = redis.Redis.from_url(url)
     db.flushdb()
     db.close()
-    return url
+    yield url
+    if allocator.get(f"testbed:db-lease:{database}") == owner.encode():
+        allocator.delete(f"testbed:db-lease:{database}")
+    allocator.close()
 
 
 @pytest.fixture

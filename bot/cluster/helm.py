@@ -29,8 +29,10 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -97,6 +99,8 @@ class Helm:
         self.timeout = timeout
         self._on_command = on_command
         self._version: str | None = None
+        self._running: set[subprocess.Popen[str]] = set()
+        self._running_lock = threading.Lock()
 
     def version(self) -> str:
         """The client version, e.g. "v4.3.1" (asked once, then cached)."""
@@ -205,6 +209,30 @@ class Helm:
         self._run(args, what=f"helm rollback of {what} to revision {target}")
         return action
 
+    def stop_running(self, grace: float) -> int:
+        """Shutting down: SIGTERM every helm still running (Helm then marks its release
+        failed instead of leaving it pending), SIGKILL what is left after ``grace``
+        seconds. Returns how many were running."""
+        with self._running_lock:
+            running = list(self._running)
+        for process in running:
+            with suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in running:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+        return len(running)
+
+    def _track(self, process: subprocess.Popen[str], started: bool) -> None:
+        with self._running_lock:
+            if started:
+                self._running.add(process)
+            else:
+                self._running.discard(process)
+
     def _helm_timeout(self) -> str:
         return f"{max(1, int(self.timeout))}s"
 
@@ -223,7 +251,7 @@ class Helm:
         if self._on_command is not None:
             self._on_command(list(argv))
         log.debug("running %s", argv)
-        code, out, err = _execute(argv, self.binary, self.timeout + 30)
+        code, out, err = _execute(argv, self.binary, self.timeout + 30, self._track)
         if code == 0:
             return out
         if "release: not found" in err:
@@ -257,7 +285,8 @@ def _checked(name: str, limit: int) -> str:
     return name
 
 
-def _execute(argv: list[str], binary: str, timeout: float) -> tuple[int, str, str]:
+def _execute(argv: list[str], binary: str, timeout: float,
+             track: Callable[[subprocess.Popen[str], bool], None]) -> tuple[int, str, str]:
     try:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, env=helm_environment(os.environ))
@@ -266,6 +295,15 @@ def _execute(argv: list[str], binary: str, timeout: float) -> tuple[int, str, st
             f"cannot run the Helm binary {binary!r} ({error.strerror}); install Helm 4 "
             "(https://helm.sh/docs/intro/install/) and put it on PATH or configure its path"
         ) from error
+    track(process, True)
+    try:
+        return _finish(process, argv, timeout)
+    finally:
+        track(process, False)
+
+
+def _finish(process: subprocess.Popen[str], argv: list[str],
+            timeout: float) -> tuple[int, str, str]:
     try:
         out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as error:
@@ -314,9 +352,10 @@ def _values_file(values: Mapping[str, Any]) -> Iterator[str]:
         os.unlink(path)
 
 
+# KUBERNETES_SERVICE_*: in a pod without KUBECONFIG, Helm finds the API server by them.
 _HELM_ENV_NAMES = ("PATH", "HOME", "KUBECONFIG", "TMPDIR", "HTTP_PROXY", "HTTPS_PROXY",
                    "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "SSL_CERT_FILE",
-                   "SSL_CERT_DIR")
+                   "SSL_CERT_DIR", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
 
 
 def helm_environment(environ: Mapping[str, str]) -> dict[str, str]:

@@ -29,6 +29,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from bot import metrics
+from bot.config import NamespaceAccess
 from bot.domain import messages, records, workloads
 from bot.domain.errors import (
     AccessError,
@@ -41,6 +42,10 @@ from bot.domain.errors import (
 
 MANAGED_BY = (records.MANAGED_BY_LABEL, records.MANAGED_BY_VALUE)
 INSTANCE_LABEL = "app.kubernetes.io/instance"
+# The RoleBinding that gives the bot its namespace role inside each preview namespace.
+ROLE_BINDING = "previewbot"
+RBAC_GROUP = "rbac.authorization.k8s.io"
+ACCESS_TIMEOUT = 15.0  # seconds for a new RoleBinding to reach the API server's authorizer
 REQUEST_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds for every API call
 log = logging.getLogger("previewbot.kube")
 
@@ -70,23 +75,26 @@ class WorkloadStatus:
 class Kube:
     """Synchronous adapter over the official client; one instance per cluster."""
 
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: client.ApiClient, access: NamespaceAccess | None = None) -> None:
         self._api = api
         self._core = client.CoreV1Api(api)
         self._apps = client.AppsV1Api(api)
+        self._rbac = client.RbacAuthorizationV1Api(api)
+        self._access = access
 
     @classmethod
-    def from_kubeconfig(cls, path: str | None) -> Kube:
+    def from_kubeconfig(cls, path: str | None, access: NamespaceAccess | None = None) -> Kube:
         """``path``, else ``$KUBECONFIG`` / ``~/.kube/config``, else the in-cluster account."""
         default = Path("~/.kube/config").expanduser()
         chosen = path or os.environ.get("KUBECONFIG") or (str(default) if default.exists() else "")
         try:
             if chosen:
-                return cls(config.new_client_from_config(config_file=chosen))  # type: ignore[no-untyped-call]
+                return cls(config.new_client_from_config(config_file=chosen),  # type: ignore[no-untyped-call]
+                           access)
             configuration = client.Configuration()
             config.load_incluster_config(  # type: ignore[no-untyped-call]
                 client_configuration=configuration)
-            return cls(client.ApiClient(configuration))
+            return cls(client.ApiClient(configuration), access)
         except (ConfigException, OSError, ValueError) as error:
             where = f"kubeconfig {chosen}" if chosen else "the in-cluster service account"
             raise ConfigError(f"cannot load Kubernetes credentials from {where}: {error}; "
@@ -142,6 +150,78 @@ class Kube:
         changed = self._patch_metadata(current, _diff(current.labels, labels),
                                        _diff(current.annotations, annotations))
         return "updated" if changed else "unchanged"
+
+    def ensure_role_binding(self, namespace: str) -> str:
+        """Bind the namespace ClusterRole to the bot's service account in a managed namespace
+        (``PREVIEWBOT_NAMESPACE_ROLE``/``PREVIEWBOT_SERVICE_ACCOUNT``); returns "created",
+        "updated", "unchanged" or "not configured" (no access settings: nothing to bind).
+
+        The chart grants the bot nothing inside namespaces cluster-wide; this binding is
+        what lets Helm install the release there. The namespace's ownership is checked
+        first; a RoleBinding of that name without the managed-by label is never touched.
+        A new binding is waited for until the API server's authorizer honours it."""
+        access = self._access
+        if access is None:
+            return "not configured"
+        current_ns = self.get_namespace(namespace)
+        if current_ns is None:
+            raise PermanentError(messages.namespace_missing_for_binding(namespace))
+        _check_owned(current_ns)
+        wanted = _role_binding(namespace, access)
+        current = self._read_role_binding(namespace)
+        if current is None:
+            with _api(f"creating RoleBinding {ROLE_BINDING} in namespace {namespace}"):
+                self._rbac.create_namespaced_role_binding(namespace, wanted,
+                                                          _request_timeout=REQUEST_TIMEOUT)
+            log.info("bound ClusterRole %s to %s in namespace %s", access.cluster_role,
+                     access.username, namespace)
+            self._wait_for_access(namespace, access)
+            return "created"
+        if (current.metadata.labels or {}).get(MANAGED_BY[0]) != MANAGED_BY[1]:
+            raise NotOwnedError(messages.role_binding_not_ours(namespace, ROLE_BINDING))
+        if _binding_key(current) == _binding_key(wanted):
+            return "unchanged"
+        # roleRef is immutable: replace the binding, conditional on the one we checked.
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(
+            uid=current.metadata.uid, resource_version=current.metadata.resource_version))
+        with _api(f"replacing RoleBinding {ROLE_BINDING} in namespace {namespace}"):
+            self._rbac.delete_namespaced_role_binding(ROLE_BINDING, namespace, body=options,
+                                                      _request_timeout=REQUEST_TIMEOUT)
+            self._rbac.create_namespaced_role_binding(namespace, wanted,
+                                                      _request_timeout=REQUEST_TIMEOUT)
+        log.info("re-bound ClusterRole %s to %s in namespace %s", access.cluster_role,
+                 access.username, namespace)
+        self._wait_for_access(namespace, access)
+        return "updated"
+
+    def _read_role_binding(self, namespace: str) -> Any:
+        try:
+            with _api(f"reading RoleBinding {ROLE_BINDING} in namespace {namespace}"):
+                return self._rbac.read_namespaced_role_binding(
+                    ROLE_BINDING, namespace, _request_timeout=REQUEST_TIMEOUT)
+        except PreviewError as error:
+            if _status(error) == 404:
+                return None
+            raise
+
+    def _wait_for_access(self, namespace: str, access: NamespaceAccess) -> None:
+        """RBAC reaches the authorizer through a cache: ask (as the bot itself) until Helm's
+        first call in the namespace would be allowed, so it does not fail with 403."""
+        review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
+            resource_attributes=client.V1ResourceAttributes(
+                namespace=namespace, verb="list", resource="secrets")))
+        authorization = client.AuthorizationV1Api(self._api)
+        deadline = time.monotonic() + ACCESS_TIMEOUT
+        while True:
+            with _api(f"checking the bot's access to namespace {namespace}"):
+                answer = authorization.create_self_subject_access_review(
+                    review, _request_timeout=REQUEST_TIMEOUT)
+            if answer.status is not None and answer.status.allowed:
+                return
+            if time.monotonic() >= deadline:
+                raise TemporaryError(messages.role_binding_not_effective(
+                    namespace, access.cluster_role, access.username, ACCESS_TIMEOUT), delay=10.0)
+            time.sleep(0.1)
 
     def annotate_namespace(self, name: str, annotations: Mapping[str, str | None]) -> None:
         """Set annotations; a ``None`` value removes that key. No write when nothing differs."""
@@ -285,6 +365,24 @@ def _record(item: Any) -> NamespaceRecord:
         phase="Terminating" if terminating else "Active",
         created_at=meta.creation_timestamp or datetime.fromtimestamp(0, UTC),
         uid=meta.uid or "", resource_version=meta.resource_version or "")
+
+
+def _role_binding(namespace: str, access: NamespaceAccess) -> client.V1RoleBinding:
+    return client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name=ROLE_BINDING, namespace=namespace,
+                                     labels={MANAGED_BY[0]: MANAGED_BY[1]}),
+        role_ref=client.V1RoleRef(api_group=RBAC_GROUP, kind="ClusterRole",
+                                  name=access.cluster_role),
+        subjects=[client.RbacV1Subject(kind="ServiceAccount",
+                                       name=access.service_account_name,
+                                       namespace=access.service_account_namespace)])
+
+
+def _binding_key(binding: Any) -> tuple[object, ...]:
+    """What a RoleBinding grants: its role and its subjects."""
+    ref = binding.role_ref
+    return ((ref.api_group, ref.kind, ref.name),
+            tuple(sorted((s.kind, s.namespace or "", s.name) for s in binding.subjects or ())))
 
 
 def _diff(current: Mapping[str, str], wanted: Mapping[str, str | None]) -> dict[str, str | None]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from bot.config import ProjectConfig
@@ -41,10 +43,41 @@ def helm_values(project: ProjectConfig, desired: Desired) -> dict[str, Any]:
 
 
 def values_hash(chart: str, values: Mapping[str, Any]) -> str:
-    """Stable digest of chart reference + values (16 hex digits)."""
-    canonical = json.dumps({"chart": chart, "values": values}, sort_keys=True,
-                           separators=(",", ":"), ensure_ascii=False)
+    """Stable digest of the chart (its content, for a local chart) + values (16 hex
+    digits): an edited chart rolls out to existing environments on the next pass."""
+    canonical = json.dumps({"chart": chart, "content": chart_digest(chart), "values": values},
+                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+_digests: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
+_digests_lock = threading.Lock()
+
+
+def chart_digest(chart: str) -> str:
+    """What identifies the chart's content. A local chart directory: a digest of every
+    file (path and bytes), recomputed only when a file's size or mtime changed. Any other
+    reference (``oci://…:1.2.3``, ``repo/chart``) names its version itself: ``""``."""
+    root = Path(chart)
+    if not root.is_dir():
+        return ""
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    stamp = tuple((str(p.relative_to(root)), (st := p.stat()).st_size, st.st_mtime_ns)
+                  for p in files)
+    key = (str(root.resolve()), stamp)
+    with _digests_lock:
+        known = _digests.get(key)
+    if known is not None:
+        return known
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    value = digest.hexdigest()[:16]
+    with _digests_lock:
+        if len(_digests) > 64:  # old stamps of edited charts
+            _digests.clear()
+        _digests[key] = value
+    return value
 
 
 def namespace_for(desired: Desired) -> str:

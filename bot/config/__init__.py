@@ -36,13 +36,14 @@ from bot.config.model import (
 )
 from bot.config.project import DEFAULTS_KEYS, Layer, build_project, read_layer
 from bot.config.reader import Where
-from bot.config.settings import Settings
+from bot.config.settings import NamespaceAccess, Settings
 from bot.domain import messages
 from bot.domain.errors import ConfigError
 
 __all__ = [
     "Config",
     "DeployOn",
+    "NamespaceAccess",
     "Overlay",
     "ProjectConfig",
     "Routing",

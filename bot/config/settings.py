@@ -6,6 +6,7 @@ Secrets, and ``REDIS_URL`` (it may carry a password), never show in ``repr()``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,11 +38,35 @@ ENV_VARS = {
     "slack_api_url": "SLACK_API_URL",
     "kubeconfig": "KUBECONFIG",
     "helm_binary": "PREVIEWBOT_HELM",
+    "helm_timeout": "PREVIEWBOT_HELM_TIMEOUT",
+    "shutdown_grace": "PREVIEWBOT_SHUTDOWN_GRACE",
     "lock_ttl": "PREVIEWBOT_LOCK_TTL",
     "claim_idle": "PREVIEWBOT_CLAIM_IDLE",
     "intake_threads": "PREVIEWBOT_INTAKE_THREADS",
+    "namespace_role": "PREVIEWBOT_NAMESPACE_ROLE",
+    "service_account": "PREVIEWBOT_SERVICE_ACCOUNT",
+    "log_format": "PREVIEWBOT_LOG_FORMAT",
 }
 _HTTP = ("http", "https")
+_LOG_FORMATS = ("json", "text")
+_ROLE_NAME = re.compile(r"[a-z0-9]([-a-z0-9.:]{0,251}[a-z0-9])?")
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceAccess:
+    """What the bot binds in each preview namespace it creates: the ClusterRole
+    ``cluster_role`` to its own service account (the chart's least-RBAC design)."""
+
+    cluster_role: str
+    service_account_namespace: str
+    service_account_name: str
+
+    @property
+    def username(self) -> str:
+        return (f"system:serviceaccount:{self.service_account_namespace}:"
+                f"{self.service_account_name}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,12 +84,24 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     kubeconfig: str | None = None  # None: in-cluster service account
     helm_binary: str = "helm"  # PREVIEWBOT_HELM: path of the Helm CLI (Helm 4; 3 works too)
+    # PREVIEWBOT_HELM_TIMEOUT: helm's --timeout (hooks, waits); a pending release younger
+    # than this may still have a helm working on it and is never recovered.
+    helm_timeout: float = 600.0
+    # PREVIEWBOT_SHUTDOWN_GRACE: on SIGTERM, how long running steps may finish before their
+    # helm processes are stopped (then locks are released and the process exits).
+    shutdown_grace: float = 20.0
     # PREVIEWBOT_LOCK_TTL: seconds a killed worker's environment lock outlives it.
     lock_ttl: float = 30.0
     # PREVIEWBOT_CLAIM_IDLE: a queued event a dead replica had claimed is re-claimed after this.
     claim_idle: timedelta = timedelta(seconds=60)
     # PREVIEWBOT_INTAKE_THREADS: webhook-processing threads per replica (0: accept only).
     intake_threads: int = 2
+    # PREVIEWBOT_NAMESPACE_ROLE + PREVIEWBOT_SERVICE_ACCOUNT: bind that ClusterRole to this
+    # account (NAMESPACE:NAME) in every preview namespace. Unset: no RoleBinding.
+    namespace_role: str | None = None
+    service_account: str | None = None
+    # PREVIEWBOT_LOG_FORMAT: "json" or "text"; None: JSON unless stderr is a terminal.
+    log_format: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -76,6 +113,8 @@ class Settings:
             _check_url("GITLAB_URL", env["gitlab_url"], _HTTP, "https://gitlab.example.com")
         slack_api_url = env.get("slack_api_url", DEFAULT_SLACK_API_URL)
         _check_url("SLACK_API_URL", slack_api_url, _HTTP, DEFAULT_SLACK_API_URL)
+        namespace_role, service_account = _access_settings(env.get("namespace_role"),
+                                                           env.get("service_account"))
         return cls(
             config_path=Path(env.get("config_path", DEFAULT_CONFIG_PATH)),
             host=env.get("host", DEFAULT_HOST),
@@ -91,11 +130,32 @@ class Settings:
             slack_api_url=slack_api_url.rstrip("/") + "/",
             kubeconfig=env.get("kubeconfig"),
             helm_binary=env.get("helm_binary", "helm"),
+            helm_timeout=_seconds("PREVIEWBOT_HELM_TIMEOUT", env.get("helm_timeout", "10m")),
+            shutdown_grace=_seconds("PREVIEWBOT_SHUTDOWN_GRACE",
+                                    env.get("shutdown_grace", "20s")),
             lock_ttl=_seconds("PREVIEWBOT_LOCK_TTL", env.get("lock_ttl", "30s")),
             claim_idle=timedelta(seconds=_seconds("PREVIEWBOT_CLAIM_IDLE",
                                                   env.get("claim_idle", "60s"))),
             intake_threads=_count("PREVIEWBOT_INTAKE_THREADS", env.get("intake_threads", "2")),
+            namespace_role=namespace_role,
+            service_account=service_account,
+            log_format=_log_format(env.get("log_format")),
         )
+
+    @property
+    def namespace_access(self) -> NamespaceAccess | None:
+        """The RoleBinding to keep in each preview namespace; None when not configured."""
+        if self.namespace_role is None or self.service_account is None:
+            return None
+        namespace, name = self.service_account.split(":", 1)
+        return NamespaceAccess(self.namespace_role, namespace, name)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret these settings hold (tokens, the Redis password), for log masking."""
+        redis_password = urlsplit(self.redis_url).password if "@" in self.redis_url else None
+        found = (self.gitlab_token, self.gitlab_webhook_secret, self.slack_bot_token,
+                 self.slack_signing_secret, self.slack_app_token, redis_password)
+        return tuple(value for value in found if value)
 
     @property
     def slack_socket_mode(self) -> bool:
@@ -110,6 +170,28 @@ class Settings:
         missing = [ENV_VARS[name] for name in names if getattr(self, name) is None]
         if missing:
             raise ConfigError(messages.env_missing(missing))
+
+
+def _access_settings(role: str | None, account: str | None) -> tuple[str | None, str | None]:
+    role_var, account_var = ENV_VARS["namespace_role"], ENV_VARS["service_account"]
+    if (role is None) != (account is None):
+        given, missing = (role_var, account_var) if role else (account_var, role_var)
+        raise ConfigError(messages.env_needs_both(given, missing))
+    if role is not None and not _ROLE_NAME.fullmatch(role):
+        raise ConfigError(messages.env_bad_namespace_role(role_var, role))
+    if account is not None:
+        namespace, _, name = account.partition(":")
+        if not (_DNS_LABEL.fullmatch(namespace) and _DNS_SUBDOMAIN.fullmatch(name)):
+            raise ConfigError(messages.env_bad_service_account(account_var, account))
+    return role, account
+
+
+def _log_format(text: str | None) -> str | None:
+    if text is None:
+        return None
+    if text.strip().lower() not in _LOG_FORMATS:
+        raise ConfigError(messages.env_bad_log_format(ENV_VARS["log_format"], text))
+    return text.strip().lower()
 
 
 def _seconds(name: str, text: str) -> float:

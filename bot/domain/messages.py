@@ -493,6 +493,11 @@ def paths_not_matched(iid: int) -> str:
     return f"MR !{iid} changes no file matching trigger.paths; no environment"
 
 
+def older_than_environment(iid: int) -> str:
+    return (f"the teardown event of MR !{iid} is older than what the environment was last "
+            "made from (delivered late); dropped")
+
+
 def stale_down(iid: int) -> str:
     return f"MR !{iid} is open and matches the trigger rules now; the teardown event is stale"
 
@@ -572,6 +577,49 @@ def manual_kept(env_key: str) -> str:
 
 def mr_locked(iid: int) -> str:
     return f"MR !{iid} is being merged (GitLab shows it locked); asking again shortly"
+
+
+def shutting_down(env_key: str) -> str:
+    return f"stopped waiting for {env_key}: previewbot is shutting down; another replica goes on"
+
+
+# --- shipping: namespace access (RBAC) and logging settings --------------------
+
+
+def env_needs_both(given: str, missing: str) -> str:
+    return (f"{given} is set but {missing} is not: set both (the chart sets them) to bind the "
+            "namespace role in each preview namespace, or neither to skip the RoleBinding")
+
+
+def env_bad_namespace_role(name: str, value: str) -> str:
+    return (f"{name} {quoted(value)} is not a ClusterRole name: use lowercase letters, digits, "
+            "'-', '.' and ':', e.g. previewbot-namespace")
+
+
+def env_bad_service_account(name: str, value: str) -> str:
+    return (f"{name} {quoted(value)} is not NAMESPACE:NAME of a service account: "
+            "e.g. previewbot:previewbot")
+
+
+def env_bad_log_format(name: str, value: str) -> str:
+    return f"{name} {quoted(value)} is not a log format: use json or text (unset: automatic)"
+
+
+def role_binding_not_ours(namespace: str, name: str) -> str:
+    return (f"RoleBinding {name} in namespace {namespace} exists but is not managed by "
+            "previewbot (no label app.kubernetes.io/managed-by=previewbot); previewbot will not "
+            "modify it — remove or rename it")
+
+
+def namespace_missing_for_binding(namespace: str) -> str:
+    return (f"namespace {namespace} does not exist, so the bot cannot bind its namespace role "
+            "there; the next pass creates the namespace first")
+
+
+def role_binding_not_effective(namespace: str, role: str, account: str, seconds: float) -> str:
+    return (f"the RoleBinding of ClusterRole {role} in namespace {namespace} gave the bot no "
+            f"access within {seconds:.0f}s; check that PREVIEWBOT_SERVICE_ACCOUNT ({account}) is "
+            "the account the bot runs as")
 
 
 # --- Slack: who may act, expiry, commands -----------------------------------

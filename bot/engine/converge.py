@@ -114,7 +114,8 @@ def wait_ready(core: Core, env: Environment, project: ProjectConfig, wanted_hash
         if time.monotonic() >= deadline:
             return _failed(core, env, messages.not_ready(release, timeout, status.problems),
                            wanted_hash, run)
-        time.sleep(core.poll_interval)
+        if core.stopping.wait(core.poll_interval):
+            raise TemporaryError(messages.shutting_down(env.key), delay=1.0)
     url = project.url(env.key)
     if project.smoke_path is not None:
         problem = smoke_check(url + project.smoke_path)
@@ -226,6 +227,7 @@ def _ensure_namespace(core: Core, env: Environment, namespace: str,
     run.fence()
     core.kube.ensure_namespace(namespace, records.namespace_labels(env.desired),
                                {k: v for k, v in wanted.items() if v is not None})
+    core.kube.ensure_role_binding(namespace)  # the bot's own access inside it (chart RBAC)
     removals = {k: v for k, v in wanted.items() if v is None}
     if removals:
         core.kube.annotate_namespace(namespace, removals)

@@ -54,6 +54,8 @@ class Core:
     poll_interval: float = 1.0
     teardown_timeout: float = 120.0
     projects: ProjectInfoCache = field(default_factory=ProjectInfoCache)
+    # Set when the process shuts down: long waits end early, no new work starts.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def project_info(self, project: ProjectConfig) -> ProjectInfo:
         """GitLab's id and default branch of ``project`` (cached briefly)."""

@@ -41,7 +41,7 @@ from bot.engine.requests import (
     is_active,
     wants_environment,
 )
-from bot.gitlab.port import MergeRequestInfo, ProjectInfo
+from bot.gitlab.port import MergeRequestInfo
 
 log = logging.getLogger("previewbot.discovery")
 ACTOR = "reconcile"
@@ -101,14 +101,14 @@ class Discovery:
                  dry_run: bool) -> list[tuple[Finding, str]]:
         gitlab = self.requests.gitlab()
         open_mrs = gitlab.list_open_merge_requests(project.id or project.path)
-        info = self.core.project_info(project)
         passed = (gitlab.successful_pipeline_shas(project.id or project.path)
-                  if project.deploy_on == "pipeline" else frozenset())
-        by_iid = {e.desired.mr_iid: e for e in mine if e.desired.project_id == info.id}
+                  if project.deploy_on == "pipeline" and open_mrs else frozenset())
+        project_ids = {mr.project_id for mr in open_mrs} or {e.desired.project_id for e in mine}
+        by_iid = {e.desired.mr_iid: e for e in mine if e.desired.project_id in project_ids}
         results: list[tuple[Finding, str]] = []
         for mr in open_mrs:
             try:
-                result = self._open_mr(project, info, mr, by_iid.get(mr.iid), passed,
+                result = self._open_mr(project, mr, by_iid.get(mr.iid), passed,
                                        dry_run=dry_run)
             except PreviewError as error:  # one MR (capacity, a stranger's namespace)
                 log.warning("%s!%d: %s", project.path, mr.iid, error)
@@ -127,11 +127,9 @@ class Discovery:
                     results.append(result)
         return results
 
-    def _open_mr(self, project: ProjectConfig, info: ProjectInfo, mr: MergeRequestInfo,
+    def _open_mr(self, project: ProjectConfig, mr: MergeRequestInfo,
                  env: Environment | None, passed: frozenset[str], *,
                  dry_run: bool) -> tuple[Finding, str] | None:
-        if mr.source_branch == info.default_branch:
-            return None
         label = f"{project.path}!{mr.iid}"
         sha = _deployable_sha(project, mr, passed)
         if env is not None and is_active(env):
@@ -143,6 +141,9 @@ class Discovery:
                 return self._up(project, mr, sha, label, reason, dry_run=dry_run)
             return None
         if not sha or not wants_environment(project, mr) or not self._paths_match(project, mr):
+            return None
+        # Only a creation needs the default branch (GitOps owns it): read it lazily, cached.
+        if mr.source_branch == self.core.project_info(project).default_branch:
             return None
         if env is not None:  # ended: on purpose (stays down for this commit) or not
             kind = env.desired.end_kind(self.core.clock.now())

@@ -150,7 +150,7 @@ class Intake:
             return ""
         last = env.desired.source_updated_at
         if intent.updated_at is not None and last is not None and intent.updated_at < last:
-            return messages.stale_down(intent.mr_iid)
+            return messages.older_than_environment(intent.mr_iid)
         if kind is EndKind.TRIGGER_LOST and env.desired.manual:
             return messages.manual_kept(env.key)
         mr = gitlab.merge_request(intent.project_id, intent.mr_iid)

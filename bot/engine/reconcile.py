@@ -36,6 +36,7 @@ from bot.engine import converge, gitlab_sync
 from bot.engine.core import Core
 from bot.engine.discovery import Discovered, Discovery, Finding
 from bot.engine.requests import Requests
+from bot.logs import log_context
 
 log = logging.getLogger("previewbot.reconcile")
 MAX_ROUNDS = 3  # converge rounds per action while requests keep arriving
@@ -122,15 +123,21 @@ class Reconciler:
         # Blocked actions are not applied, but reported as not done.
         # Teardowns first: an expired environment must not wait behind slow deploys.
         ordered = sorted(plan.actions, key=lambda a: a.kind is not ActionKind.DELETE)
-        outcomes = tuple(Outcome(action, False, action.reason)
-                         if action.kind is ActionKind.BLOCKED
-                         else self.apply(action, progress, dry_run=dry_run)
+        outcomes = tuple(self._apply_one(action, progress, dry_run=dry_run)
                          for action in ordered)
         collected: tuple[str, ...] = ()
         if only is None and not dry_run:
             collected = self._collect(envs.values())
             metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
         return PassResult(plan, outcomes, adopted_keys, discovered.findings, collected)
+
+    def _apply_one(self, action: Action, progress: Progress, *, dry_run: bool) -> Outcome:
+        if action.kind is ActionKind.BLOCKED:
+            return Outcome(action, False, action.reason)
+        if self.core.stopping.is_set():  # shutting down: leave it to another replica
+            return Outcome(action, False, messages.shutting_down(action.env_key),
+                           retry_after=1.0)
+        return self.apply(action, progress, dry_run=dry_run)
 
     def _collect(self, envs: Iterable[Environment]) -> tuple[str, ...]:
         """Remove records torn down longer than ``RECORD_RETENTION`` ago. Their history
@@ -233,15 +240,21 @@ class Reconciler:
 
         ``dry_run``: rehearse it instead: destructive steps check ownership for
         real and log ``DRY-RUN: would …``; nothing is changed or recorded."""
+        with log_context(env=action.env_key):
+            return self._apply(action, progress, dry_run=dry_run)
+
+    def _apply(self, action: Action, progress: Progress, *, dry_run: bool) -> Outcome:
         def say(text: str) -> None:
             progress(action.env_key, text)
         if dry_run:
             return self._rehearse(action, converge.Run(say))
         try:
             with self.core.store.lock(action.env_key) as held:
-                return self._apply_locked(action, converge.Run(say, held.fence))
-        except StepTimeoutError as error:
-            return self._timed_out(action, error)
+                try:
+                    return self._apply_locked(action, converge.Run(say, held.fence))
+                except StepTimeoutError as error:
+                    held.fence()  # a lost lock: leave the count to its new holder
+                    return self._timed_out(action, error)
         except TemporaryError as error:
             log.warning("%s of %s failed, will retry: %s", action.kind, action.env_key, error)
             return Outcome(action, False, str(error), retry_after=error.delay)

@@ -34,7 +34,9 @@ class Scheduler:
         log.info("scheduler started as %s; reconcile every %.0fs", self.owner, interval)
 
     def stop(self) -> None:
-        self._scheduler.shutdown(wait=False)
+        """Wait for a running pass to end (it applies nothing more once the core is
+        stopping; see ``Workers.stop``)."""
+        self._scheduler.shutdown(wait=True)
 
     def periodic_pass(self) -> None:
         # Slightly shorter than the interval, so the next tick of any replica may run.

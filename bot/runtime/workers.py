@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -25,6 +26,7 @@ from bot.engine.core import Core
 from bot.engine.intake import Intake
 from bot.engine.reconcile import Reconciler
 from bot.engine.requests import Requests
+from bot.logs import log_context
 from bot.state.queue import Delivery, DeliveryQueue
 
 log = logging.getLogger("previewbot.worker")
@@ -56,10 +58,20 @@ class Workers:
             thread.start()
         log.info("workers started as consumer %s", self.consumer)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, grace: float = 20.0) -> None:
+        """Take no new work; let running steps finish for ``grace`` seconds, then stop
+        the helm processes still running (SIGTERM, then SIGKILL) so every thread leaves
+        its lock's ``with`` block and releases the lock."""
         self._stop.set()
+        self.core.stopping.set()
+        deadline = time.monotonic() + grace
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(thread.is_alive() for thread in self._threads):
+            stopped = self.core.helm.stop_running(grace=10.0)
+            log.warning("shutdown: stopped %d running helm process(es)", stopped)
+            for thread in self._threads:
+                thread.join(15.0)
 
     def _loop(self, step: Callable[[], bool]) -> None:
         while not self._stop.is_set():
@@ -89,6 +101,10 @@ class Workers:
 
     def process(self, delivery: Delivery) -> str:
         """Handle one queued delivery; returns the outcome recorded in metrics."""
+        with log_context(delivery=delivery.id, event=delivery.event_type):
+            return self._process(delivery)
+
+    def _process(self, delivery: Delivery) -> str:
         if self.queue.already_done(delivery):
             self.queue.ack(delivery)
             return self._count("duplicate")

@@ -11,8 +11,10 @@ import logging
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Sequence
 
+from bot import logs
 from bot.config import Settings, load_config
 from bot.domain import messages, naming
 from bot.domain.durations import parse_duration
@@ -200,12 +202,21 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     verbose = args.verbose or args.command == "serve"
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return dispatch(args, Settings.from_env(os.environ))
+        settings = Settings.from_env(os.environ)
     except PreviewError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    logs.configure(level=logging.INFO if verbose else logging.WARNING,
+                   log_format=settings.log_format, secrets=settings.secret_values())
+    # `serve` works for many people: its workers set the context of each delivery.
+    context = ({} if args.command == "serve" else
+               {"request": f"cli-{uuid.uuid4().hex[:12]}", "actor": ACTOR})
+    try:
+        with logs.log_context(**context):
+            return dispatch(args, settings)
+    except PreviewError as error:
+        print(f"error: {logs.Redactor(settings.secret_values())(str(error))}", file=sys.stderr)
         return 1
 
 

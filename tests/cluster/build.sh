@@ -72,6 +72,20 @@ if have "$bin/kwok" "$bin/kwokctl"; then echo "  cached" >&2; else
   go_install "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
 fi
 
+# kwok's own stage definitions (node init/heartbeat, fast pod lifecycle) from the same
+# module: the test bed adds its own stages (slow readiness, crash loops) beside them.
+stages=$cache/kwok-stages
+if have "$stages/node-initialize.yaml" "$stages/node-heartbeat-with-lease.yaml" \
+    "$stages/pod-ready.yaml" "$stages/pod-complete.yaml" "$stages/pod-delete.yaml"; then :; else
+  kwok_dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | python3 -c 'import json,sys;print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$stages.tmp"
+  cp "$kwok_dir/kustomize/stage/node/fast/node-initialize.yaml" \
+    "$kwok_dir/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
+    "$kwok_dir"/kustomize/stage/pod/fast/pod-*.yaml "$stages.tmp/"
+  chmod u+w "$stages.tmp"/*
+  rm -rf "$stages" && mv "$stages.tmp" "$stages"
+fi
+
 step 3 "helm $HELM_VERSION"
 if have "$bin/helm"; then echo "  cached" >&2; else
   GOBIN=$bin go install -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION" \

@@ -102,6 +102,8 @@ def find_kubectl() -> str:
 
 def missing_parts(bin_dir: Path) -> list[str]:
     missing = [name for name in REQUIRED_BINARIES if not os.access(bin_dir / name, os.X_OK)]
+    missing += [f"kwok stage {name} (`make testbed` copies it)" for name in KWOK_STAGE_FILES
+                if not (bin_dir.parent / "kwok-stages" / name).exists()]
     if shutil.which("redis-server") is None:
         missing.append("redis-server (Debian package redis-server; `make deps` installs it)")
     return missing
@@ -130,9 +132,110 @@ def free_port() -> int:
         return port
 
 
+# Pods annotated with these behave like real ones that are slow or broken (kwok Stages):
+READY_AFTER = "previewbot.test/ready-after"  # e.g. "10s": Ready only after that long
+CRASH_LOOP = "previewbot.test/crash-loop"  # "true": the container keeps crashing
+KWOK_STAGE_FILES = ("node-initialize.yaml", "node-heartbeat-with-lease.yaml", "pod-ready.yaml",
+                    "pod-complete.yaml", "pod-delete.yaml")
+
+
+def _annotation(name: str) -> str:
+    return f'.metadata.annotations["{name}"]'
+
+
+def _pod_stage(name: str, match: list[dict[str, object]], template: str,
+               delay_from: str | None = None) -> dict[str, object]:
+    spec: dict[str, object] = {
+        "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
+        "selector": {"matchExpressions": [
+            {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
+            {"key": ".status.phase", "operator": "In", "values": ["Pending"]},
+            *match]},
+        "next": {"statusTemplate": template},
+    }
+    if delay_from is not None:
+        spec["delay"] = {"durationMilliseconds": 10_000,
+                         "durationFrom": {"expressionFrom": _annotation(delay_from)}}
+    return {"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Stage",
+            "metadata": {"name": name}, "spec": spec}
+
+
+# Status templates of the test bed's own stages (kwok's Go templates; Now is kwok's clock).
+_READY_LATER = """{{ $now := Now }}
+phase: Running
+startTime: {{ $now | Quote }}
+conditions:
+{{ range list "PodScheduled" "Initialized" "ContainersReady" "Ready" }}
+- type: {{ . }}
+  status: "True"
+  lastTransitionTime: {{ $now | Quote }}
+{{ end }}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  ready: true
+  started: true
+  restartCount: 0
+  state: {running: {startedAt: {{ $now | Quote }}}}
+{{ end }}
+"""
+_CRASHING = """{{ $now := Now }}
+phase: Running
+startTime: {{ $now | Quote }}
+conditions:
+- {type: PodScheduled, status: "True", lastTransitionTime: {{ $now | Quote }}}
+- {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
+- type: ContainersReady
+  status: "False"
+  reason: ContainersNotReady
+  lastTransitionTime: {{ $now | Quote }}
+- type: Ready
+  status: "False"
+  reason: ContainersNotReady
+  lastTransitionTime: {{ $now | Quote }}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  ready: false
+  started: false
+  restartCount: 5
+  state:
+    waiting:
+      reason: CrashLoopBackOff
+      message: back-off 2m40s restarting failed container
+  lastState:
+    terminated: {exitCode: 1, reason: Error, finishedAt: {{ $now | Quote }}}
+{{ end }}
+"""
+
+
+def kwok_stages(stage_dir: Path) -> list[dict[str, object]]:
+    """kwok's own node and fast pod stages, with its pod-ready leaving our annotated pods
+    to the test bed's stages: Ready after a delay, or a crash loop."""
+    import yaml  # noqa: PLC0415 - the test bed's CLI starts without it otherwise
+
+    stages: list[dict[str, object]] = []
+    ours = [{"key": _annotation(READY_AFTER), "operator": "DoesNotExist"},
+            {"key": _annotation(CRASH_LOOP), "operator": "DoesNotExist"}]
+    for name in KWOK_STAGE_FILES:
+        stage = yaml.safe_load((stage_dir / name).read_text())
+        if stage["metadata"]["name"] == "pod-ready":
+            stage["spec"]["selector"]["matchExpressions"] += ours
+        stages.append(stage)
+    stages.append(_pod_stage("previewbot-test-ready-after", [
+        {"key": _annotation(READY_AFTER), "operator": "Exists"},
+        {"key": _annotation(CRASH_LOOP), "operator": "DoesNotExist"}], _READY_LATER,
+        delay_from=READY_AFTER))
+    stages.append(_pod_stage("previewbot-test-crash-loop", [
+        {"key": _annotation(CRASH_LOOP), "operator": "In", "values": ["true"]}], _CRASHING))
+    return stages
+
+
 def kwok_config(bin_dir: Path, kubectl: str) -> str:
     pinned = versions()
-    return json.dumps({
+    control = json.dumps({
         "kind": "KwokctlConfiguration",
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "options": {
@@ -150,6 +253,8 @@ def kwok_config(bin_dir: Path, kubectl: str) -> str:
             "disableQPSLimits": True,
         },
     }, indent=2)
+    stages = kwok_stages(bin_dir.parent / "kwok-stages")
+    return "\n---\n".join([control, *(json.dumps(stage, indent=2) for stage in stages)])
 
 
 def kwok_env(state: Path) -> dict[str, str]:
@@ -211,12 +316,26 @@ def load_running() -> Testbed | None:
     if not record.exists():
         return None
     testbed = Testbed(**json.loads(record.read_text()))
+    if not current_config(testbed):
+        log("the running test bed was started with another configuration (kwok stages, "
+            "versions): it is restarted")
+        return None
     redis_port = int(testbed.redis_url.rsplit(":", 1)[1].split("/")[0])
     try:
         alive = port_open(redis_port) and nodes_ready(testbed.kubeconfig, testbed.kubectl)
     except TestbedError:
         alive = False
     return testbed if alive else None
+
+
+def current_config(testbed: Testbed) -> bool:
+    """Was the running bed started with the kwok configuration this checkout writes?"""
+    written = state_dir() / "kwok.yaml"
+    try:
+        wanted = kwok_config(Path(testbed.bin_dir), testbed.kubectl)
+    except OSError:  # the cache moved or lost its stages: start afresh
+        return False
+    return written.exists() and written.read_text() == wanted
 
 
 def up() -> Testbed:

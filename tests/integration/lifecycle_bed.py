@@ -22,6 +22,7 @@ import redis
 from kubernetes import client
 
 from bot.config import Settings
+from bot.domain.model import Clock
 from bot.engine.core import Core
 from bot.engine.reconcile import Reconciler
 from bot.engine.requests import Requests
@@ -40,13 +41,20 @@ T = TypeVar("T")
 
 def config_yaml(project_path: str, *, routing: str = "istio", ready_timeout: str = "90s",
                 extra_values: str = "", project_extra: str = "",
-                reconcile_interval: str = "60s") -> str:
+                reconcile_interval: str = "60s", more_projects: tuple[str, ...] = (),
+                chart: Path = CHART) -> str:
+    others = "".join(f"""
+  - path: {path}
+    values:
+      image: {{repository: registry.example.com/app}}
+      containerPort: 80
+""" for path in more_projects)
     return f"""
 reconcile_interval: {reconcile_interval}
 defaults:
   domain: preview.test
   channel: C0PREVIEWS
-  chart: {CHART}
+  chart: {chart}
   routing: {routing}
   ttl: 48h
   max_ttl: 7d
@@ -58,7 +66,7 @@ projects:
       containerPort: 80
       {extra_values}
     {project_extra}
-"""
+{others}"""
 
 
 @dataclass
@@ -87,8 +95,8 @@ class LifecycleBed:
                 "PREVIEWBOT_CONFIG": str(self.tmp / "previewbot.yaml"),
                 "PREVIEWBOT_HELM": self.testbed.helm, "PREVIEWBOT_LOCK_TTL": "3s"}
 
-    def core(self) -> Core:
-        return build_core(Settings.from_env(self.environ()))
+    def core(self, clock: Clock | None = None) -> Core:
+        return build_core(Settings.from_env(self.environ()), clock=clock)
 
     def wired(self) -> tuple[Requests, Reconciler]:
         return build(self.core())

@@ -3,7 +3,10 @@ driven through the real `previewbot` CLI."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import shutil
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -11,8 +14,10 @@ from kubernetes.client.rest import ApiException
 
 from bot.domain.model import Status
 from bot.domain.records import rfc3339
-from tests.integration.lifecycle_bed import LifecycleBed, helm_release, up_ok
-from tests.polling import poll
+from bot.engine.notify import NoticeKind, RecordingNotifier
+from bot.engine.reconcile import Reconciler
+from tests.clock import MovableClock
+from tests.integration.lifecycle_bed import CHART, LifecycleBed, helm_release, up_ok
 
 
 def test_up_creates_a_ready_environment(bed: LifecycleBed, kube_api: client.ApiClient) -> None:
@@ -171,18 +176,28 @@ def test_extend_and_keep_move_the_expiry_on_the_namespace_and_stop_at_max_ttl(
     assert "(kept)" in bed.cli("list").stdout
 
 
-def test_an_expired_environment_is_torn_down_by_the_next_pass(bed: LifecycleBed) -> None:
+def test_an_expired_environment_is_torn_down_by_the_next_pass(bed: LifecycleBed,
+                                                              kube_api: client.ApiClient) -> None:
     bed.add_mr(14)
     env_key = f"{bed.slug}-mr-14"
-    done = bed.cli("up", f"{bed.project_path}!14", "--for", "3s")
-    assert done.returncode == 0, done.stdout + done.stderr
-    engine, _ = bed.wired()
-    expires_at = engine.resolve(env_key).desired.expires_at
-    poll("the TTL to pass", lambda: datetime.now(UTC) >= expires_at, timeout=10)
-    done = bed.cli("reconcile")
-    assert f"delete  {env_key}: TTL expired" in done.stdout
-    env = engine.core.store.get(env_key)
+    up_ok(bed, f"{bed.project_path}!14")
+    clock = MovableClock()
+    notices = RecordingNotifier()
+    core = replace(bed.core(clock), notifier=notices)
+    reconciler = Reconciler(core)
+    assert reconciler.run_pass(dry_run=False).plan.for_env(env_key) is None  # not yet
+    clock.advance(timedelta(hours=48, seconds=1))  # the default ttl, moved, not waited
+    result = reconciler.run_pass(dry_run=False)
+    action = result.plan.for_env(env_key)
+    assert action is not None and action.reason.startswith("TTL expired")
+    env = core.store.get(env_key)
     assert env is not None and env.observed.status is Status.GONE
+    with pytest.raises(ApiException) as gone:
+        client.CoreV1Api(kube_api).read_namespace(f"preview-{env_key}")
+    assert gone.value.status == 404
+    assert [e["state"] for e in bed.gitlab.environments(bed.project_id)] == ["stopped"]
+    [torn_down] = [n for n in notices.notices if n.kind is NoticeKind.TORN_DOWN]
+    assert torn_down.reason.startswith("TTL expired")
 
 
 def test_bad_input_is_refused_with_a_clear_message_and_changes_nothing(
@@ -235,3 +250,28 @@ def test_pipeline_mode_up_waits_for_the_head_pipeline(bed: LifecycleBed) -> None
     up_ok(bed, f"{bed.project_path}!16")
     engine, _ = bed.wired()
     assert engine.resolve(f"{bed.slug}-mr-16").observed.deployed_sha == sha
+
+
+def test_a_chart_edit_reaches_existing_environments_within_one_pass(
+        bed: LifecycleBed, kube_api: client.ApiClient, tmp_path: Path) -> None:
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    bed.configure(chart=chart)
+    bed.add_mr(17)
+    env_key = f"{bed.slug}-mr-17"
+    up_ok(bed, f"{bed.project_path}!17")
+    first = helm_release(bed, env_key)
+    assert first is not None and int(str(first["revision"])) == 1
+    deployment = chart / "templates" / "deployment.yaml"
+    deployment.write_text(deployment.read_text().replace(
+        "  revisionHistoryLimit: 3\n", "  revisionHistoryLimit: 4\n"))  # same path, new content
+    done = bed.cli("reconcile")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"update  {env_key}: chart values changed" in done.stdout
+    second = helm_release(bed, env_key)
+    assert second is not None and int(str(second["revision"])) == 2
+    apps = client.AppsV1Api(kube_api)
+    [running] = apps.list_namespaced_deployment(f"preview-{env_key}").items
+    assert running.spec.revision_history_limit == 4
+    done = bed.cli("reconcile")  # and only once
+    assert env_key not in done.stdout

@@ -247,12 +247,20 @@ def test_two_replicas_process_each_of_200_events_exactly_once(bed: LifecycleBed)
         for server in servers:
             server.stop()
 def test_the_scheduler_reaps_an_expired_environment_without_any_event(
-        bed: LifecycleBed) -> None:
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
     bed.configure(reconcile_interval="2s")
     bed.add_mr(38)
     env_key = f"{bed.slug}-mr-38"
-    done = bed.cli("up", f"{bed.project_path}!38", "--for", "4s")
+    done = bed.cli("up", f"{bed.project_path}!38")
     assert done.returncode == 0, done.stdout + done.stderr
+    # Its time runs out now — moved, not waited for (a stalled machine cannot race it):
+    # the record and the namespace (the durable record) both say so.
+    store = bed.core().store
+    past = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    env = store.update(env_key, lambda e: None if e is None else e.with_desired(expires_at=past))
+    assert env is not None
+    client.CoreV1Api(kube_api).patch_namespace(f"preview-{env_key}", {"metadata": {
+        "annotations": {"previewbot/expires-at": past.strftime("%Y-%m-%dT%H:%M:%SZ")}}})
     server = start_server(bed)
     try:
         wait_status(bed, env_key, Status.GONE, timeout=60)

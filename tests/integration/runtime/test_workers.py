@@ -5,24 +5,15 @@ the operator's view of parked events through `previewbot events`."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from bot import metrics
 from bot.domain.model import Status
 from bot.runtime.workers import Workers
 from bot.state.queue import DeliveryQueue
+from tests.clock import MovableClock
 from tests.integration.lifecycle_bed import LifecycleBed
 from tests.integration.webhook_support import fixture, mr_event
-
-
-class MovableClock:
-    """The queue's clock: retries become due when the test says so, not by waiting."""
-
-    def __init__(self) -> None:
-        self.moment = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self.moment
 
 
 def workers_for(bed: LifecycleBed,
@@ -85,7 +76,7 @@ def test_gitlab_down_retries_then_parks_and_the_cli_shows_and_requeues(
     assert gitlab_errors() > errors_before  # previewbot_dependency_errors_total{gitlab}
     assert queue.stats()["retrying"] == 1
     assert queue.claim(workers.consumer, block=timedelta(0)) == []  # not due yet
-    clock.moment += timedelta(seconds=31)
+    clock.advance(timedelta(seconds=31))
     assert claim_one(queue, workers) == "parked"
     assert queue.stats()["parked"] == 1
 
@@ -115,3 +106,22 @@ def test_a_branch_pipeline_deploys_the_open_mrs_from_that_branch_in_pipeline_mod
     assert claim_one(queue, workers) == "applied"
     env = bed.core().store.get(f"{bed.slug}-mr-45")
     assert env is not None and env.desired.sha == "5" * 40  # the pipeline's, not the head
+
+
+def test_an_mr_opened_while_gitlab_rejected_the_token_is_deployed_once_it_accepts_it(
+        bed: LifecycleBed) -> None:
+    sha = bed.add_mr(46)
+    env_key = f"{bed.slug}-mr-46"
+    clock = MovableClock()
+    workers, queue = workers_for(bed, clock)
+    queue_one(queue, mr_event(bed, "open", 46, sha), "d-46")
+    bed.gitlab.fail_next(1, 401)  # the token expired …
+    # … which a person fixes: retried like an outage, never acked as a refusal
+    assert claim_one(queue, workers) == "retry"
+    assert queue.stats()["retrying"] == 1
+    assert bed.core().store.get(env_key) is None
+    clock.advance(timedelta(seconds=61))  # the token works again by the retry (60 s on)
+    assert claim_one(queue, workers) == "applied"
+    env = bed.core().store.get(env_key)
+    assert env is not None and env.desired.sha == sha
+    assert queue.stats() == {"queued": 0, "pending": 0, "retrying": 0, "parked": 0}

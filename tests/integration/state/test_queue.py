@@ -16,6 +16,7 @@ import redis
 
 from bot.domain.errors import TemporaryError
 from bot.state.queue import Delivery, DeliveryQueue
+from tests.clock import MovableClock
 from tests.polling import poll as _poll
 
 T = TypeVar("T")
@@ -24,26 +25,13 @@ BODY = b'{"object_kind":"merge_request"}\xff\x00 binary-safe'
 MR = "Merge Request Hook"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.current = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, delta: timedelta) -> None:
-        self.current += delta
-
-
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def make_queue(redis_url: str, clock: FakeClock) -> Iterator[Callable[..., DeliveryQueue]]:
+def make_queue(redis_url: str, clock: MovableClock) -> Iterator[Callable[..., DeliveryQueue]]:
     made: list[DeliveryQueue] = []
 
     def make(**kwargs: Any) -> DeliveryQueue:
@@ -61,7 +49,8 @@ def queue(make_queue: Callable[..., DeliveryQueue]) -> DeliveryQueue:
     return make_queue()
 
 
-def test_enqueue_then_claim_returns_the_same_event(queue: DeliveryQueue, clock: FakeClock) -> None:
+def test_enqueue_then_claim_returns_the_same_event(queue: DeliveryQueue,
+                                                   clock: MovableClock) -> None:
     assert queue.enqueue(MR, BODY, "uuid-1") == "queued"
     [event] = queue.claim("w1", block=NO_WAIT)
     assert (event.event_type, event.body, event.dedupe_key) == (MR, BODY, "uuid-1")
@@ -134,9 +123,11 @@ def test_event_of_a_dead_consumer_is_taken_over_after_claim_idle(
         make_queue: Callable[..., DeliveryQueue]) -> None:
     dead = make_queue(claim_idle=timedelta(milliseconds=200))
     alive = make_queue(claim_idle=timedelta(milliseconds=200))
+    patient = make_queue(claim_idle=timedelta(hours=1))
     dead.enqueue(MR, BODY, "uuid-1")
     [lost] = dead.claim("dead", block=NO_WAIT)
-    assert alive.claim("alive", block=NO_WAIT) == []  # not idle long enough yet
+    # Not idle long enough yet (a patient claimer: no race with a slow machine)
+    assert patient.claim("patient", block=NO_WAIT) == []
     [taken] = poll("the take-over", lambda: alive.claim("alive", block=NO_WAIT))
     assert (taken.id, taken.body) == (lost.id, BODY)
     assert taken.attempts == 1  # the lost delivery counts as a failed attempt
@@ -161,7 +152,7 @@ def test_event_that_keeps_killing_workers_is_parked(
 
 
 def test_failed_event_comes_back_after_backoff_then_is_parked_and_requeued(
-        make_queue: Callable[..., DeliveryQueue], clock: FakeClock,
+        make_queue: Callable[..., DeliveryQueue], clock: MovableClock,
         caplog: pytest.LogCaptureFixture) -> None:
     queue = make_queue(max_attempts=3, backoff_base=timedelta(seconds=5))
     queue.enqueue(MR, BODY, "uuid-1")
@@ -189,7 +180,7 @@ def test_failed_event_comes_back_after_backoff_then_is_parked_and_requeued(
     assert (again.body, again.attempts) == (BODY, 0)
 
 
-def test_backoff_is_capped(make_queue: Callable[..., DeliveryQueue], clock: FakeClock) -> None:
+def test_backoff_is_capped(make_queue: Callable[..., DeliveryQueue], clock: MovableClock) -> None:
     queue = make_queue(max_attempts=50, backoff_base=timedelta(seconds=5),
                        backoff_max=timedelta(seconds=30))
     queue.enqueue(MR, BODY, None)
@@ -250,7 +241,7 @@ def test_pokes_are_taken_once(queue: DeliveryQueue) -> None:
 
 
 def test_delayed_pokes_wait_for_their_time_and_the_earliest_wins(
-        queue: DeliveryQueue, clock: FakeClock) -> None:
+        queue: DeliveryQueue, clock: MovableClock) -> None:
     queue.poke("app-mr-1", delay=30)  # a dependency asked for 30 s
     queue.poke("app-mr-2", delay=60)
     queue.poke("app-mr-2", delay=10)  # an earlier poke wins …

@@ -13,7 +13,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.cluster.testbed import Testbed
-from tests.conftest import Kube
+from tests.conftest import Kube, lease_database
 from tests.polling import poll
 
 CHARTS = Path(__file__).resolve().parents[1] / "charts"
@@ -132,3 +132,16 @@ def test_redis_round_trip(redis_url: str) -> None:
     db.set("smoke", "value")
     assert db.get("smoke") == b"value"
     assert db.info("server")["redis_version"]
+
+
+def test_a_leased_database_is_never_handed_out_twice(testbed: Testbed) -> None:
+    allocator = redis.Redis.from_url(testbed.redis_url.rsplit("/", 1)[0] + "/0")
+    next_candidate = 1 + (int(allocator.get("testbed:next-db") or 0) + 1) % 1023
+    # another test holds the database the counter points at next
+    allocator.set(f"testbed:db-lease:{next_candidate}", "someone-else", ex=60)
+    try:
+        got = lease_database(allocator, "me")
+        assert got not in (0, next_candidate)
+        assert allocator.get(f"testbed:db-lease:{got}") == b"me"
+    finally:
+        allocator.delete(f"testbed:db-lease:{next_candidate}", f"testbed:db-lease:{got}")

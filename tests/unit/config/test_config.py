@@ -433,6 +433,7 @@ def test_settings_defaults() -> None:
     assert settings.slack_api_url == "https://slack.com/api/"
     assert settings.gitlab_url is None
     assert settings.kubeconfig is None
+    assert settings.helm_timeout == 600.0
     assert not settings.slack_socket_mode
 
 
@@ -451,8 +452,10 @@ def test_settings_from_env() -> None:
             "SLACK_APP_TOKEN": "xapp-secret",
             "SLACK_API_URL": "http://localhost:9999/api",
             "KUBECONFIG": "/home/me/.kube/config",
+            "PREVIEWBOT_HELM_TIMEOUT": "90s",
         }
     )
+    assert settings.helm_timeout == 90.0
     assert settings.config_path == Path("/etc/previewbot/config.yaml")
     assert (settings.host, settings.port) == ("127.0.0.1", 9000)
     assert settings.gitlab_token == "glpat-secret"

@@ -1,0 +1,85 @@
+{{/*
+Chart name, used for app.kubernetes.io/name.
+*/}}
+{{- define "previewbot.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Name of every object: the release name, prefixed with the chart name unless it
+already contains it. Cluster-scoped objects (ClusterRoles, the admission policy)
+use it too, so a release name is unique per cluster.
+*/}}
+{{- define "previewbot.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "previewbot.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "previewbot.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "previewbot.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "previewbot.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "previewbot.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
+{{- end }}
+
+{{- define "previewbot.labels" -}}
+helm.sh/chart: {{ include "previewbot.chart" . | quote }}
+{{ include "previewbot.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
+app.kubernetes.io/part-of: previewbot
+{{- end }}
+
+{{/*
+The bot's service account.
+*/}}
+{{- define "previewbot.serviceAccountName" -}}
+{{- default (include "previewbot.fullname" .) .Values.serviceAccount.name }}
+{{- end }}
+
+{{/*
+The user name the API server sees for the bot, as admission rules match it.
+*/}}
+{{- define "previewbot.username" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "previewbot.serviceAccountName" .) }}
+{{- end }}
+
+{{/*
+The ClusterRole bound in each preview namespace by the bot's own RoleBinding.
+*/}}
+{{- define "previewbot.namespaceRole" -}}
+{{- printf "%s-namespace" (include "previewbot.fullname" .) }}
+{{- end }}
+
+{{- define "previewbot.policyName" -}}
+{{- printf "%s-guard" (include "previewbot.fullname" .) }}
+{{- end }}
+
+{{- define "previewbot.configMapName" -}}
+{{- default (printf "%s-config" (include "previewbot.fullname" .)) .Values.existingConfigMap }}
+{{- end }}
+
+{{- define "previewbot.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+The public paths: only GitLab's webhook and Slack's endpoint are routed from
+outside; /metrics, /healthz and /readyz stay inside the cluster.
+*/}}
+{{- define "previewbot.publicPaths" -}}
+- /webhooks/gitlab
+- /slack/events
+{{- end }}

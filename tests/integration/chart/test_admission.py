@@ -1,0 +1,152 @@
+"""The ValidatingAdmissionPolicy on the real API server: requests made with the bot's
+own token (TokenRequest), straight through the Kubernetes client, so the guard is
+shown to hold whatever previewbot's code does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from tests.integration.chart.bot_chart import InstalledBot
+
+MANAGED = {"app.kubernetes.io/managed-by": "previewbot"}
+
+
+@pytest.fixture
+def as_bot(bot: InstalledBot, bot_token: str, tmp_path: Path) -> client.ApiClient:
+    return bot.api_client(bot_token, tmp_path / "bot-kubeconfig")
+
+
+@pytest.fixture
+def admin_namespace(kube_api: client.ApiClient) -> Iterator[Callable[..., str]]:
+    """Namespaces created by the admin (the test), all deleted afterwards."""
+    core = client.CoreV1Api(kube_api)
+    names: list[str] = []
+
+    def make(prefix: str = "preview-adm", labels: dict[str, str] | None = None) -> str:
+        names.append(f"{prefix}-{uuid.uuid4().hex[:8]}")
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+            name=names[-1], labels=labels)))
+        return names[-1]
+
+    yield make
+    for name in names:
+        try:
+            core.delete_namespace(name)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+
+def denied(bot: InstalledBot, call: Callable[[], object], words: str) -> None:
+    with pytest.raises(ApiException) as refused:
+        call()
+    assert refused.value.status == 403
+    body = str(refused.value.body)
+    assert f"ValidatingAdmissionPolicy '{bot.policy}'" in body, body
+    assert words in body, body
+
+
+def exists(kube_api: client.ApiClient, name: str) -> bool:
+    try:
+        ns = client.CoreV1Api(kube_api).read_namespace(name)
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return ns.metadata.deletion_timestamp is None
+
+
+def namespace(name: str, labels: dict[str, str] | None) -> client.V1Namespace:
+    return client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+
+
+def binding(bot: InstalledBot, role: str, account: str | None = None) -> client.V1RoleBinding:
+    return client.V1RoleBinding(
+        metadata=client.V1ObjectMeta(name="previewbot"),
+        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
+                                  name=role),
+        subjects=[client.RbacV1Subject(kind="ServiceAccount", namespace=bot.namespace,
+                                       name=account or bot.service_account)])
+
+
+def test_creating_a_namespace_needs_the_label_and_the_prefix(
+        bot: InstalledBot, as_bot: client.ApiClient, kube_api: client.ApiClient) -> None:
+    core = client.CoreV1Api(as_bot)
+    unlabelled = f"preview-adm-{uuid.uuid4().hex[:8]}"
+    denied(bot, lambda: core.create_namespace(namespace(unlabelled, None)),
+           "may only create namespaces labelled app.kubernetes.io/managed-by=previewbot")
+    assert not exists(kube_api, unlabelled)
+    elsewhere = f"team-{uuid.uuid4().hex[:8]}"
+    denied(bot, lambda: core.create_namespace(namespace(elsewhere, MANAGED)), "named preview-")
+    assert not exists(kube_api, elsewhere)
+
+    labelled = f"preview-adm-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(namespace(labelled, MANAGED))
+    assert exists(kube_api, labelled)
+    core.delete_namespace(labelled)  # its own: allowed
+    assert not exists(kube_api, labelled)
+
+
+def test_deleting_or_updating_an_unlabelled_namespace_is_denied(
+        bot: InstalledBot, as_bot: client.ApiClient, kube_api: client.ApiClient,
+        admin_namespace: Callable[..., str]) -> None:
+    core = client.CoreV1Api(as_bot)
+    stranger = admin_namespace("team")
+    denied(bot, lambda: core.delete_namespace(stranger),
+           "may only delete namespaces labelled app.kubernetes.io/managed-by=previewbot")
+    assert exists(kube_api, stranger)
+    # Adopting it by adding the label is an update of an unlabelled namespace: denied.
+    denied(bot, lambda: core.patch_namespace(stranger, {"metadata": {"labels": MANAGED}}),
+           "may only update namespaces labelled")
+    assert client.CoreV1Api(kube_api).read_namespace(stranger).metadata.labels.get(
+        "app.kubernetes.io/managed-by") is None
+
+
+def test_a_labelled_namespace_may_be_annotated_and_deleted_but_not_unlabelled(
+        bot: InstalledBot, as_bot: client.ApiClient, kube_api: client.ApiClient,
+        admin_namespace: Callable[..., str]) -> None:
+    core = client.CoreV1Api(as_bot)
+    managed = admin_namespace(labels=MANAGED)
+    core.patch_namespace(managed, {"metadata": {"annotations": {"previewbot/owner": "alice"}}})
+    denied(bot, lambda: core.patch_namespace(
+        managed, {"metadata": {"labels": {"app.kubernetes.io/managed-by": None}}}),
+        "and not remove that label")
+    core.delete_namespace(managed)
+    assert not exists(kube_api, managed)
+
+
+def test_role_bindings_only_in_managed_namespaces_and_only_the_namespace_role_to_itself(
+        bot: InstalledBot, as_bot: client.ApiClient, kube_api: client.ApiClient,
+        admin_namespace: Callable[..., str]) -> None:
+    rbac = client.RbacAuthorizationV1Api(as_bot)
+    stranger = admin_namespace("team")
+    # `bind` on the namespace role is allowed by RBAC everywhere; the policy is what
+    # keeps it out of namespaces previewbot does not manage.
+    denied(bot, lambda: rbac.create_namespaced_role_binding(
+        stranger, binding(bot, bot.namespace_role)),
+        "may only write RoleBindings in namespaces labelled")
+    denied(bot, lambda: rbac.create_namespaced_role_binding(
+        "kube-system", binding(bot, bot.namespace_role)),
+        "may only write RoleBindings in namespaces labelled")
+
+    managed = admin_namespace(labels=MANAGED)
+    denied(bot, lambda: rbac.create_namespaced_role_binding(
+        managed, binding(bot, bot.namespace_role, account="someone-else")),
+        f"may only bind ClusterRole {bot.namespace_role} to its own service account")
+    rbac.create_namespaced_role_binding(managed, binding(bot, bot.namespace_role))
+    assert client.RbacAuthorizationV1Api(kube_api).read_namespaced_role_binding(
+        "previewbot", managed).role_ref.name == bot.namespace_role
+
+
+def test_other_users_are_not_affected(kube_api: client.ApiClient,
+                                      admin_namespace: Callable[..., str],
+                                      bot: InstalledBot) -> None:
+    stranger = admin_namespace("team")  # the admin creates an unlabelled namespace...
+    client.CoreV1Api(kube_api).delete_namespace(stranger)  # ...and deletes it
+    assert not exists(kube_api, stranger)
