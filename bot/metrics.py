@@ -27,6 +27,8 @@ COMMANDS = Counter("previewbot_commands_total", "Slack commands by name", ["comm
                    registry=REGISTRY)
 COMMAND_LATENCY = Histogram("previewbot_command_seconds", "Slack command latency",
                             registry=REGISTRY)
+BUTTONS = Counter("previewbot_buttons_total", "Slack button presses by action", ["action"],
+                  registry=REGISTRY)
 RECONCILE_SECONDS = Histogram("previewbot_reconcile_duration_seconds", "Reconcile pass duration",
                               buckets=(0.1, 0.5, 1, 5, 15, 60, 300), registry=REGISTRY)
 ERRORS = Counter("previewbot_dependency_errors_total", "Errors by dependency", ["dependency"],

@@ -14,10 +14,12 @@ import uvicorn
 
 from bot.config import Settings
 from bot.engine.health import check_all
+from bot.engine.notify import FanoutNotifier, LoggingNotifier
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.wiring import build_core
 from bot.runtime.workers import Workers
 from bot.state.queue import DeliveryQueue
+from handlers.slack.app import SlackBot
 from handlers.web import WebDeps, create_app
 
 log = logging.getLogger("previewbot.serve")
@@ -25,15 +27,21 @@ log = logging.getLogger("previewbot.serve")
 
 def serve(settings: Settings) -> int:
     settings.require("gitlab_webhook_secret", "gitlab_url", "gitlab_token")
-    core = build_core(settings)
+    # Slack is on when SLACK_BOT_TOKEN is set; its notifier joins the log's.
+    slack = SlackBot(settings) if settings.slack_bot_token else None
+    core = build_core(settings, notifier=FanoutNotifier(LoggingNotifier(), slack.notifier)
+                      if slack else None)
     # 12 attempts, backoff 5 s doubling to 10 min: about an hour of retrying before an
     # event is parked, so a GitLab or cluster outage does not lose MR events.
     queue = DeliveryQueue.from_url(settings.redis_url, claim_idle=settings.claim_idle,
                                 max_attempts=12, backoff_max=timedelta(minutes=10))
     workers = Workers(core, queue, intake_threads=settings.intake_threads)
+    if slack is not None:
+        slack.attach(core, queue)
     deps = WebDeps(config=core.config, queue=queue,
                    webhook_secret=settings.gitlab_webhook_secret or "",
-                   readiness=lambda: check_all(core, include_optional=False))
+                   readiness=lambda: check_all(core, include_optional=False),
+                   slack_events=slack.endpoint() if slack else None)
     server = uvicorn.Server(uvicorn.Config(create_app(deps), host=settings.host,
                                            port=settings.port, log_level="warning",
                                            access_log=False, lifespan="off",
@@ -41,6 +49,8 @@ def serve(settings: Settings) -> int:
     scheduler = Scheduler(core, workers.consumer)
     workers.start()
     scheduler.start()
+    if slack is not None:
+        slack.start()
     log.info("listening on %s:%d", settings.host, settings.port)
     # uvicorn re-raises the SIGTERM/SIGINT it shut down for once it has stopped serving;
     # with these handlers that lands here instead of killing the process before the
@@ -50,6 +60,8 @@ def serve(settings: Settings) -> int:
     try:
         server.run()
     finally:
+        if slack is not None:
+            slack.stop()
         # Stop taking work, let running steps finish or stop their helm, release locks.
         workers.stop(grace=settings.shutdown_grace)
         scheduler.stop()

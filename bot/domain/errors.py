@@ -46,3 +46,7 @@ class NotOwnedError(PermanentError):
 
 class BadDeliveryError(PermanentError):
     """A queued webhook delivery is malformed; retrying cannot help, so it is parked at once."""
+
+
+class NotAllowedError(PermanentError):
+    """The person may not do this (who may is in the message); nothing was changed."""

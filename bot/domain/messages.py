@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.domain.model import short_sha
@@ -619,3 +620,91 @@ def role_binding_not_effective(namespace: str, role: str, account: str, seconds:
     return (f"the RoleBinding of ClusterRole {role} in namespace {namespace} gave the bot no "
             f"access within {seconds:.0f}s; check that PREVIEWBOT_SERVICE_ACCOUNT ({account}) is "
             "the account the bot runs as")
+
+
+# --- Slack: who may act, expiry, commands -----------------------------------
+
+_ACTION_VERBS = {"down": "tear down", "extend": "extend", "keep": "keep"}
+
+
+def _admins(admins: Iterable[str]) -> str:
+    mentions = [f"<@{admin}>" for admin in admins]
+    return f"a previewbot admin ({_listing(mentions)})" if mentions else "a previewbot admin"
+
+
+def not_allowed(action: str, env_key: str, label: str, *, author: str, project_path: str,
+                maintainers: Iterable[str], admins: Iterable[str]) -> str:
+    verb = _ACTION_VERBS.get(action, action)
+    names = list(maintainers)
+    owners = f" ({_listing(names)})" if names else ""
+    by = f"its author ({author}), " if author else ""
+    return (f"you may not {verb} {env_key} ({label}): only {by}the GitLab Maintainers and "
+            f"Owners of {project_path}{owners} or {_admins(admins)} may; ask one of them "
+            "(people whose GitLab e-mail is private are matched through `slack_users`)")
+
+
+def up_not_allowed(project_path: str, admins: Iterable[str]) -> str:
+    return (f"you may not bring up environments of {project_path}: `up` is open to full "
+            f"members of this Slack workspace (not guests or external people); ask a member "
+            f"or {_admins(admins)}")
+
+
+def expiring(expires_at: datetime, remaining: str) -> str:
+    """``remaining``: e.g. "1h59m" (``durations.format_duration``)."""
+    return f"expires at {expires_at:%Y-%m-%d %H:%M} UTC (in {remaining}); extend it to keep it"
+
+
+def unknown_subcommand(word: str, suggestion: str | None) -> str:
+    hint = f"; did you mean {quoted(suggestion)}?" if suggestion else ""
+    return f"unknown command {quoted(word)}{hint}"
+
+
+def missing_argument(subcommand: str, what: str) -> str:
+    return f"`{subcommand}` needs {what}"
+
+
+def extra_arguments(subcommand: str, extra: str) -> str:
+    return f"`{subcommand}` does not take {quoted(extra)}"
+
+
+def unknown_project_suggested(text: str, suggestion: str | None, known: Iterable[str]) -> str:
+    hint = f"did you mean {quoted(suggestion)}? " if suggestion else ""
+    names = _listing(known) or "none configured"
+    return f"unknown project {quoted(text)}; {hint}configured projects: {names}"
+
+
+def unknown_env_suggested(text: str, suggestion: str) -> str:
+    return f"{unknown_env(text)}; did you mean {quoted(suggestion)}?"
+
+
+def up_needs_for(word: str) -> str:
+    return f"write the lifetime as `for DURATION` (e.g. `for 4h`), not {quoted(word)}"
+
+
+def command_failed_temporarily(detail: str) -> str:
+    return f"could not do that now: {detail}; nothing was changed — try again in a moment"
+
+
+def command_crashed() -> str:
+    return ("something went wrong on previewbot's side (it is in the bot's log); "
+            "nothing may have changed — check with /preview status, then try again")
+
+
+def slack_refused(what: str, code: str) -> str:
+    return f"Slack refused {what}: {code}; check SLACK_BOT_TOKEN and the app's scopes (manifest)"
+
+
+def slack_unavailable(what: str, detail: str) -> str:
+    return f"Slack did not answer {what} ({detail}); check SLACK_API_URL, or wait for Slack"
+
+
+def down_requested_in_slack(actor: str) -> str:
+    return f"requested in Slack by {actor}"
+
+
+def announcement_unknown(env_key: str, detail: str) -> str:
+    return (f"cannot tell whether {env_key} has a Slack announcement (its namespace is "
+            f"unreadable: {detail}); not posting a second one — the next notice tries again")
+
+
+SLACK_NOT_UTF8 = "body is not UTF-8 text, as Slack sends it"

@@ -125,3 +125,9 @@ def foreign_labels(labels: Mapping[str, str], desired: Desired) -> dict[str, str
     ours = namespace_labels(desired)
     return {key: labels[key] for key in (ENV_LABEL, PROJECT_ID_LABEL)
             if key in labels and labels[key] != ours[key]}
+
+
+# The environment's Slack announcement, "<channel>/<ts>": a restart or a Redis
+# rebuild keeps editing the same message (written only on a namespace that
+# `is_ours`; Redis keeps it too, beside the record).
+SLACK_ANNOUNCEMENT = "previewbot/slack-announcement"

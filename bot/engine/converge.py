@@ -24,7 +24,7 @@ from bot.config import ProjectConfig
 from bot.domain import messages, records
 from bot.domain.durations import format_duration
 from bot.domain.errors import NotOwnedError, PermanentError, TemporaryError
-from bot.domain.model import EndKind, Environment, Status, short_sha
+from bot.domain.model import EndKind, Environment, HistoryEntry, Status, short_sha
 from bot.domain.plan import PENDING_RELEASE_STATES, STOP_PENDING
 from bot.engine.core import Core
 from bot.engine.gitlab_sync import (
@@ -168,6 +168,7 @@ def teardown(core: Core, env: Environment, reason: str, run: Run, *,
         return env
     run.fence()
     env = core.save(env, Status.TEARING_DOWN, reason)
+    _keep_announcement(core, env, existing)
     if existing is not None and existing.phase != "Terminating":
         # Durable intent first: a crash from here on still ends in teardown.
         kind = env.desired.end_kind(core.clock.now()) or EndKind.REQUESTED
@@ -196,6 +197,10 @@ def teardown(core: Core, env: Environment, reason: str, run: Run, *,
     if started_at is not None:
         metrics.TEARDOWN_SECONDS.observe((core.clock.now() - started_at).total_seconds())
     metrics.TEARDOWNS.labels(reason=metrics.reason_class(reason)).inc()
+    # The audit log names who ended it: the reaper (TTL), else the reconciler carrying out
+    # a teardown someone asked for (their request is in the log already).
+    core.store.record(env.key, HistoryEntry(core.clock.now(), "torn-down", "reaper"
+                                            if env.desired.present else "reconcile", reason))
     core.emit(NoticeKind.TORN_DOWN, env, reason)
     run.say(f"gone ({reason})")
     return env
@@ -227,3 +232,12 @@ def _ensure_namespace(core: Core, env: Environment, namespace: str,
     if removals:
         core.kube.annotate_namespace(namespace, removals)
     return existing
+
+
+def _keep_announcement(core: Core, env: Environment, existing: NamespaceRecord | None) -> None:
+    """The Slack announcement outlives the namespace: when Redis lost it, take it from
+    the namespace before deleting it, so the teardown still edits that message."""
+    ref = existing.annotations.get(records.SLACK_ANNOUNCEMENT) if existing else None
+    if (ref and existing is not None and records.is_ours(existing.labels, env.desired)
+            and not core.store.announcement(env.key)):
+        core.store.set_announcement(env.key, ref)

@@ -344,3 +344,23 @@ def _is_stale(current: Desired, incoming: Desired) -> bool:
         return False
     return incoming.source_updated_at < current.source_updated_at
 
+
+def redeploy(requests: Requests, env_key: str, *, actor: str) -> Environment:
+    """Deploy an active environment again: at its MR's (or branch's) current head,
+    with Helm run even when nothing changed (the namespace forgets the deployed
+    values hash), and a failed deploy retried. Recorded like ``up``."""
+    env = requests.core.store.get(env_key)
+    if env is None or not is_active(env):
+        raise PermanentError(messages.unknown_env(env_key))
+    desired = env.desired
+    if desired.mr_iid is not None:
+        env = requests.request_up_mr(desired.project_path, desired.mr_iid, actor=actor,
+                                     manual=True)
+    else:
+        env = requests.request_up_branch(desired.project_path, desired.branch, actor=actor,
+                                         manual=True)
+    namespace = requests.core.kube.get_namespace(namespace_for(env.desired))
+    if (namespace is not None and namespace.phase == "Active"
+            and records.is_ours(namespace.labels, env.desired)):
+        requests.core.kube.annotate_namespace(namespace.name, {records.DEPLOYED_HASH: None})
+    return env

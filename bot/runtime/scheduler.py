@@ -13,6 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.domain.errors import PreviewError
 from bot.engine.core import Core
+from bot.engine.expiry import warn_expiring
 from bot.engine.reconcile import Reconciler
 
 log = logging.getLogger("previewbot.scheduler")
@@ -50,3 +51,4 @@ class Scheduler:
         for outcome in result.outcomes:
             if not outcome.ok:
                 log.warning("reconcile: %s", outcome.describe())
+        warn_expiring(self.core)

@@ -252,3 +252,38 @@ class Store:
                 self._redis, self._key("lock", env_key), env_key, ttl=self._lock_ttl,
                 wait=self._lock_ttl + 5 if wait is None else wait) as held:
             yield held
+
+    # -- Slack announcement and expiry warning ---------------------------------
+    # Own hash fields of env:<ENV>, beside `desired` and `observed`: their writers
+    # (the Slack notifier, the expiry warning) never race requests or workers.
+    def announcement(self, env_key: str) -> str | None:
+        """The environment's Slack announcement, ``<channel>/<ts>``; None when none is known."""
+        with self._errors():
+            raw = self._redis.hget(self._key("env", env_key), "announcement")
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    def set_announcement(self, env_key: str, ref: str | None) -> None:
+        """Remember (or, with None, forget) the announcement; only for an existing record."""
+        with self._errors():
+            self._redis.eval(_SET_FIELD, 1, self._key("env", env_key), "announcement",
+                             ref if ref is not None else "", "0" if ref is not None else "1")
+
+    def mark_expiry_warned(self, env_key: str, expires_at: datetime) -> bool:
+        """True once per expiry time: the first caller for ``expires_at`` warns."""
+        with self._errors():
+            return bool(self._redis.eval(_MARK_WARNED, 1, self._key("env", env_key),
+                                         expires_at.isoformat()))
+
+
+_SET_FIELD = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[3] == '1' then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+"""
+
+_MARK_WARNED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[1], 'expiry_warned') == ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'expiry_warned', ARGV[1])
+return 1
+"""

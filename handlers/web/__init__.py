@@ -1,4 +1,5 @@
-"""HTTP adapter (Starlette): GitLab webhooks, health, readiness.
+"""HTTP adapter (Starlette): GitLab webhooks, Slack (mounted from handlers.slack), health,
+readiness.
 
 The webhook endpoint authenticates before it reads the body, caps the body at
 1 MiB, answers `ignored` for events previewbot does not act on, and otherwise
@@ -12,7 +13,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,8 @@ class WebDeps:
     queue: DeliveryQueue
     webhook_secret: str
     readiness: Callable[[], list[Check]]
+    # POST /slack/events (Bolt, handlers.slack); None: Slack not configured or Socket Mode.
+    slack_events: Callable[[Request], Awaitable[Response]] | None = None
 
 
 def _reply(status: int, body: dict[str, str], started: float, outcome: str) -> JSONResponse:
@@ -142,9 +145,12 @@ def create_app(deps: WebDeps) -> Starlette:
             pass  # Redis down: counted in previewbot_dependency_errors_total; serve the rest
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(routes=[
+    routes = [
         Route("/webhooks/gitlab", gitlab_webhook(deps), methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
-    ])
+    ]
+    if deps.slack_events is not None:
+        routes.append(Route("/slack/events", deps.slack_events, methods=["POST"]))
+    return Starlette(routes=routes)

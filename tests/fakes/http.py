@@ -8,10 +8,13 @@ server, port, lock and records.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import socket
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -114,6 +117,19 @@ class _Handler(BaseHTTPRequestHandler):
             headers={name.lower(): value for name, value in self.headers.items()},
             raw_body=self._read_body(),
         )
+        if (request.header("upgrade") or "").lower() == "websocket":
+            session = self.server.fake._websocket(request)
+            if session is not None:
+                accept = websocket_accept(request.header("sec-websocket-key") or "")
+                self.send_response(101, "Switching Protocols")
+                for name, value in (("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                                    ("Sec-WebSocket-Accept", accept)):
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.flush()
+                session(self.connection)
+                self.close_connection = True
+                return
         reply = self.server.fake._dispatch(request)
         self._write(reply)
 
@@ -229,3 +245,14 @@ class FakeHttpServer:
 
     def _answer(self, request: HttpRequest) -> Reply:
         raise NotImplementedError
+
+    def _websocket(self, request: HttpRequest) -> Callable[[socket.socket], None] | None:
+        """For a WebSocket upgrade: the session to run on the connection after the
+        handshake (on the request's own thread); None answers it as a plain request."""
+        return None
+
+
+def websocket_accept(key: str) -> str:
+    """RFC 6455's Sec-WebSocket-Accept for a client's Sec-WebSocket-Key."""
+    digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+    return base64.b64encode(digest).decode()

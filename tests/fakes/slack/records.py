@@ -30,6 +30,7 @@ class SlackCall(NamedTuple):
     method: str
     params: dict[str, Any]
     headers: dict[str, str]  # names lowercased
+    path: str = ""  # the request path (which response URL, for "response_url")
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class SlackUser:
     id: str
     email: str
     name: str
+    guest: bool = False  # a multi-channel guest: is_restricted, as Slack shows it
 
     def as_api_user(self) -> dict[str, Any]:
         return {
@@ -120,6 +122,8 @@ class SlackUser:
             "real_name": self.name,
             "deleted": False,
             "is_bot": False,
+            "is_restricted": self.guest,
+            "is_ultra_restricted": False,
             "tz": "Etc/UTC",
             "profile": {
                 "email": self.email,
@@ -175,3 +179,13 @@ def message_version_of(params: dict[str, Any]) -> MessageVersion:
     if not text and not blocks and not attachments:
         raise SlackError("no_text")
     return MessageVersion(text, blocks, attachments)
+
+
+@dataclass(frozen=True)
+class ResponseHook:
+    """A `response_url` as Slack puts it in a slash command or interaction payload:
+    bound to the channel and user, and (for a button in a message) to that message."""
+
+    channel: str
+    user: str
+    message_ts: str | None = None

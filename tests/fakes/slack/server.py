@@ -9,23 +9,38 @@ Like Slack, API errors are HTTP 200 with {"ok": false, "error": ...}: a missing 
 answers `not_authed`, a wrong one `invalid_auth`. Posting to a user id (U…) posts to
 that user's DM channel (D…), as Slack does. `set_down(True)` answers HTTP 503;
 `fail_next(n, error)` fails the next n calls (`ratelimited` as HTTP 429, Retry-After: 1).
+
+`response_url(channel, user, message_ts)` makes a response URL as Slack puts in a
+slash command or interaction payload; what the app POSTs there (JSON: `text`,
+`blocks`, `response_type`, `replace_original`, `delete_original`) is recorded as a
+call named "response_url" and applied: an ephemeral message to the user (the
+default), a message in the channel (`in_channel`), or an edit/deletion of the
+message the button was in.
+
+Socket Mode: `apps.connections.open` (with `app_token`) answers a `ws://` URL on this
+server; `socket_request(kind, payload)` sends an envelope over the app's connection
+and returns its acknowledgement (see `socket_mode`).
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from tests.fakes.http import BodyError, FakeHttpServer, HttpRequest, Reply, decode_body
 from tests.fakes.slack.records import (
+    APP_ID,
     BOT_ID,
     BOT_USER_ID,
     TEAM_ID,
     MessageVersion,
     PostedMessage,
+    ResponseHook,
     SlackCall,
     SlackError,
     SlackUser,
@@ -36,18 +51,26 @@ from tests.fakes.slack.records import (
     list_param,
     message_version_of,
 )
+from tests.fakes.slack.socket_mode import SocketSession
 
 API_PREFIX = "/api/"
+RESPONSE_PREFIX = "/response/"
+RESPONSE_URL_METHOD = "response_url"
 
 
 class FakeSlack(FakeHttpServer):
-    def __init__(self, bot_token: str = "xoxb-test-token") -> None:
+    def __init__(
+        self, bot_token: str = "xoxb-test-token", app_token: str = "xapp-test-token"
+    ) -> None:
         super().__init__()
         self.bot_token = bot_token
+        self.app_token = app_token  # app-level token: Socket Mode's apps.connections.open
+        self._sessions: list[SocketSession] = []
         self._changed = threading.Condition(self._lock)
         self._calls: list[SlackCall] = []
         self._messages: dict[tuple[str, str], StoredMessage] = {}
         self._users: dict[str, SlackUser] = {}
+        self._hooks: dict[str, ResponseHook] = {}
         self._home_views: dict[str, dict[str, Any]] = {}
         self._pending_failures: deque[str] = deque()
         self._clock = TimestampClock()
@@ -58,8 +81,10 @@ class FakeSlack(FakeHttpServer):
             "chat.delete": self._chat_delete,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "users.lookupByEmail": self._users_lookup_by_email,
+            "users.info": self._users_info,
             "conversations.open": self._conversations_open,
             "views.publish": self._views_publish,
+            "apps.connections.open": self._apps_connections_open,
         }
 
     @property
@@ -68,12 +93,22 @@ class FakeSlack(FakeHttpServer):
         return self.base_url + API_PREFIX
 
     # --- seeding -------------------------------------------------------------------
-    def add_user(self, user_id: str, email: str, name: str | None = None) -> dict[str, Any]:
-        """A workspace member, found by `users.lookupByEmail` (case-insensitive)."""
+    def add_user(
+        self, user_id: str, email: str, name: str | None = None, *, guest: bool = False
+    ) -> dict[str, Any]:
+        """A workspace member (or, with `guest`, a multi-channel guest), found by
+        `users.lookupByEmail` (case-insensitive) and `users.info`."""
         with self._lock:
-            user = SlackUser(user_id, email, name or email.split("@", maxsplit=1)[0])
+            user = SlackUser(user_id, email, name or email.split("@", maxsplit=1)[0], guest)
             self._users[email.lower()] = user
             return user.as_api_user()
+
+    def response_url(self, channel: str, user: str, message_ts: str | None = None) -> str:
+        """A response URL for a payload this test sends as Slack would."""
+        with self._lock:
+            hook_id = f"{len(self._hooks) + 1:06d}"
+            self._hooks[hook_id] = ResponseHook(channel, user, message_ts)
+            return f"{self.base_url}{RESPONSE_PREFIX}{TEAM_ID}/{hook_id}/secret"
 
     # --- inspection ----------------------------------------------------------------
     @property
@@ -131,6 +166,8 @@ class FakeSlack(FakeHttpServer):
 
     # --- dispatch ------------------------------------------------------------------
     def _answer(self, request: HttpRequest) -> Reply:
+        if request.path.startswith(RESPONSE_PREFIX):
+            return self._respond(request)
         method = request.path[len(API_PREFIX) :] if request.path.startswith(API_PREFIX) else ""
         try:
             body = decode_body(request)
@@ -143,7 +180,7 @@ class FakeSlack(FakeHttpServer):
     def _record_and_reply(
         self, request: HttpRequest, method: str, params: dict[str, Any], reply: Reply
     ) -> Reply:
-        self._calls.append(SlackCall(method, params, request.headers))
+        self._calls.append(SlackCall(method, params, request.headers, request.path))
         self._changed.notify_all()
         return reply
 
@@ -158,7 +195,7 @@ class FakeSlack(FakeHttpServer):
         token = _token_of(request, params)
         if not token:
             return _error("not_authed")
-        if token != self.bot_token:
+        if token != (self.app_token if method == "apps.connections.open" else self.bot_token):
             return _error("invalid_auth")
         handler = self._methods.get(method)
         if handler is None:
@@ -236,6 +273,13 @@ class FakeSlack(FakeHttpServer):
             raise SlackError("users_not_found")
         return {"user": user.as_api_user()}
 
+    def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        wanted = str(params.get("user") or "")
+        user = next((u for u in self._users.values() if u.id == wanted), None)
+        if user is None:
+            raise SlackError("user_not_found")
+        return {"user": user.as_api_user()}
+
     def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
         users = [u for u in str(params.get("users") or "").split(",") if u]
         if params.get("channel"):
@@ -255,6 +299,85 @@ class FakeSlack(FakeHttpServer):
         published = {"id": f"V{len(self._home_views) + 1:08d}", "team_id": TEAM_ID, **view}
         self._home_views[str(user_id)] = published
         return {"view": published}
+
+    # --- Socket Mode -----------------------------------------------------------------
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        ticket = uuid.uuid4().hex
+        return {"url": f"ws://127.0.0.1:{self.port}/link/?ticket={ticket}&app_id={APP_ID}"}
+
+    def _websocket(self, request: HttpRequest) -> Callable[[socket.socket], None] | None:
+        if not request.path.startswith("/link/"):
+            return None
+        session = SocketSession()
+
+        def run(sock: socket.socket) -> None:
+            session.attach(sock)
+            with self._lock:  # only now may a test send over it
+                self._sessions.append(session)
+                self._changed.notify_all()
+            session.run()
+
+        return run
+
+    def socket_request(
+        self, kind: str, payload: dict[str, Any], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Send an envelope over the app's newest open connection (waiting up to `timeout`
+        for one); the app's acknowledgement."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not (open_ := [s for s in self._sessions if not s.closed.is_set()]):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no Socket Mode connection within {timeout}s")
+                self._changed.wait(remaining)
+        return open_[-1].request(kind, payload, max(0.1, deadline - time.monotonic()))
+
+    @property
+    def socket_connections(self) -> int:
+        with self._lock:
+            return len([s for s in self._sessions if not s.closed.is_set()])
+
+    def stop(self) -> None:
+        with self._lock:
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.stop.set()
+        super().stop()
+
+    # --- response URLs ---------------------------------------------------------------
+    def _respond(self, request: HttpRequest) -> Reply:
+        parts = request.path[len(RESPONSE_PREFIX) :].split("/")
+        hook = self._hooks.get(parts[1]) if len(parts) == 3 else None
+        try:
+            params = decode_params(decode_body(request))
+        except BodyError:
+            params = {}
+        self._calls.append(SlackCall(RESPONSE_URL_METHOD, params, request.headers, request.path))
+        self._changed.notify_all()
+        if self._down:
+            return Reply(503, {"ok": False, "error": "service_unavailable"})
+        if hook is None:
+            return Reply(404, {"ok": False, "error": "expired_url"})
+        try:
+            self._apply_response(hook, params)
+        except SlackError as exc:
+            return Reply(400, {"ok": False, "error": exc.error})
+        return Reply(200, {"ok": True})
+
+    def _apply_response(self, hook: ResponseHook, params: dict[str, Any]) -> None:
+        original = self._messages.get((hook.channel, hook.message_ts or ""))
+        if params.get("delete_original") and original is not None:
+            del self._messages[(hook.channel, original.ts)]
+            return
+        version = message_version_of(params)
+        if params.get("replace_original") and original is not None:
+            original.versions.append(version)
+            return
+        stored = StoredMessage(hook.channel, self._clock.next(), None, [version])
+        if params.get("response_type") != "in_channel":
+            stored.ephemeral_to = hook.user
+        self._messages[(hook.channel, stored.ts)] = stored
 
     # --- helpers -------------------------------------------------------------------
     def _channel_of(self, params: dict[str, Any]) -> str:

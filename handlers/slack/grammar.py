@@ -1,0 +1,217 @@
+"""The `/preview` command grammar (SPEC §7): text → one typed command, or a usage error.
+
+    command := ""            | "help" [WORD]
+             | "list" ["mine" | PROJECT]
+             | "status" ENV
+             | "up" PROJECT!IID ["for" DURATION] | "up" PROJECT@BRANCH ["for" DURATION]
+             | "extend" ENV [["for"] DURATION] | "keep" ENV | "down" ENV
+    ENV     := env-key | PROJECT!IID | PROJECT@BRANCH
+
+Words are separated by whitespace; the subcommand is case-insensitive. Slack
+escapes ``&``, ``<`` and ``>`` in command text and wraps links in ``<…>``: both
+are undone first. A wrong word gets a :class:`UsageError` saying what was wrong,
+with a "did you mean" for near-miss subcommands and project paths; the reply
+adds the subcommand's usage. Pure: no I/O, so it runs inside Slack's 3 s ack.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.domain import messages, naming
+from bot.domain.durations import parse_duration
+from bot.domain.errors import PermanentError
+
+DEFAULT_EXTENSION = timedelta(hours=24)
+SUBCOMMANDS = ("help", "list", "status", "up", "extend", "keep", "down")
+_LINK = re.compile(r"<(?:[^|<>]*\|)?([^<>]*)>")  # <http://x|x> → x, <mailto:a@b|a@b> → a@b
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    topic: str | None = None  # a subcommand, for its usage
+
+
+@dataclass(frozen=True, slots=True)
+class ListEnvs:
+    mine: bool = False
+    project: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    env: str
+
+
+@dataclass(frozen=True, slots=True)
+class Up:
+    target: str  # PROJECT!IID or PROJECT@BRANCH, as written
+    ref: naming.EnvRef
+    ttl: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Extend:
+    env: str
+    duration: timedelta = DEFAULT_EXTENSION
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    env: str
+
+
+@dataclass(frozen=True, slots=True)
+class Down:
+    env: str
+
+
+@dataclass(frozen=True, slots=True)
+class Redeploy:
+    """Only from the Redeploy button; `up` again for the same environment."""
+
+    env: str
+
+
+Command = Help | ListEnvs | Status | Up | Extend | Keep | Down | Redeploy
+
+
+class UsageError(Exception):
+    """What was wrong with the command text; ``subcommand`` picks the usage to show."""
+
+    def __init__(self, message: str, subcommand: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.subcommand = subcommand
+
+
+def name_of(command: Command) -> str:
+    """The command's name for metrics and logs."""
+    return {Help: "help", ListEnvs: "list", Status: "status", Up: "up", Extend: "extend",
+            Keep: "keep", Down: "down", Redeploy: "redeploy"}[type(command)]
+
+
+def unescape(text: str) -> str:
+    """Slack's escaping undone: links unwrapped, then &lt; &gt; &amp;."""
+    text = _LINK.sub(lambda m: m.group(1), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def suggest(word: str, choices: Sequence[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def parse(text: str, projects: Sequence[str] = ()) -> Command:
+    """``projects``: the configured paths and slugs, to check PROJECT and suggest one."""
+    words = unescape(text).split()
+    if not words:
+        return Help()
+    head, args = words[0].lower(), words[1:]
+    if head not in SUBCOMMANDS:
+        raise UsageError(messages.unknown_subcommand(words[0], suggest(head, SUBCOMMANDS)))
+    return _PARSERS[head](args, projects)
+
+
+def _help(args: list[str], _: Sequence[str]) -> Command:
+    topic = args[0].lower() if args else None
+    return Help(topic if topic in SUBCOMMANDS else None)
+
+
+def _list(args: list[str], projects: Sequence[str]) -> Command:
+    _at_most("list", args, 1)
+    if not args:
+        return ListEnvs()
+    if args[0].lower() == "mine":
+        return ListEnvs(mine=True)
+    return ListEnvs(project=_project("list", args[0], projects))
+
+
+def _status(args: list[str], projects: Sequence[str]) -> Command:
+    return Status(_env("status", args, projects))
+
+
+def _up(args: list[str], projects: Sequence[str]) -> Command:
+    if not args:
+        raise UsageError(messages.missing_argument("up", "PROJECT!IID or PROJECT@BRANCH"), "up")
+    target, rest = args[0], args[1:]
+    ref = _ref("up", target, projects)
+    if ref.project_path is None:
+        raise UsageError(messages.up_needs_project(target), "up")
+    if not rest:
+        return Up(target, ref)
+    if rest[0].lower() != "for":
+        raise UsageError(messages.up_needs_for(rest[0]), "up")
+    if len(rest) == 1:
+        raise UsageError(messages.missing_argument("up … for", "a DURATION, e.g. 4h"), "up")
+    _at_most("up", rest, 2)
+    return Up(target, ref, _duration("up", rest[1], "lifetime"))
+
+
+def _extend(args: list[str], projects: Sequence[str]) -> Command:
+    env = _env("extend", args[:1], projects)
+    if len(args) > 1 and args[1].lower() == "for":  # "extend ENV for 4h" reads naturally too
+        args = [args[0], *args[2:]]
+        if len(args) == 1:
+            raise UsageError(messages.missing_argument("extend … for", "a DURATION, e.g. 4h"),
+                             "extend")
+    _at_most("extend", args, 2)
+    if len(args) == 1:
+        return Extend(env)
+    return Extend(env, _duration("extend", args[1], "extension"))
+
+
+def _keep(args: list[str], projects: Sequence[str]) -> Command:
+    return Keep(_env("keep", args, projects))
+
+
+def _down(args: list[str], projects: Sequence[str]) -> Command:
+    return Down(_env("down", args, projects))
+
+
+_PARSERS = {"help": _help, "list": _list, "status": _status, "up": _up, "extend": _extend,
+            "keep": _keep, "down": _down}
+
+
+def _at_most(subcommand: str, args: list[str], count: int) -> None:
+    if len(args) > count:
+        raise UsageError(messages.extra_arguments(subcommand, " ".join(args[count:])),
+                         subcommand)
+
+
+def _env(subcommand: str, args: list[str], projects: Sequence[str]) -> str:
+    if not args:
+        raise UsageError(messages.missing_argument(subcommand, f"an environment: "
+                                                   f"{messages.ENV_REF_FORMS}"), subcommand)
+    _at_most(subcommand, args, 1)
+    _ref(subcommand, args[0], projects)
+    return args[0]
+
+
+def _ref(subcommand: str, text: str, projects: Sequence[str]) -> naming.EnvRef:
+    try:
+        ref = naming.parse_env_ref(text)
+    except PermanentError as error:
+        raise UsageError(str(error), subcommand) from None
+    if ref.project_path is not None:
+        _project(subcommand, ref.project_path, projects)
+    return ref
+
+
+def _project(subcommand: str, text: str, projects: Sequence[str]) -> str:
+    if not projects or text.casefold() in {p.casefold() for p in projects}:
+        return text
+    paths = [p for p in projects if "/" in p] or list(projects)
+    raise UsageError(messages.unknown_project_suggested(
+        text, suggest(text, projects), paths), subcommand)
+
+
+def _duration(subcommand: str, text: str, what: str) -> timedelta:
+    try:
+        return parse_duration(text, what=what)
+    except PermanentError as error:
+        raise UsageError(str(error), subcommand) from None
