@@ -45,10 +45,13 @@ lint: venv
 	$(VENV)/bin/mypy --strict bot handlers
 	$(VENV)/bin/lint-imports
 
-# Starts the test bed unless one is already running (then reuses it and leaves it up).
+# Starts the test bed unless one is already running (then reuses it and leaves it up; a bed
+# that was running with an older configuration is restarted and also left up).
 test: testbed lint
 	@set -e; \
-	if $(TESTBED) env >/dev/null 2>&1; then started=0; else started=1; $(TESTBED) up >/dev/null; fi; \
+	state=$${PREVIEWBOT_TESTBED_STATE:-.testbed}; \
+	if [ -f "$$state/testbed.json" ]; then started=0; else started=1; fi; \
+	$(TESTBED) env >/dev/null 2>&1 || $(TESTBED) up >/dev/null; \
 	trap 'if [ $$started = 1 ]; then $(TESTBED) down; fi' EXIT; \
 	eval "$$($(TESTBED) env)"; \
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup tests

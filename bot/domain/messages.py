@@ -708,3 +708,13 @@ def announcement_unknown(env_key: str, detail: str) -> str:
 
 
 SLACK_NOT_UTF8 = "body is not UTF-8 text, as Slack sends it"
+
+
+def ended_on_purpose(label: str, sha: str) -> str:
+    return (f"{label} was torn down on purpose at commit {short_sha(sha)}; a new commit, or "
+            f"`up {label}` by a person, brings it back")
+
+
+def pipeline_creates_nothing(iid: int) -> str:
+    return (f"MR !{iid} has no environment up; in push mode a pipeline refreshes one that is "
+            "up but creates none (an open, a new commit or `up` does)")

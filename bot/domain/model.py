@@ -117,6 +117,7 @@ class Observed:
     gitlab_synced_hash: str = ""
     gitlab_environment_id: int | None = None  # the GitLab environment the bot made
     timeouts: int = 0  # Helm hook/wait timeouts in a row (see bot.engine.reconcile)
+    gitlab_attempts: int = 0  # passes in a row GitLab did not take the sync
     updated_at: datetime | None = None
 
 

@@ -166,6 +166,10 @@ def teardown(core: Core, env: Environment, reason: str, run: Run, *,
             core.kube.delete_namespace(namespace, owner=owner, dry_run=True)
         run.say(f"DRY-RUN: would stop GitLab environment {gitlab_environment_name(env)}")
         return env
+    if existing is not None and existing.phase != "Terminating":
+        current = core.helm.get_release(release, namespace)
+        if current is not None and current.status in PENDING_RELEASE_STATES:
+            _check_not_in_progress(core, current)  # never uninstall under a running helm
     run.fence()
     env = core.save(env, Status.TEARING_DOWN, reason)
     _keep_announcement(core, env, existing)
@@ -189,11 +193,13 @@ def teardown(core: Core, env: Environment, reason: str, run: Run, *,
         core.kube.delete_namespace(namespace, owner=owner, dry_run=False)
         if not core.kube.wait_namespace_gone(namespace, core.teardown_timeout):
             raise TemporaryError(messages.namespace_not_gone(namespace, core.teardown_timeout))
+    run.fence()  # a lapsed lock: the environment may be someone else's again by now
     stopped = stop_gitlab(core, env, reason)
     started_at = env.observed.updated_at
     run.fence()
     env = core.save(env, Status.GONE, reason,
-                    gitlab_synced_hash="" if stopped else STOP_PENDING)
+                    gitlab_synced_hash="" if stopped else STOP_PENDING,
+                    gitlab_attempts=0 if stopped else 1)
     if started_at is not None:
         metrics.TEARDOWN_SECONDS.observe((core.clock.now() - started_at).total_seconds())
     metrics.TEARDOWNS.labels(reason=metrics.reason_class(reason)).inc()

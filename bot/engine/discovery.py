@@ -27,14 +27,14 @@ this pass; TTLs still apply (they need no GitLab).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from bot.config import ProjectConfig
 from bot.domain import messages
 from bot.domain.errors import PreviewError
-from bot.domain.model import EndKind, Environment, short_sha
+from bot.domain.model import Desired, EndKind, Environment, short_sha
 from bot.engine.requests import (
     CLOSED_STATES,
     Requests,
@@ -135,12 +135,15 @@ class Discovery:
         if env is not None and is_active(env):
             if not wants_environment(project, mr) and not env.desired.manual:
                 reason = messages.drift_trigger_lost(mr.iid)
-                return self._down(env, label, reason, EndKind.TRIGGER_LOST, dry_run=dry_run)
+                return self._down(env, label, reason, EndKind.TRIGGER_LOST, dry_run=dry_run,
+                                  unless=_changed_since(env.desired, mr))
             if sha and sha != env.desired.sha:
                 reason = messages.discovery_new_head(short_sha(env.desired.sha), short_sha(sha))
                 return self._up(project, mr, sha, label, reason, dry_run=dry_run)
             return None
-        if not sha or not wants_environment(project, mr) or not self._paths_match(project, mr):
+        if not sha or not wants_environment(project, mr):
+            return None
+        if not self._paths_match(project, mr, dry_run=dry_run):
             return None
         # Only a creation needs the default branch (GitOps owns it): read it lazily, cached.
         if mr.source_branch == self.core.project_info(project).default_branch:
@@ -151,7 +154,7 @@ class Discovery:
                 return None
             reason = messages.discovery_back(kind.value if kind else "ended")
             return self._up(project, mr, sha, label, reason, dry_run=dry_run)
-        ended_at = self._ended_sha(project, mr)
+        ended_at = self._ended_sha(project, mr, dry_run=dry_run)
         if ended_at == sha:
             if not dry_run:
                 self.requests.record_ended(project, mr, sha, messages.discovery_ended_before())
@@ -177,14 +180,17 @@ class Discovery:
         return finding, env.key
 
     def _down(self, env: Environment, label: str, reason: str, kind: EndKind, *,
-              dry_run: bool) -> tuple[Finding, str]:
+              dry_run: bool,
+              unless: Callable[[Desired], bool] = lambda _: False) -> tuple[Finding, str] | None:
         finding = Finding("down", label, reason)
         if dry_run:
             return finding, ""
-        self.requests.request_down(env.key, reason=reason, actor=ACTOR, kind=kind)
-        return finding, env.key
+        done = self.requests.request_down_unless(env.key, reason=reason, actor=ACTOR,
+                                                 kind=kind, unless=unless)
+        return (finding, env.key) if done is not None else None
 
-    def _paths_match(self, project: ProjectConfig, mr: MergeRequestInfo) -> bool:
+    def _paths_match(self, project: ProjectConfig, mr: MergeRequestInfo, *,
+                     dry_run: bool) -> bool:
         """``trigger.paths`` needs the MR's diff: asked once per commit, then remembered."""
         if not project.trigger.paths:
             return True
@@ -195,15 +201,37 @@ class Discovery:
         paths = self.requests.gitlab().changed_paths(mr.project_id, mr.iid)
         matched = any(fnmatchcase(path, pattern) for path in paths
                       for pattern in project.trigger.paths)
-        self.core.store.cache(cache_key, "1" if matched else "0", PATHS_CACHE_SECONDS)
+        if not dry_run:  # a dry run writes nothing, not even a cache
+            self.core.store.cache(cache_key, "1" if matched else "0", PATHS_CACHE_SECONDS)
         return matched
 
-    def _ended_sha(self, project: ProjectConfig, mr: MergeRequestInfo) -> str | None:
-        """After a Redis loss: the commit the MR note says its environment was ended at."""
-        key = self.requests.env_key_for(project, mr.project_id, mr_iid=mr.iid,
-                                        branch=mr.source_branch)
-        body = self.requests.gitlab().mr_note(mr.project_id, mr.iid, messages.note_marker(key))
-        return messages.ended_sha(body) if body else None
+    def _ended_sha(self, project: ProjectConfig, mr: MergeRequestInfo, *,
+                   dry_run: bool) -> str | None:
+        """After a Redis loss: the commit the MR note says its environment was ended at.
+        Asked once per head commit, then remembered (a refused creation — capacity, a
+        stranger's namespace — must not cost a GitLab call every pass)."""
+        cache_key = f"ended:{mr.project_id}:{mr.iid}:{mr.sha}"
+        cached = self.core.store.cached(cache_key)
+        if cached is not None:
+            return cached or None
+        keys = self.requests.candidate_keys(project, mr.project_id, mr_iid=mr.iid,
+                                            branch=mr.source_branch)
+        body = self.requests.gitlab().mr_note(mr.project_id, mr.iid,
+                                              [messages.note_marker(key) for key in keys])
+        ended = messages.ended_sha(body) if body else None
+        if not dry_run:
+            self.core.store.cache(cache_key, ended or "", PATHS_CACHE_SECONDS)
+        return ended
+
+
+def _changed_since(planned: Desired, mr: MergeRequestInfo) -> Callable[[Desired], bool]:
+    """Whether the record moved on since the listing this teardown was planned from: a
+    person took it over (manual), or an event newer than the listing recorded it."""
+    def moved(current: Desired) -> bool:
+        newer = (current.source_updated_at is not None and mr.updated_at is not None
+                 and current.source_updated_at > mr.updated_at)
+        return current.manual or newer or current.sha != planned.sha
+    return moved
 
 
 def _deployable_sha(project: ProjectConfig, mr: MergeRequestInfo,

@@ -22,11 +22,12 @@ import re
 
 from bot.cluster.values import namespace_for
 from bot.domain import messages, records
-from bot.domain.errors import PreviewError
+from bot.domain.errors import PreviewError, TemporaryError
 from bot.domain.model import Environment
 from bot.engine.core import Core
 
 log = logging.getLogger("previewbot.gitlab_sync")
+MAX_GITLAB_ATTEMPTS = 5  # passes that try to bring GitLab up to date before giving up
 
 
 def sync_gitlab(core: Core, env: Environment, wanted_hash: str) -> Environment:
@@ -41,9 +42,9 @@ def sync_gitlab(core: Core, env: Environment, wanted_hash: str) -> Environment:
         synced = False
     synced = _note(core, env, messages.mr_note(messages.note_marker(env.key), env)) and synced
     if not synced:
-        return env
+        return _lagging(core, env, done=wanted_hash)
     return core.save(env, env.observed.status, env.observed.reason,
-                     gitlab_synced_hash=wanted_hash)
+                     gitlab_synced_hash=wanted_hash, gitlab_attempts=0)
 
 
 def note_failure(core: Core, env: Environment) -> None:
@@ -61,9 +62,12 @@ def stop_gitlab(core: Core, env: Environment, reason: str) -> bool:
     try:
         if environment_id is not None:
             core.gitlab.stop_environment(env.desired.project_id, environment_id)
-    except PreviewError as error:
+    except TemporaryError as error:
         log.warning("could not stop GitLab environment of %s: %s", env.key, error)
         return False
+    except PreviewError as error:  # gone (404) or refused for good: nothing left to stop
+        log.warning("GitLab environment of %s not stopped, and never will be: %s", env.key,
+                    error)
     kind = env.desired.end_kind(core.clock.now())
     body = messages.mr_note_torn_down(messages.note_marker(env.key), env, reason,
                                       deliberate=kind is not None and kind.deliberate)
@@ -72,8 +76,23 @@ def stop_gitlab(core: Core, env: Environment, reason: str) -> bool:
 
 def finish_gitlab_stop(core: Core, env: Environment) -> Environment:
     if not stop_gitlab(core, env, env.observed.reason):
-        return env
-    return core.save(env, env.observed.status, env.observed.reason, gitlab_synced_hash="")
+        return _lagging(core, env, done="")
+    return core.save(env, env.observed.status, env.observed.reason, gitlab_synced_hash="",
+                     gitlab_attempts=0)
+
+
+def _lagging(core: Core, env: Environment, *, done: str) -> Environment:
+    """GitLab did not take it (again). Retried by later passes, but not forever: after
+    ``MAX_GITLAB_ATTEMPTS`` the GitLab side is given up on (logged), so a project GitLab
+    refuses for good (archived, deleted) costs no calls every pass."""
+    attempts = env.observed.gitlab_attempts + 1
+    if attempts < MAX_GITLAB_ATTEMPTS:
+        return core.save(env, env.observed.status, env.observed.reason,
+                         gitlab_attempts=attempts)
+    log.warning("gave up bringing GitLab up to date for %s after %d attempts", env.key,
+                attempts)
+    return core.save(env, env.observed.status, env.observed.reason, gitlab_synced_hash=done,
+                     gitlab_attempts=0)
 
 
 def gitlab_environment_name(env: Environment) -> str:
@@ -121,9 +140,11 @@ def _note(core: Core, env: Environment, body: str) -> bool:
     try:
         core.gitlab.upsert_mr_note(env.desired.project_id, env.desired.mr_iid,
                                    messages.note_marker(env.key), body)
-    except PreviewError as error:
+    except TemporaryError as error:
         log.warning("MR note of %s postponed: %s", env.key, error)
         return False
+    except PreviewError as error:  # the MR is gone (404): there is nothing to tell
+        log.warning("MR note of %s not written, and never will be: %s", env.key, error)
     return True
 
 

@@ -78,9 +78,14 @@ class Intake:
         mr = self.requests.gitlab().merge_request(intent.project_id, intent.mr_iid)
         existing = self.requests.find(project, mr_iid=mr.iid, branch=mr.source_branch,
                                       project_id=intent.project_id)
-        by_hand = existing is not None and is_active(existing) and existing.desired.manual
+        active = existing is not None and is_active(existing)
+        by_hand = active and existing is not None and existing.desired.manual
         if not wants_environment(project, mr) and not (by_hand and mr.state in OPEN_STATES):
             return Handled((), f"ignored: {messages.trigger_not_matched(mr.iid)}")
+        if intent.from_pipeline and project.deploy_on == "push" and not active:
+            # In push mode the MR's own hooks (and discovery) create environments; a
+            # pipeline (a retry, a late success) only refreshes one that is up.
+            return Handled((), f"ignored: {messages.pipeline_creates_nothing(mr.iid)}")
         if intent.check_paths and project.trigger.paths:
             paths = self.requests.gitlab().changed_paths(intent.project_id, intent.mr_iid)
             if not any(fnmatchcase(path, pattern) for path in paths

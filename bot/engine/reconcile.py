@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from bot import metrics
 from bot.cluster.kube import NamespaceRecord
 from bot.cluster.values import namespace_for, release_for
+from bot.config import ProjectConfig
 from bot.domain import messages, naming, records
 from bot.domain.errors import PreviewError, StepTimeoutError, TemporaryError
 from bot.domain.model import Environment, Observed, Status
@@ -206,7 +207,8 @@ class Reconciler:
                 continue
             if desired is None or desired.env_key in known:
                 continue
-            if self.core.config.project_by_path(desired.project_path) is None:
+            project = self.core.config.project_by_path(desired.project_path)
+            if project is None or not self._same_project(project, desired.project_id):
                 continue
             if naming.namespace_name(desired.env_key) != ns.name:
                 log.warning("namespace %s: its %s label names %s, whose namespace it is not; "
@@ -222,6 +224,21 @@ class Reconciler:
                 self.core.store.update(env.key, _if_absent(env))
             adopted.append(env)
         return adopted
+
+    def _same_project(self, project: ProjectConfig, project_id: int) -> bool:
+        """Is ``project_id`` (a namespace's label) the configured project's GitLab id? A
+        second previewbot sharing the cluster may configure the same path for another
+        GitLab (a staging one): its namespaces are never adopted, upgraded or torn down."""
+        if project.id is not None:
+            return project.id == project_id
+        if self.core.gitlab is None:
+            return True  # no GitLab to ask (set the project's `id:` to be strict)
+        try:
+            return self.core.project_info(project).id == project_id
+        except PreviewError as error:  # cannot tell now: adopt nothing of it this pass
+            log.warning("cannot confirm the GitLab id of %s (%s); its namespaces are "
+                        "adopted once GitLab answers", project.path, error)
+            return False
 
     def snapshot(self, env: Environment, ns: NamespaceRecord | None,
                  release_status: str | None) -> Snapshot:

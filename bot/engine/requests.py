@@ -108,24 +108,42 @@ class Requests:
         return (desired.project_path == project.path and desired.mr_iid == mr_iid
                 and (mr_iid is not None or desired.branch == branch))
 
-    def env_key_for(self, project: ProjectConfig, project_id: int, *, mr_iid: int | None,
-                    branch: str) -> str:
-        """The key of (project, MR) or (project, branch): its plain key unless another
-        identity holds that (a record, or a namespace labelled for another project or
-        environment), then the plain key with a stable hash of the identity (SPEC §5)."""
+    def candidate_keys(self, project: ProjectConfig, project_id: int, *,
+                       mr_iid: int | None, branch: str) -> tuple[str, str]:
+        """The plain key of an identity and its identity key (SPEC §5)."""
         plain = project.mr_env_key(mr_iid) if mr_iid is not None else \
             project.branch_env_key(branch)
-        holder = self.core.store.get(plain)
-        taken = holder is not None and not holder.desired.same_identity(
-            project_id, mr_iid=mr_iid, branch=branch)
-        namespace = None if taken else self.core.kube.get_namespace(naming.namespace_name(plain))
-        if namespace is not None and namespace.managed:
-            iid_label = None if mr_iid is None else str(mr_iid)
-            taken = (namespace.labels.get(records.PROJECT_ID_LABEL) != str(project_id)
-                     or namespace.labels.get(records.MR_IID_LABEL) != iid_label)
-        if not taken:
-            return plain
-        return naming.identity_key(plain, identity_of(project_id, mr_iid=mr_iid, branch=branch))
+        return plain, naming.identity_key(plain, identity_of(project_id, mr_iid=mr_iid,
+                                                             branch=branch))
+
+    def env_key_for(self, project: ProjectConfig, project_id: int, *, mr_iid: int | None,
+                    branch: str) -> str:
+        """The key of (project, MR) or (project, branch). Stable: where this identity
+        already lives (a record or a namespace labelled for it) it stays, even when its
+        plain key has come free since; otherwise its plain key, unless another identity
+        holds that (a record, or a namespace labelled for another project or
+        environment), then the plain key with a stable hash of the identity."""
+        plain, alternative = self.candidate_keys(project, project_id, mr_iid=mr_iid,
+                                                 branch=branch)
+        if self._holds(alternative, project_id, mr_iid=mr_iid, branch=branch) is True:
+            return alternative
+        holds_plain = self._holds(plain, project_id, mr_iid=mr_iid, branch=branch)
+        return alternative if holds_plain is False else plain
+
+    def _holds(self, key: str, project_id: int, *, mr_iid: int | None,
+               branch: str) -> bool | None:
+        """Does the identity live at ``key`` (True), another one (False), or none (None)?"""
+        holder = self.core.store.get(key)
+        if holder is not None:
+            return holder.desired.same_identity(project_id, mr_iid=mr_iid, branch=branch)
+        namespace = self.core.kube.get_namespace(naming.namespace_name(key))
+        if namespace is None or not namespace.managed:
+            return None
+        iid_label = None if mr_iid is None else str(mr_iid)
+        return (namespace.labels.get(records.PROJECT_ID_LABEL) == str(project_id)
+                and namespace.labels.get(records.MR_IID_LABEL) == iid_label
+                and (mr_iid is not None
+                     or namespace.annotations.get(records.BRANCH, branch) == branch))
 
     def environments(self, *, project: str | None = None, owner: str | None = None,
                      include_gone: bool = False) -> list[Environment]:
@@ -185,49 +203,71 @@ class Requests:
 
     def _desired(self, project: ProjectConfig, env_key: str, project_id: int, branch: str,
                  sha: str, ttl: timedelta | None, *, manual: bool, **extra: object) -> Desired:
+        """What is asked for, before it meets the record: expiry from now, nothing kept.
+        ``_record_up`` merges it with the record inside the transaction."""
         now = self._now()
-        existing = self.core.store.get(env_key)
-        alive = existing is not None and is_active(existing)
-        created_at = existing.desired.created_at if alive and existing else now
-        cap = created_at + project.max_ttl
-        expires_at = min(now + (ttl or project.ttl), cap)
-        if alive and existing and not existing.desired.keep:
-            expires_at = max(expires_at, existing.desired.expires_at)
-        keep = bool(alive and existing and existing.desired.keep)
-        manual = manual or bool(alive and existing and existing.desired.manual)
         return Desired(env_key=env_key, project_path=project.path, project_id=project_id,
-                       branch=branch, sha=sha, created_at=created_at,
-                       expires_at=cap if keep else expires_at, keep=keep, manual=manual,
-                       **extra)  # type: ignore[arg-type]
+                       branch=branch, sha=sha, created_at=now,
+                       expires_at=min(now + (ttl or project.ttl), now + project.max_ttl),
+                       manual=manual, **extra)  # type: ignore[arg-type]
 
-    def _record_up(self, project: ProjectConfig, desired: Desired, actor: str) -> Environment:
-        self._check_not_a_stranger(desired)
-        recorded: list[bool] = []
+    def _merged(self, project: ProjectConfig, asked: Desired,
+                existing: Environment | None) -> Desired:
+        """``asked`` on top of the record as this transaction read it: an active one keeps
+        its creation time, a later expiry, keep and manual (a Keep or an extend recorded a
+        moment ago is never undone by an up that read the record before it)."""
+        if existing is None:
+            return asked
+        source = asked.source_updated_at
+        known = existing.desired.source_updated_at
+        if known is not None and (source is None or source < known):
+            source = known  # a person's up moves no event ordering back
+        if not is_active(existing):
+            return replace(asked, source_updated_at=source)
+        current = existing.desired
+        cap = current.created_at + project.max_ttl
+        keep = current.keep
+        expires_at = cap if keep else max(min(asked.expires_at, cap), current.expires_at)
+        return replace(asked, created_at=current.created_at, expires_at=expires_at,
+                       keep=keep, manual=asked.manual or current.manual,
+                       source_updated_at=source)
+
+    def _record_up(self, project: ProjectConfig, asked: Desired, actor: str) -> Environment:
+        self._check_not_a_stranger(asked)
+        recorded: list[Desired] = []
 
         def change(existing: Environment | None) -> Environment | None:
             recorded.clear()
-            if existing is not None and _is_stale(existing.desired, desired):
-                return None  # an older event arriving late never rolls back
+            if existing is not None and not asked.manual:
+                if _is_stale(existing.desired, asked):
+                    return None  # an older event arriving late never rolls back
+                ended = existing.desired.end_kind(self.core.clock.now())
+                if (not is_active(existing) and ended is not None and ended.deliberate
+                        and existing.desired.sha == asked.sha):
+                    # ended on purpose at this very commit: only a new commit or a
+                    # person brings it back (a retried or late event must not)
+                    raise PermanentError(messages.ended_on_purpose(asked.label, asked.sha))
             if existing is None or not is_active(existing):
                 self._check_capacity(project)
+            desired = self._merged(project, asked, existing)
             observed = existing.observed if existing and is_active(existing) else Observed()
             if observed.status is Status.FAILED:
                 # Asked again for what failed: check readiness anew (and redeploy if
                 # Helm itself had failed) instead of keeping the failure.
                 observed = replace(observed, status=Status.PENDING, reason="retry requested",
                                    timeouts=0)
-            recorded.append(True)
+            recorded.append(desired)
             return Environment(desired, observed)
 
         # Capacity counts every environment: creations are serialised so that two
         # replicas cannot both take the last slot.
-        creating = self.core.store.get(desired.env_key)
+        creating = self.core.store.get(asked.env_key)
         with self.core.store.lock(CAPACITY_LOCK) if creating is None or not is_active(
                 creating) else nullcontext():
-            env = self.core.store.update(desired.env_key, change)
+            env = self.core.store.update(asked.env_key, change)
         assert env is not None  # change() returns None only for an existing record
         if recorded:
-            self._after(env, "up", actor, f"{desired.label} at {short_sha(desired.sha)}")
+            self._after(env, "up", actor, f"{asked.label} at {short_sha(asked.sha)}")
         return env
 
     def _check_not_a_stranger(self, desired: Desired) -> None:
@@ -251,8 +291,25 @@ class Requests:
     # -- down / extend / keep ----------------------------------------------
     def request_down(self, env_key: str, *, reason: str, actor: str,
                      kind: EndKind = EndKind.REQUESTED) -> Environment:
-        env = self._change(env_key, lambda d: replace(d, present=False, down_reason=reason,
-                                                      down_kind=kind.value))
+        env = self.request_down_unless(env_key, reason=reason, actor=actor, kind=kind,
+                                       unless=lambda _: False)
+        assert env is not None
+        return env
+
+    def request_down_unless(self, env_key: str, *, reason: str, actor: str, kind: EndKind,
+                            unless: Callable[[Desired], bool]) -> Environment | None:
+        """Record the teardown unless ``unless`` holds for the record as this transaction
+        reads it (then None): a check made on an older read must not decide it."""
+        refused: list[bool] = []
+
+        def down(desired: Desired) -> Desired:
+            refused[:] = [unless(desired)]
+            return desired if refused[0] else replace(
+                desired, present=False, down_reason=reason, down_kind=kind.value)
+
+        env = self._change(env_key, down)
+        if refused[0]:
+            return None
         self._after(env, "down", actor, reason)
         return env
 
@@ -304,10 +361,11 @@ class Requests:
 
     def _change(self, env_key: str, change: Callable[[Desired], Desired]) -> Environment:
         """Change the desired state of an active environment, atomically."""
-        def apply(current: Environment | None) -> Environment:
+        def apply(current: Environment | None) -> Environment | None:
             if current is None or not is_active(current):
                 raise PermanentError(messages.unknown_env(env_key))
-            return Environment(change(current.desired), current.observed)
+            changed = change(current.desired)
+            return None if changed == current.desired else Environment(changed, current.observed)
 
         env = self.core.store.update(env_key, apply)
         assert env is not None

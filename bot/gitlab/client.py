@@ -87,12 +87,14 @@ class GitLab:
         return frozenset(str(item["sha"]) for item in found
                          if isinstance(item, dict) and item.get("sha"))
 
-    def mr_note(self, project_id: int, iid: int, marker: str) -> str | None:
-        """The body of our note with ``marker`` on the MR, None when there is none."""
+    def mr_note(self, project_id: int, iid: int, markers: list[str]) -> str | None:
+        """The body of our oldest note with any of ``markers`` on the MR (one listing),
+        None when there is none."""
         me = self._me()
         with self._rest.guard("reading the previewbot note on", _mr_name(project_id, iid)):
             manager = self._project(project_id).mergerequests.get(iid, lazy=True).notes
-            ours = sorted((n for n in manager.list(iterator=True) if _is_ours(n, marker, me)),
+            ours = sorted((n for n in manager.list(iterator=True)
+                           if any(_is_ours(n, marker, me) for marker in markers)),
                           key=lambda n: int(n.attributes["id"]))
         return str(ours[0].attributes.get("body") or "") if ours else None
 

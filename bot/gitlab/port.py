@@ -67,8 +67,8 @@ class GitLabClient(Protocol):
         """Commits of the project's newest successful pipelines (one page)."""
         ...
 
-    def mr_note(self, project_id: int, iid: int, marker: str) -> str | None:
-        """The body of the bot's own note containing ``marker``; None when there is none."""
+    def mr_note(self, project_id: int, iid: int, markers: list[str]) -> str | None:
+        """The body of the bot's own note containing any of ``markers``; None when none."""
         ...
 
     def open_merge_requests(self, project_id: int,

@@ -123,6 +123,12 @@ class FakeGitLab(FakeHttpServer):
             self._store.branches.setdefault(project.id, {})[name] = sha
             return self._renderer().branch(project, name, sha)
 
+    def delete_merge_request(self, project_id: int | str, iid: int) -> None:
+        """Delete the MR (as an admin can): its API answers 404 from then on."""
+        with self._lock:
+            project = self._store.project(project_id)
+            self._store.merge_requests.pop((project.id, iid), None)
+
     def delete_branch(self, project_id: int | str, name: str) -> None:
         """Delete the branch `name` (as a push that deletes it would)."""
         with self._lock:

@@ -192,3 +192,33 @@ def test_a_new_head_is_deployed_and_a_lost_trigger_label_ends_an_automatic_envir
     result = run_pass(core)
     assert [f.kind for f in result.discovered] == ["down"]
     assert status(core, env_key) is Status.GONE and not namespace_exists(kube_api, env_key)
+
+
+def test_a_teardown_planned_from_an_old_listing_spares_what_a_person_took_over(
+        bed: LifecycleBed, core: Core, kube_api: client.ApiClient) -> None:
+    bed.add_mr(57)
+    env_key = f"{bed.slug}-mr-57"
+    run_pass(core)  # made automatically, from the open-MR list
+    snapshot = core.store.all()  # what a pass read at its start …
+    up_ok(bed, f"{bed.project_path}!57")  # … before a person brought it up by hand
+    bed.gitlab.update_merge_request(bed.project_id, 57, draft=True)  # then marked draft
+    discovered = Discovery(Requests(core)).run(snapshot, dry_run=False)
+    assert discovered.changed == ()
+    env = core.store.get(env_key)
+    assert env is not None and env.desired.present and env.desired.manual
+    assert namespace_exists(kube_api, env_key)
+
+
+def test_mrs_refused_for_capacity_cost_no_gitlab_call_on_later_passes(
+        bed: LifecycleBed, clock: MovableClock) -> None:
+    bed.configure(project_extra="max_envs: 1")
+    core = bed.core(clock)
+    for iid in (58, 59, 60):
+        bed.add_mr(iid)
+    run_pass(core)  # one gets the slot; the others are refused ("capacity reached")
+    assert len([e for e in core.store.all() if e.desired.present]) == 1
+    before = len(bed.gitlab.requests)
+    run_pass(core)
+    calls = bed.gitlab.requests[before:]
+    assert [r.path for r in calls if "/notes" in r.path] == []
+    assert len(calls) == 1  # the listing, and nothing per refused MR

@@ -98,3 +98,47 @@ def test_a_close_while_gitlab_cannot_confirm_it_is_retried_not_acted_on(
         intake.handle("Merge Request Hook", close)
     env = core.store.get(f"{bed.slug}-mr-61")
     assert env is not None and env.desired.present
+
+
+def test_an_identity_keeps_its_key_when_the_plain_one_comes_free(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    # <g>/app branch "b-c" and <g>/app-b branch "c" both slug to <g>-app-b-c
+    other_path = f"{bed.project_path}-b"
+    other_id = int(bed.gitlab.add_project(other_path)["id"])
+    bed.configure(more_projects=(other_path,))
+    bed.gitlab.add_branch(bed.project_id, "b-c", "a" * 40)
+    bed.gitlab.add_branch(other_id, "c", "b" * 40)
+    up_ok(bed, f"{bed.project_path}@b-c")
+    up_ok(bed, f"{other_path}@c")
+    core = bed.core()
+    plain = f"{bed.slug}-b-c"
+    mine = Requests(core).resolve(f"{other_path}@c")
+    assert mine.key != plain
+    # the first identity ends and its record is collected: the plain key is free now
+    done = bed.cli("down", f"{bed.project_path}@b-c")
+    assert done.returncode == 0, done.stdout + done.stderr
+    core.store.delete(plain)
+    bed.gitlab.add_branch(other_id, "c", "c" * 40)  # a new commit, brought up again
+    up_ok(bed, f"{other_path}@c")
+    again = Requests(core).resolve(f"{other_path}@c")
+    assert again.key == mine.key and again.desired.sha == "c" * 40
+    assert not namespace_exists(kube_api, plain)  # no second environment
+
+
+def test_a_namespace_of_another_gitlab_is_never_adopted(bed: LifecycleBed,
+                                                        kube_api: client.ApiClient) -> None:
+    env_key = f"{bed.slug}-mr-62"
+    core_api = client.CoreV1Api(kube_api)
+    core_api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
+        name=f"preview-{env_key}",
+        labels={"app.kubernetes.io/managed-by": "previewbot", "previewbot/env": env_key,
+                "previewbot/project-id": "999999", "previewbot/mr-iid": "62"},
+        annotations={"previewbot/project-path": bed.project_path,  # same path, other GitLab
+                     "previewbot/branch": "feature-62", "previewbot/sha": "d" * 40,
+                     "previewbot/expires-at": "2030-01-01T00:00:00Z"})))
+    before = core_api.read_namespace(f"preview-{env_key}").metadata.resource_version
+    result = Reconciler(bed.core()).run_pass(dry_run=False)
+    assert env_key not in result.adopted
+    assert bed.core().store.get(env_key) is None
+    assert core_api.read_namespace(f"preview-{env_key}").metadata.resource_version == before
+    core_api.delete_namespace(f"preview-{env_key}")

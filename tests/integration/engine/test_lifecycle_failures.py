@@ -397,3 +397,20 @@ def test_a_commit_pushed_while_a_deploy_fails_is_still_deployed(bed: LifecycleBe
     env = core.store.get(env_key)
     assert env is not None and env.observed.status is Status.FAILED
     assert env.observed.deployed_sha == fix == env.desired.sha
+
+
+def test_a_teardown_whose_mr_was_deleted_in_gitlab_is_finished_not_retried_forever(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    bed.add_mr(38)
+    env_key = f"{bed.slug}-mr-38"
+    up_ok(bed, f"{bed.project_path}!38")
+    bed.gitlab.delete_merge_request(bed.project_id, 38)  # notes answer 404 from now on
+    done = bed.cli("down", f"{bed.project_path}!38")
+    assert done.returncode == 0, done.stdout + done.stderr
+    requests, reconciler = bed.wired()
+    env = requests.core.store.get(env_key)
+    assert env is not None and env.observed.status is Status.GONE
+    assert env.observed.gitlab_synced_hash == ""  # done: nothing left to tell GitLab
+    before = len(bed.gitlab.requests)
+    assert reconciler.run_pass(dry_run=False, only=[env_key]).plan.actions == ()
+    assert bed.gitlab.requests[before:] == []

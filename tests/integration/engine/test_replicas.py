@@ -62,6 +62,10 @@ def test_a_redis_pause_during_a_long_deploy_never_rolls_back_a_running_helm(
         [outcome] = seen.outcomes
         assert not outcome.ok and "another helm may still be working" in outcome.detail
         assert outcome.retry_after is not None
+        # The MR is merged meanwhile: the teardown waits for that helm too.
+        Requests(b).request_down(env_key, reason="MR !70 merged", actor="webhook")
+        [down] = Reconciler(b).run_pass(dry_run=False, only=[env_key]).outcomes
+        assert not down.ok and "another helm may still be working" in down.detail
 
         deploying.join(timeout=HELM_TIMEOUT + 60)
         assert not deploying.is_alive()
