@@ -26,6 +26,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -86,6 +87,13 @@ projects:
 """
 
 
+def project_id_for(path: str) -> int:
+    """The demo project's GitLab id: stable per checkout and project, and far from the ids
+    tests give their projects (1, 2, 42…). A bot's orphan sweep and identity checks go by
+    project id, so the demo's serve and the tests' bots on one cluster never meet."""
+    return 70_000 + zlib.crc32(f"{demo_dir()}:{path}".encode()) % 20_000
+
+
 def new_sha() -> str:
     return uuid.uuid4().hex + uuid.uuid4().hex[:8]
 
@@ -106,6 +114,7 @@ class Watched:
     namespace: str
     deployment: str
     seen: str = "absent"
+    going_since: float | None = None  # when its teardown was first seen (time.time())
 
 
 class SlackFeed:
@@ -162,7 +171,8 @@ class Story:
         self.watched: dict[str, Watched] = {}
         self.reports: dict[str, EnvReport] = {}
         self.project_id = 0
-        self.feed: SlackFeed | None = None
+        self.feed = SlackFeed(fakes, console, Directory(
+            users={ALICE: "alice", BOB: "bob"}, channels={CHANNEL: CHANNEL_NAME}))
 
     # --- setting the scene -------------------------------------------------------------
 
@@ -177,7 +187,8 @@ class Story:
             self.fakes.slack("add_user", user_id=BOB, email="bob@example.com", name="bob")
         found = self._gitlab_get(f"/projects/{urllib.parse.quote(self.path, safe='')}")
         if found is None:
-            found = self.fakes.gitlab("add_project", path_with_namespace=self.path)
+            found = self.fakes.gitlab("add_project", path_with_namespace=self.path,
+                                      id=project_id_for(self.path))
             users = self._gitlab_get("/users?username=bob") or []
             self.fakes.gitlab("add_member", project_id=found["id"], user_id=users[0]["id"],
                               access_level=40)
@@ -202,13 +213,10 @@ class Story:
         """Poll until ``done`` answers; meanwhile show Slack messages and cluster changes
         as they happen. Slack is read before the cluster, so a message that arrives
         after a change in the cluster is always shown after it."""
-        assert self.feed is not None
-
         def probe() -> T | None:
-            new = self.feed.fetch() if self.feed else []
+            new = self.feed.fetch()
             self.look_at_cluster()
-            if self.feed:
-                self.feed.show(new)
+            self.feed.show(new)
             return done()
 
         try:
@@ -225,6 +233,8 @@ class Story:
             if now != watched.seen:
                 watched.seen = now
                 self.console.step(f"cluster ▸ {now}")
+                if watched.going_since is None and ("removed" in now or "terminating" in now):
+                    watched.going_since = time.time()
         self.watched = {k: w for k, w in self.watched.items() if not w.seen.endswith("deleted")}
 
     def _cluster_state(self, watched: Watched) -> str:
@@ -243,7 +253,10 @@ class Story:
         except ApiException as error:
             if error.status != 404:
                 raise
-            return f"namespace {watched.namespace} created"
+            if watched.seen.startswith("deployment"):
+                return f"deployment {watched.deployment} removed (Helm release uninstalled)"
+            return f"namespace {watched.namespace} created" if watched.seen == "absent" \
+                else watched.seen
         spec, status = deployment.spec, deployment.status
         tag = spec.template.spec.containers[0].image.rsplit(":", 1)[-1][:8]
         ready = status.ready_replicas or 0
@@ -268,7 +281,6 @@ class Story:
 
     def slack_command(self, text: str, user: str = ALICE) -> wire.Answer:
         response_url = self.fakes.slack("response_url", channel=CHANNEL, user=user)
-        assert self.feed is not None
         self.feed.directory.responses[urllib.parse.urlsplit(response_url).path] = user
         name = self.feed.directory.users[user]
         answer = wire.slash_command(self.serve_url, self.state.signing_secret, text,
@@ -297,7 +309,6 @@ class Story:
         return answer
 
     def reply(self, key: str, word: str, since: int, what: str) -> dict[str, Any]:
-        assert self.feed is not None
         feed = self.feed
         return self.wait(what, lambda: feed.find(thread_reply(key, word), since))
 
@@ -325,8 +336,6 @@ class Story:
     # --- the story ---------------------------------------------------------------------
 
     def play(self) -> None:
-        self.feed = SlackFeed(self.fakes, self.console, Directory(
-            users={ALICE: "alice", BOB: "bob"}, channels={CHANNEL: CHANNEL_NAME}))
         self.console.restart_clock()
         first = self.state.next_iid
         self.state.next_iid += 2
@@ -348,7 +357,6 @@ class Story:
             raise DemoError("the stand-ins themselves failed:\n" + "\n".join(problems))
 
     def opened(self, mr: wire.MergeRequest) -> str:
-        assert self.feed is not None
         key = mr_env_key(self.slug, mr.iid)
         self.reports[key] = EnvReport(key)
         self.console.chapter(1, CHAPTERS, f"MR !{mr.iid} opened → ready with its URL")
@@ -376,7 +384,6 @@ class Story:
 
     def check_ready_first(self, key: str, sha: str, url: str, since: int) -> None:
         """The URL appears in no message before the release is ready."""
-        assert self.feed is not None
         shown = self.feed.find(lambda c: url in json.dumps(c["params"]), since)
         assert shown is not None
         ready_at = self.pod_ready_at(key, sha)
@@ -396,7 +403,6 @@ class Story:
                         f"{after}")
 
     def new_commit(self, mr: wire.MergeRequest, key: str) -> wire.MergeRequest:
-        assert self.feed is not None
         self.console.chapter(2, CHAPTERS, "a new commit → upgraded")
         pushed = replace(mr, sha=new_sha())
         self.fakes.gitlab("add_branch", project_id=self.project_id, name=mr.branch,
@@ -413,13 +419,15 @@ class Story:
         posts = [c for c in self.feed.calls if c["method"] == "chat.postMessage"
                  and not c["params"].get("thread_ts")
                  and str(c["params"].get("text", "")).startswith(f"{key} (")]
+        if len(posts) != 1:
+            raise DemoError(f"{key} was announced {len(posts)} times; one message, edited in "
+                            "place, was expected")
         self.console.ok(f"upgraded: release {key} is at Helm revision {revision}, image tag "
-                        f"{pushed.sha[:8]}; still {len(posts)} announcement, edited in place")
+                        f"{pushed.sha[:8]}; still one announcement, edited in place")
         self.reports[key].happened.append(f"new commit → upgraded (Helm revision {revision})")
         return pushed
 
     def extend(self, key: str) -> None:
-        assert self.feed is not None
         feed = self.feed
         self.console.chapter(3, CHAPTERS, "/preview extend from Slack")
         before = self.store.get(key)
@@ -436,7 +444,6 @@ class Story:
         self.reports[key].happened.append("/preview extend 2d")
 
     def draft_by_hand(self, draft: wire.MergeRequest) -> str:
-        assert self.feed is not None
         key = mr_env_key(self.slug, draft.iid)
         self.reports[key] = EnvReport(key)
         self.console.chapter(4, CHAPTERS, f"a draft MR !{draft.iid}, brought up by hand")
@@ -465,7 +472,6 @@ class Story:
         return key
 
     def merged(self, mr: wire.MergeRequest, key: str) -> None:
-        assert self.feed is not None
         self.console.chapter(5, CHAPTERS, f"MR !{mr.iid} merged → torn down")
         self.fakes.gitlab("update_merge_request", project_id=self.project_id, iid=mr.iid,
                           state="merged")
@@ -483,7 +489,6 @@ class Story:
         self.reports[key].happened.append("merged → torn down")
 
     def expires(self, key: str) -> None:
-        assert self.feed is not None
         feed = self.feed
         self.console.chapter(6, CHAPTERS, f"{key}'s TTL runs out → warned, then torn down")
         env = self.store.get(key)
@@ -498,10 +503,12 @@ class Story:
             and key in str(c["params"].get("text", ""))))
         self.console.ok("warned: a reply in the thread and a DM to @alice, each with "
                         "[Extend 24h]")
+        watched = self.watched[key]  # kept: the watch list forgets a deleted namespace
         self.reply(key, "torn down", 0, f"{key} to be torn down at its TTL")
         self.wait(f"namespace preview-{key} to be deleted", lambda: self.namespace_gone(key))
-        late = time.time() - expires_at.timestamp()
-        self.console.ok(f"torn down by the reaper {late:.0f}s after its expiry")
+        began = (watched.going_since or time.time()) - expires_at.timestamp()
+        self.console.ok(f"torn down by the reaper: its teardown began {began:.0f}s after the "
+                        f"expiry (a pass every {RECONCILE_INTERVAL}); the namespace is gone")
         self.reports[key].happened += ["expiry warning + DM", "TTL expired → torn down"]
 
     # --- the ending ----------------------------------------------------------------------
