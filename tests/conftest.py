@@ -19,6 +19,7 @@ import redis
 from kubernetes import client, config
 
 from tests.cluster import testbed as testbed_mod
+from tests.cluster.redis_leases import lease_database, release_database
 
 pytest_plugins = ["tests.fakes.fixtures"]
 
@@ -68,18 +69,6 @@ def kube(testbed: testbed_mod.Testbed, kube_api: client.ApiClient) -> Iterator[K
     core.delete_namespace(namespace)
 
 
-REDIS_DATABASES = 1024  # the test bed starts redis-server with --databases 1024
-
-
-def lease_database(allocator: redis.Redis, owner: str) -> int:
-    """The next database (1…1023) no test holds, leased to ``owner``; 0 when none is free."""
-    for _ in range(REDIS_DATABASES):
-        candidate = 1 + int(allocator.incr("testbed:next-db")) % (REDIS_DATABASES - 1)
-        if allocator.set(f"testbed:db-lease:{candidate}", owner, nx=True, ex=3600):
-            return candidate
-    return 0
-
-
 @pytest.fixture
 def redis_url(testbed: testbed_mod.Testbed) -> Iterator[str]:
     """A Redis URL on the session's redis-server with a database no other test uses.
@@ -99,8 +88,7 @@ def redis_url(testbed: testbed_mod.Testbed) -> Iterator[str]:
     db.flushdb()
     db.close()
     yield url
-    if allocator.get(f"testbed:db-lease:{database}") == owner.encode():
-        allocator.delete(f"testbed:db-lease:{database}")
+    release_database(allocator, database, owner)
     allocator.close()
 
 

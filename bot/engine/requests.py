@@ -252,7 +252,14 @@ class Requests:
             if existing is None or not is_active(existing):
                 self._check_capacity(project)
             desired = self._merged(project, asked, existing)
-            observed = existing.observed if existing and is_active(existing) else Observed()
+            if existing is not None and is_active(existing):
+                observed = existing.observed
+            else:
+                # A new lifecycle observes nothing yet, but the GitLab environment the last
+                # one made (stopped now) is still the bot's own: it is replaced under its
+                # name instead of being taken for someone else's.
+                made = existing.observed.gitlab_environment_id if existing else None
+                observed = Observed(gitlab_environment_id=made)
             if observed.status is Status.FAILED:
                 # Asked again for what failed: check readiness anew (and redeploy if
                 # Helm itself had failed) instead of keeping the failure.

@@ -31,6 +31,7 @@ class SlackCall(NamedTuple):
     params: dict[str, Any]
     headers: dict[str, str]  # names lowercased
     path: str = ""  # the request path (which response URL, for "response_url")
+    at: float = 0.0  # when it arrived (time.time()), to order it against other clocks
 
 
 @dataclass(frozen=True)

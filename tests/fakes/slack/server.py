@@ -180,7 +180,7 @@ class FakeSlack(FakeHttpServer):
     def _record_and_reply(
         self, request: HttpRequest, method: str, params: dict[str, Any], reply: Reply
     ) -> Reply:
-        self._calls.append(SlackCall(method, params, request.headers, request.path))
+        self._calls.append(SlackCall(method, params, request.headers, request.path, time.time()))
         self._changed.notify_all()
         return reply
 
@@ -353,7 +353,8 @@ class FakeSlack(FakeHttpServer):
             params = decode_params(decode_body(request))
         except BodyError:
             params = {}
-        self._calls.append(SlackCall(RESPONSE_URL_METHOD, params, request.headers, request.path))
+        self._calls.append(SlackCall(RESPONSE_URL_METHOD, params, request.headers, request.path,
+                                     time.time()))
         self._changed.notify_all()
         if self._down:
             return Reply(503, {"ok": False, "error": "service_unavailable"})

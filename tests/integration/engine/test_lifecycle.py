@@ -109,6 +109,31 @@ def test_down_tears_everything_down(bed: LifecycleBed, kube_api: client.ApiClien
     assert env_key not in bed.cli("list").stdout
 
 
+def test_brought_back_after_a_teardown_it_keeps_its_gitlab_environment(
+        bed: LifecycleBed) -> None:
+    """The stopped GitLab environment is still the bot's own: a new lifecycle (an up after
+    a down or a TTL, a reopened MR) replaces it under the same name, review/<branch>,
+    instead of taking it for someone else's and making review/<ENV> beside it."""
+    bed.add_mr(19)
+    env_key = f"{bed.slug}-mr-19"
+    up_ok(bed, f"{bed.project_path}!19")
+    done = bed.cli("down", env_key)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [stopped] = bed.gitlab.environments(bed.project_id)
+    assert (stopped["name"], stopped["state"]) == ("review/feature-19", "stopped")
+
+    again = up_ok(bed, f"{bed.project_path}!19")
+
+    assert "not made by previewbot" not in again.stdout + again.stderr
+    [environment] = bed.gitlab.environments(bed.project_id)
+    assert (environment["name"], environment["state"]) == ("review/feature-19", "available")
+    assert environment["external_url"] == f"https://{env_key}.preview.test"
+    assert environment["id"] != stopped["id"]  # a stopped one cannot be restarted: replaced
+    engine, _ = bed.wired()
+    env = engine.core.store.get(env_key)
+    assert env is not None and env.observed.gitlab_environment_id == environment["id"]
+
+
 def test_redis_flushall_then_reconcile_rebuilds_the_registry(bed: LifecycleBed) -> None:
     bed.add_mr(11)
     up_ok(bed, f"{bed.project_path}!11")

@@ -12,8 +12,9 @@ import redis
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from tests.cluster.redis_leases import lease_database
 from tests.cluster.testbed import Testbed
-from tests.conftest import Kube, lease_database
+from tests.conftest import Kube
 from tests.polling import poll
 
 CHARTS = Path(__file__).resolve().parents[1] / "charts"
