@@ -188,6 +188,8 @@ class Expected:
     running: dict[str, str] = field(default_factory=dict)
     # Keys that must be ended (record GONE, or never made): nothing of them may remain.
     ended: set[str] = field(default_factory=set)
+    # Expiries known exactly (extended, kept); the others: a TTL renewed during the test.
+    expires: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass
@@ -215,7 +217,7 @@ class EndState:
         records_now = {env.key: env for env in store.all()}
         for key, sha in sorted(expected.running.items()):
             found += self._running_problems(key, sha, namespaces.get(f"preview-{key}"),
-                                            records_now.get(key))
+                                            records_now.get(key), expected.expires.get(key))
         for key in sorted(expected.ended):
             env = records_now.get(key)
             if env is not None and (env.desired.present or env.observed.status
@@ -230,7 +232,7 @@ class EndState:
         return found
 
     def _running_problems(self, key: str, sha: str, ns: client.V1Namespace | None,
-                          env: Environment | None) -> list[str]:
+                          env: Environment | None, expires_at: datetime | None) -> list[str]:
         if env is None:
             return [f"{key}: no record"]
         found = []
@@ -251,7 +253,10 @@ class EndState:
             found.append(f"{key}: namespace expires {expires}, record "
                          f"{records.rfc3339(env.desired.expires_at)}")
         earliest = (self.started + self.ttl).replace(microsecond=0)
-        if not earliest <= env.desired.expires_at <= datetime.now(UTC) + self.ttl:
+        if expires_at is not None:
+            if records.rfc3339(env.desired.expires_at) != records.rfc3339(expires_at):
+                found.append(f"{key}: expires {env.desired.expires_at}, not {expires_at}")
+        elif not earliest <= env.desired.expires_at <= datetime.now(UTC) + self.ttl:
             found.append(f"{key}: expires {env.desired.expires_at}, not a {self.ttl} TTL "
                          f"renewed since {self.started}")
         releases = helm_releases(self.bed.testbed.helm, self.bed.environ(), ns.metadata.name)
