@@ -10,8 +10,8 @@ E-mail visibility: see `tests.fakes.gitlab.render` (the token's user is an admin
 unless `admin=False`, so `/users` shows `email`).
 Failure injection: `set_down(True)` answers 503 to everything; `fail_next(n, status)`
 answers the next n requests with `status` (429 with `Retry-After`); `hang_next(n, seconds)`
-holds the next n requests that long before handling them, as a GitLab under load does: the
-client times out, the work still happens. Both take `method=` and `path_contains=` to pick
+does the next n requests at once but answers them only after `seconds`, as a GitLab under
+load does: the client times out, the work was done. Both take `method=` and `path_contains=` to pick
 which requests. Every request is recorded in `requests`, with the time it was answered.
 """
 
@@ -281,8 +281,9 @@ class FakeGitLab(FakeHttpServer):
 
     def hang_next(self, n: int = 1, seconds: float = 15.0, *, method: str | None = None,
                   path_contains: str = "") -> None:
-        """Hold the next `n` matching requests `seconds` before handling them normally: a
-        client with a shorter timeout gives up, yet GitLab does the work (a slow GitLab)."""
+        """Answer the next `n` matching requests only after `seconds`. GitLab does the work
+        at once; the answer comes late, so a client with a shorter timeout gives up not
+        knowing it was done (a GitLab under load, a slow proxy)."""
         with self._lock:
             self._injections.extend(_Injection(method, path_contains, hang=seconds)
                                     for _ in range(n))
@@ -333,9 +334,10 @@ class FakeGitLab(FakeHttpServer):
     def _dispatch(self, request: HttpRequest) -> Reply:
         with self._lock:
             injection = self._take_injection(request, hanging=True)
+        reply = super()._dispatch(request)
         if injection is not None:  # held outside the lock: other requests go on
             self._released.wait(injection.hang)
-        return super()._dispatch(request)
+        return reply
 
     def _take_injection(self, request: HttpRequest, *, hanging: bool) -> _Injection | None:
         for position, injection in enumerate(self._injections):

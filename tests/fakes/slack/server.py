@@ -168,6 +168,12 @@ class FakeSlack(FakeHttpServer):
         with self._lock:
             self._pending_failures.extend([(error, status)] * n)
 
+    def recover(self) -> None:
+        """Answer normally again: not down, no failures left pending."""
+        with self._lock:
+            self._down = False
+            self._pending_failures.clear()
+
     # --- dispatch ------------------------------------------------------------------
     def _answer(self, request: HttpRequest) -> Reply:
         if request.path.startswith(RESPONSE_PREFIX):

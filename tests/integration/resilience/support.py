@@ -24,6 +24,7 @@ from kubernetes.client.rest import ApiException
 
 from bot.domain import messages, records
 from bot.domain.model import Environment, Status
+from bot.state.queue import DeliveryQueue
 from tests.fakes.gitlab import FakeGitLab
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack.records import PostedMessage
@@ -287,6 +288,16 @@ class EndState:
                     raise
 
 
+def queue_settled(url: str) -> dict[str, int] | None:
+    """The queue's stats once nothing waits in it (None while something does)."""
+    queue = DeliveryQueue.from_url(url)
+    try:
+        stats = queue.stats()
+    finally:
+        queue.close()
+    return stats if stats["queued"] == stats["pending"] == stats["retrying"] == 0 else None
+
+
 # --- what GitLab and Slack were told -----------------------------------------------------
 
 
@@ -305,9 +316,11 @@ def review_environments(gitlab: FakeGitLab, project: Project, key: str,
 
 
 def gitlab_problems(gitlab: FakeGitLab, project: Project, iid: int, key: str, *,
-                    running: bool, branch: str | None = None) -> list[str]:
+                    running: bool, branch: str | None = None,
+                    core_api: client.CoreV1Api | None = None) -> list[str]:
     """GitLab told once: one note of ours on the MR, one GitLab environment, available
-    with the URL while running, stopped once ended."""
+    with the URL while running, stopped once ended. With ``core_api``: the namespace knows
+    that environment as the bot's (the sync is done, not just begun)."""
     found = []
     notes = bot_notes(gitlab, project, iid, key)
     if len(notes) != 1:
@@ -323,6 +336,12 @@ def gitlab_problems(gitlab: FakeGitLab, project: Project, iid: int, key: str, *,
         found.append(f"{key}: GitLab environments {shown} (should be stopped)")
     if len(envs) > 1:
         found.append(f"{key}: {len(envs)} GitLab environments for one environment: {shown}")
+    if running and core_api is not None:
+        ns = namespace_or_none(core_api, f"preview-{key}")
+        known = (ns.metadata.annotations or {}).get(records.GITLAB_ENVIRONMENT_ID) if ns else None
+        if known not in [str(e["id"]) for e in envs]:
+            found.append(f"{key}: the namespace knows GitLab environment {known}, GitLab has "
+                         f"{[(e['id'], e['name']) for e in envs]}")
     return found
 
 
@@ -349,5 +368,16 @@ def slack_problems(slack: FakeSlack, key: str, final_state: str) -> list[str]:
     return []
 
 
-def first(items: Iterable[Any], predicate: Callable[[Any], bool]) -> Any:
-    return next((item for item in items if predicate(item)), None)
+def until_none(what: str, problems: Callable[[], list[str]], timeout: float = 60) -> None:
+    """Wait until ``problems()`` finds none; else fail with the last ones found."""
+    last: list[list[str]] = [[]]
+
+    def none_left() -> bool:
+        last[0] = problems()
+        return not last[0]
+
+    try:
+        wait_for(what, none_left, timeout=timeout, interval=0.5)
+    except TimeoutError:
+        pytest.fail(f"{what}: still after {timeout:.0f}s:\n  " + "\n  ".join(last[0]),
+                    pytrace=False)

@@ -22,6 +22,7 @@ from tests.integration.resilience.support import (
     slack_problems,
     start_replica,
     stop_calls,
+    until_none,
     working_on,
 )
 from tests.integration.slack.support import configure_slack, states
@@ -64,9 +65,9 @@ def test_sigkill_mid_deploy_and_mid_teardown_with_two_replicas(
         assert history[0]["revision"] == 1, history
         assert {h["status"] for h in history} <= {"deployed", "superseded"}, history
         for iid, key in ((1, key1), (2, key2), (3, key3)):
-            assert gitlab_problems(bed.gitlab, project, iid, key, running=True) == []
-            poll(f"{key}'s announcement to show ready",
-                 lambda key=key: slack_problems(fake_slack, key, "ready") == [], timeout=30)
+            until_none(f"{key} told once", lambda iid=iid, key=key: gitlab_problems(
+                bed.gitlab, project, iid, key, running=True, core_api=core_api)
+                + slack_problems(fake_slack, key, "ready"), timeout=30)
             assert "failed" not in states(
                 next(m for m in fake_slack.messages() if m.text.startswith(f"{key} (")))
 
@@ -87,11 +88,9 @@ def test_sigkill_mid_deploy_and_mid_teardown_with_two_replicas(
 
         end.wait_converged(Expected(running={key2: shas[2], key3: shas[3]}, ended={key1}),
                            timeout=120)
-        poll(f"{key1}'s announcement to show gone",
-             lambda: slack_problems(fake_slack, key1, "gone") == [], timeout=60)
-        poll(f"{key1}'s GitLab environment to be stopped",
-             lambda: gitlab_problems(bed.gitlab, project, 1, key1, running=False) == [],
-             timeout=60)
+        until_none(f"{key1}'s end to be told once", lambda: slack_problems(
+            fake_slack, key1, "gone") + gitlab_problems(bed.gitlab, project, 1, key1,
+                                                        running=False), timeout=60)
         [environment] = review_environments(bed.gitlab, project, key1, "feature-1")
         stops = [p for p in stop_calls(bed.gitlab, project)
                  if p.endswith(f"/environments/{environment['id']}/stop")]

@@ -13,7 +13,6 @@ import pytest
 from kubernetes import client
 
 from bot.domain.model import Status
-from bot.state.queue import DeliveryQueue
 from tests.cluster.testbed import READY_AFTER
 from tests.fakes.slack import FakeSlack
 from tests.integration.lifecycle_bed import LifecycleBed
@@ -22,8 +21,10 @@ from tests.integration.resilience.support import (
     Expected,
     bed_project,
     gitlab_problems,
+    queue_settled,
     slack_problems,
     start_replica,
+    until_none,
     working_on,
 )
 from tests.integration.slack.support import AUTHOR, configure_slack, reply_to, wait_status
@@ -37,16 +38,6 @@ pytestmark = pytest.mark.slow
 def healthy(server: Server) -> bool:
     with urllib.request.urlopen(server.url + "/healthz", timeout=5) as answer:
         return answer.status == 200
-
-
-def queue_settled(url: str) -> dict[str, int] | None:
-    """The queue's stats once nothing waits in it (None while something does)."""
-    queue = DeliveryQueue.from_url(url)
-    try:
-        stats = queue.stats()
-    finally:
-        queue.close()
-    return stats if stats["queued"] == stats["pending"] == stats["retrying"] == 0 else None
 
 
 def test_a_redis_restart_mid_lifecycle_loses_nothing(
@@ -86,18 +77,18 @@ def test_a_redis_restart_mid_lifecycle_loses_nothing(
                                  updated_at="2026-11-26T10:05:00Z"))[0] == 202
             end.wait_converged(Expected(running={key1: sha1b, key2: sha2}), timeout=120)
             for iid, key in ((1, key1), (2, key2)):
-                poll(f"{key} told once", lambda iid=iid, key=key: gitlab_problems(
-                    bed.gitlab, project, iid, key, running=True) == [] and slack_problems(
-                    fake_slack, key, "ready") == [], timeout=30)
+                until_none(f"{key} told once", lambda iid=iid, key=key: gitlab_problems(
+                    bed.gitlab, project, iid, key, running=True, core_api=core_api)
+                    + slack_problems(fake_slack, key, "ready"), timeout=30)
             assert all(r.process.poll() is None for r in replicas)  # nobody crashed
 
             bed.gitlab.update_merge_request(bed.project_id, 1, state="merged")
             assert post(replicas[0], "Merge Request Hook",
                         mr_event(bed, "merge", 1, sha1b))[0] == 202
             end.wait_converged(Expected(running={key2: sha2}, ended={key1}), timeout=90)
-            poll(f"{key1}'s end told once", lambda: gitlab_problems(
-                bed.gitlab, project, 1, key1, running=False) == [] and slack_problems(
-                fake_slack, key1, "gone") == [], timeout=30)
+            until_none(f"{key1}'s end told once", lambda: gitlab_problems(
+                bed.gitlab, project, 1, key1, running=False) + slack_problems(
+                fake_slack, key1, "gone"), timeout=30)
             settled = poll("the queue to be empty", lambda: queue_settled(redis.url))
             assert settled["parked"] == 0, settled
         finally:
@@ -134,8 +125,8 @@ def test_a_redis_wipe_under_two_replicas_rebuilds_everything_and_loses_nothing(
             extended = {keys[2]: extended_env.desired.expires_at}
             reply_to(replicas[1], fake_slack, f"down {keys[3]}", AUTHOR)
             wait_status(core, keys[3], Status.GONE)
-            poll("the teardown to be told", lambda: slack_problems(
-                fake_slack, keys[3], "gone") == [], timeout=30)
+            until_none("the teardown to be told", lambda: slack_problems(
+                fake_slack, keys[3], "gone"), timeout=30)
 
             bed.redis().flushall()  # Redis lost everything, under running replicas
             # New events right after the wipe: the queue heals and takes them.
@@ -151,9 +142,9 @@ def test_a_redis_wipe_under_two_replicas_rebuilds_everything_and_loses_nothing(
                 running={keys[1]: sha1b, keys[2]: shas[2], keys[4]: shas[4]},
                 ended={keys[3]}, expires=extended), timeout=120)
             for iid in (1, 2, 4):
-                poll(f"{keys[iid]} told once", lambda iid=iid: gitlab_problems(
-                    bed.gitlab, project, iid, keys[iid], running=True) == [] and
-                    slack_problems(fake_slack, keys[iid], "ready") == [], timeout=30)
+                until_none(f"{keys[iid]} told once", lambda iid=iid: gitlab_problems(
+                    bed.gitlab, project, iid, keys[iid], running=True, core_api=core_api) +
+                    slack_problems(fake_slack, keys[iid], "ready"), timeout=30)
             # Ended on purpose stays ended: no second announcement, the note kept.
             assert slack_problems(fake_slack, keys[3], "gone") == []
             assert gitlab_problems(bed.gitlab, project, 3, keys[3], running=False) == []
