@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,8 +32,6 @@ from tests.integration.slack.support import CHANNEL, slack_environ, states
 from tests.integration.webhook_support import Server, fixture, start_server
 from tests.polling import wait_for
 
-CHARTS = Path(__file__).resolve().parents[1] / "charts"
-TINY = CHARTS / "tiny"  # one ConfigMap: deploys in about a second, ready at once
 MANAGED = f"{records.MANAGED_BY_LABEL}={records.MANAGED_BY_VALUE}"
 BOT_USER = "previewbot"  # the GitLab fake's token user
 
