@@ -42,3 +42,8 @@ def reason_class(reason: str) -> str:
         if word in lowered:
             return "ttl" if word == "ttl" else word
     return "requested"
+
+
+DEPENDENCIES = ("gitlab", "slack", "kubernetes", "helm", "redis")
+for _dependency in DEPENDENCIES:  # every series shows from the start, at 0
+    ERRORS.labels(dependency=_dependency)

@@ -46,7 +46,8 @@ def serve(settings: Settings) -> int:
                                            port=settings.port, log_level="warning",
                                            access_log=False, lifespan="off",
                                            log_config=None))  # uvicorn logs as ours do
-    scheduler = Scheduler(core, workers.consumer)
+    scheduler = Scheduler(core, workers.consumer,
+                          poke=lambda env_key, delay: queue.poke(env_key, delay=delay))
     workers.start()
     scheduler.start()
     if slack is not None:

@@ -8,7 +8,8 @@ wins, ``values`` deep-merge and ``trigger`` merges key by key.
 
 Top-level keys: ``slack_admins``, ``slack_users`` (GitLab username → Slack user
 id), ``reconcile_interval``, ``max_envs``, ``dry_run`` (plan and report, never
-change anything), ``max_parallel_teardowns`` (default 8), ``defaults``, ``projects``.
+change anything), ``max_parallel_teardowns`` (default 8), ``orphan_grace`` (1h: how long a managed
+namespace nothing explains is kept before it is torn down), ``defaults``, ``projects``.
 
 Keys beyond the SPEC example (defaults or per project): ``image_tag``,
 ``trigger.target_branches``, ``deploy_on`` (push | pipeline), ``overlay``
@@ -26,6 +27,7 @@ from typing import Any
 from bot.config import reader as read
 from bot.config.model import (
     DEFAULT_MAX_PARALLEL_TEARDOWNS,
+    DEFAULT_ORPHAN_GRACE,
     DEFAULT_RECONCILE_INTERVAL,
     Config,
     DeployOn,
@@ -54,7 +56,7 @@ __all__ = [
 ]
 
 TOP_KEYS = ("slack_admins", "slack_users", "reconcile_interval", "max_envs", "dry_run",
-            "max_parallel_teardowns", "defaults", "projects")
+            "max_parallel_teardowns", "orphan_grace", "defaults", "projects")
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]+")
 _SLACK_USER_FIX = "use Slack user ids, e.g. U0ADMIN1 (profile → ⋮ → Copy member ID)"
 _GITLAB_USERNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -93,6 +95,8 @@ def load_config_text(text: str, source: str = "<string>") -> Config:
         max_parallel_teardowns=read.integer(
             top.get("max_parallel_teardowns", DEFAULT_MAX_PARALLEL_TEARDOWNS),
             root.key("max_parallel_teardowns"), minimum=1),
+        orphan_grace=(read.duration(top["orphan_grace"], root.key("orphan_grace"))
+                      if "orphan_grace" in top else DEFAULT_ORPHAN_GRACE),
         reconcile_interval=(
             read.duration(top["reconcile_interval"], root.key("reconcile_interval"))
             if "reconcile_interval" in top

@@ -28,6 +28,7 @@ IMAGE_TAG_PLACEHOLDERS = ("sha", "short_sha", "branch_slug", "iid")
 
 DEFAULT_RECONCILE_INTERVAL = timedelta(seconds=60)
 DEFAULT_MAX_PARALLEL_TEARDOWNS = 8
+DEFAULT_ORPHAN_GRACE = timedelta(hours=1)
 DEFAULT_TTL = timedelta(hours=48)
 DEFAULT_MAX_TTL = timedelta(days=7)
 DEFAULT_WARN_BEFORE = timedelta(hours=2)
@@ -162,6 +163,7 @@ class Config:
     max_envs: int | None = None
     dry_run: bool = False  # plan and report, never change anything
     max_parallel_teardowns: int = DEFAULT_MAX_PARALLEL_TEARDOWNS
+    orphan_grace: timedelta = DEFAULT_ORPHAN_GRACE
     projects: tuple[ProjectConfig, ...] = ()
     source: str = "<string>"
 

@@ -718,3 +718,8 @@ def ended_on_purpose(label: str, sha: str) -> str:
 def pipeline_creates_nothing(iid: int) -> str:
     return (f"MR !{iid} has no environment up; in push mode a pipeline refreshes one that is "
             "up but creates none (an open, a new commit or `up` does)")
+
+
+def dry_run_refusal(what: str) -> str:
+    return (f"`{what}` changes nothing while the config says `dry_run: true` (plan and report "
+            "only); set it to false to act")

@@ -114,6 +114,7 @@ class Observed:
     deployed_sha: str = ""
     deployed_hash: str = ""
     last_deploy_at: datetime | None = None
+    step_started_at: datetime | None = None  # when the current deploy or teardown began
     gitlab_synced_hash: str = ""
     gitlab_environment_id: int | None = None  # the GitLab environment the bot made
     timeouts: int = 0  # Helm hook/wait timeouts in a row (see bot.engine.reconcile)

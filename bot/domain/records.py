@@ -36,6 +36,8 @@ SOURCE_UPDATED_AT = "previewbot/source-updated-at"
 DEPLOYED_HASH = "previewbot/deployed-hash"
 # The id of the GitLab environment the bot made (it never touches one it did not make).
 GITLAB_ENVIRONMENT_ID = "previewbot/gitlab-environment-id"
+# When a managed namespace without a record or enough annotations was first seen.
+ORPHAN_SINCE = "previewbot/orphan-since"
 
 
 def rfc3339(moment: datetime) -> str:

@@ -37,6 +37,9 @@ from bot.engine.notify import NoticeKind
 
 log = logging.getLogger("previewbot.converge")
 PENDING_GRACE = timedelta(seconds=60)  # beyond the Helm timeout, before a pending release is stale
+READY_INLINE_WAIT = 2.0  # seconds a deploy waits for readiness in place before yielding
+RECHECK_DELAY = 0.25  # seconds until a deploy still waiting is checked again
+CONFIRM_DELAY = 1.0  # seconds until a started namespace deletion is checked again
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,8 @@ def deploy(core: Core, env: Environment, run: Run) -> Environment:
     values, wanted_hash = core.wanted(env)
     namespace, release = namespace_for(env.desired), release_for(env.desired)
     run.fence()
-    env = core.save(env, Status.DEPLOYING, f"deploying {short_sha(env.desired.sha)}")
+    env = core.save(env, Status.DEPLOYING, f"deploying {short_sha(env.desired.sha)}",
+                    step_started_at=core.clock.now())
     core.emit(NoticeKind.DEPLOYING, env)
     run.say(f"namespace {namespace}")
     before = _ensure_namespace(core, env, namespace, run)
@@ -79,7 +83,7 @@ def deploy(core: Core, env: Environment, run: Run) -> Environment:
         core.helm.upgrade_install(release, project.chart, namespace, values)
         run.fence()
         core.kube.annotate_namespace(namespace, {records.DEPLOYED_HASH: wanted_hash})
-    return wait_ready(core, env, project, wanted_hash, run)
+    return check_ready(core, env, project, wanted_hash, run)
 
 
 def _check_not_in_progress(core: Core, release: Release) -> None:
@@ -97,23 +101,33 @@ def _check_not_in_progress(core: Core, release: Release) -> None:
             delay=max(5.0, (timeout + PENDING_GRACE - age).total_seconds()))
 
 
-def wait_ready(core: Core, env: Environment, project: ProjectConfig, wanted_hash: str,
-               run: Run) -> Environment:
+def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_hash: str,
+                run: Run) -> Environment:
+    """Is the release available? Waits in place at most ``READY_INLINE_WAIT`` (most are
+    ready by then), else leaves the environment DEPLOYING for a later check — a worker
+    thread is never held for a whole readiness wait. FAILED, with the object and the
+    condition that blocked it, once ``ready_timeout`` has passed since the deploy began."""
     namespace, release = namespace_for(env.desired), release_for(env.desired)
     timeout = project.ready_timeout.total_seconds()
-    deadline = time.monotonic() + timeout
-    last_report = ""
+    began = env.observed.step_started_at or env.observed.updated_at or core.clock.now()
+    inline_until = time.monotonic() + READY_INLINE_WAIT
+    reported = env.observed.reason
     while True:
         status = core.kube.workload_status(namespace, release)
         if status.ready:
             break
-        report = "; ".join(status.problems)
-        if report != last_report:
-            run.say(f"waiting: {report}")
-            last_report = report
-        if time.monotonic() >= deadline:
+        report = f"waiting: {'; '.join(status.problems)}"
+        if report != reported:
+            run.say(report)
+            reported = report
+        if (core.clock.now() - began).total_seconds() >= timeout:
             return _failed(core, env, messages.not_ready(release, timeout, status.problems),
                            wanted_hash, run)
+        if time.monotonic() >= inline_until:
+            if reported != env.observed.reason:
+                run.fence()
+                env = core.save(env, Status.DEPLOYING, reported)
+            return env  # checked again after RECHECK_DELAY
         if core.stopping.wait(core.poll_interval):
             raise TemporaryError(messages.shutting_down(env.key), delay=1.0)
     url = project.url(env.key)
@@ -122,9 +136,7 @@ def wait_ready(core: Core, env: Environment, project: ProjectConfig, wanted_hash
         if problem:
             return _failed(core, env, problem, wanted_hash, run)
     revision = core.helm.get_release(release, namespace)
-    if env.observed.updated_at is not None:
-        metrics.DEPLOY_SECONDS.observe((core.clock.now() - env.observed.updated_at)
-                                       .total_seconds())
+    metrics.DEPLOY_SECONDS.observe((core.clock.now() - began).total_seconds())
     run.fence()
     env = core.save(env, Status.READY, "", url=url, deployed_sha=env.desired.sha,
                     deployed_hash=wanted_hash, last_deploy_at=core.clock.now(),
@@ -146,56 +158,77 @@ def _failed(core: Core, env: Environment, reason: str, wanted_hash: str,
 
 def teardown(core: Core, env: Environment, reason: str, run: Run, *,
              dry_run: bool) -> Environment:
-    """helm uninstall → delete namespace → wait until gone → stop GitLab env → gone.
+    """helm uninstall → start deleting the namespace → (a later step) confirm it is gone
+    → stop the GitLab environment → gone. A worker never waits for a namespace to go:
+    the environment stays TEARING_DOWN until a later check finds it gone.
 
     The namespace is read and its identity checked (managed by previewbot, for this
     environment and project) before anything is removed. With ``dry_run`` the
     destructive calls only log ``DRY-RUN: would …``: nothing changes.
     """
-    namespace, release = namespace_for(env.desired), release_for(env.desired)
+    namespace = namespace_for(env.desired)
     existing = core.kube.get_namespace(namespace)
     if existing is not None and existing.managed and not records.is_ours(existing.labels,
                                                                           env.desired):
         raise NotOwnedError(messages.namespace_of_another(
             namespace, records.foreign_labels(existing.labels, env.desired)))
-    owner = records.namespace_labels(env.desired)
     if dry_run:
-        if existing is not None and existing.phase != "Terminating":
-            core.helm.uninstall(release, namespace, dry_run=True)
-        if existing is not None:
-            core.kube.delete_namespace(namespace, owner=owner, dry_run=True)
-        run.say(f"DRY-RUN: would stop GitLab environment {gitlab_environment_name(env)}")
+        _rehearse_teardown(core, env, existing, run)
         return env
-    if existing is not None and existing.phase != "Terminating":
-        current = core.helm.get_release(release, namespace)
+    live = existing is not None and existing.phase != "Terminating"
+    if live:
+        current = core.helm.get_release(release_for(env.desired), namespace)
         if current is not None and current.status in PENDING_RELEASE_STATES:
             _check_not_in_progress(core, current)  # never uninstall under a running helm
     run.fence()
-    env = core.save(env, Status.TEARING_DOWN, reason)
+    if env.observed.status is not Status.TEARING_DOWN or env.observed.reason != reason:
+        env = core.save(env, Status.TEARING_DOWN, reason, step_started_at=core.clock.now())
     _keep_announcement(core, env, existing)
+    if live:
+        _start_teardown(core, env, reason, run)
+    if existing is not None and core.kube.get_namespace(namespace) is not None:
+        began = env.observed.step_started_at or core.clock.now()
+        if (core.clock.now() - began).total_seconds() > core.teardown_timeout:
+            log.warning("%s", messages.namespace_not_gone(namespace, core.teardown_timeout))
+        return env  # confirmed by a later step
+    return _finish_teardown(core, env, reason, run)
+
+
+def _rehearse_teardown(core: Core, env: Environment, existing: NamespaceRecord | None,
+                       run: Run) -> None:
+    namespace, release = namespace_for(env.desired), release_for(env.desired)
     if existing is not None and existing.phase != "Terminating":
-        # Durable intent first: a crash from here on still ends in teardown.
-        kind = env.desired.end_kind(core.clock.now()) or EndKind.REQUESTED
-        core.kube.annotate_namespace(namespace, {records.TEARDOWN_REASON: reason,
-                                                 records.TEARDOWN_KIND: kind.value})
-        run.say(f"helm uninstall {release}")
-        run.fence()
-        try:
-            core.helm.uninstall(release, namespace, dry_run=False)
-        except PermanentError as error:
-            # e.g. a failing pre-delete hook: deleting the namespace removes the
-            # release's objects and its record anyway; never leave resources behind.
-            log.warning("helm uninstall of %s failed (%s); deleting its namespace", release,
-                        error)
+        core.helm.uninstall(release, namespace, dry_run=True)
     if existing is not None:
-        run.say(f"deleting namespace {namespace}")
-        run.fence()
-        core.kube.delete_namespace(namespace, owner=owner, dry_run=False)
-        if not core.kube.wait_namespace_gone(namespace, core.teardown_timeout):
-            raise TemporaryError(messages.namespace_not_gone(namespace, core.teardown_timeout))
+        core.kube.delete_namespace(namespace, owner=records.namespace_labels(env.desired),
+                                   dry_run=True)
+    run.say(f"DRY-RUN: would stop GitLab environment {gitlab_environment_name(env)}")
+
+
+def _start_teardown(core: Core, env: Environment, reason: str, run: Run) -> None:
+    namespace, release = namespace_for(env.desired), release_for(env.desired)
+    # Durable intent first: a crash from here on still ends in teardown.
+    kind = env.desired.end_kind(core.clock.now()) or EndKind.REQUESTED
+    core.kube.annotate_namespace(namespace, {records.TEARDOWN_REASON: reason,
+                                             records.TEARDOWN_KIND: kind.value})
+    run.say(f"helm uninstall {release}")
+    run.fence()
+    try:
+        core.helm.uninstall(release, namespace, dry_run=False)
+    except PermanentError as error:
+        # e.g. a failing pre-delete hook: deleting the namespace removes the
+        # release's objects and its record anyway; never leave resources behind.
+        log.warning("helm uninstall of %s failed (%s); deleting its namespace", release, error)
+    run.say(f"deleting namespace {namespace}")
+    run.fence()
+    core.kube.delete_namespace(namespace, owner=records.namespace_labels(env.desired),
+                               dry_run=False)
+
+
+def _finish_teardown(core: Core, env: Environment, reason: str, run: Run) -> Environment:
     run.fence()  # a lapsed lock: the environment may be someone else's again by now
     stopped = stop_gitlab(core, env, reason)
-    started_at = env.observed.updated_at
+    started_at = env.observed.step_started_at
     run.fence()
     env = core.save(env, Status.GONE, reason,
                     gitlab_synced_hash="" if stopped else STOP_PENDING,

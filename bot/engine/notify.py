@@ -43,8 +43,15 @@ class Notice:
 class Notifier(Protocol):
     def notify(self, notice: Notice) -> None: ...
 
+    def report_plan(self, text: str) -> None:
+        """A dry-run pass's plan (``dry_run: true``): what would have been done."""
+        ...
+
 
 class LoggingNotifier:
+    def report_plan(self, text: str) -> None:
+        log.info("dry run (config dry_run: true), nothing changed:\n%s", text)
+
     def notify(self, notice: Notice) -> None:
         env = notice.env
         detail = f" ({notice.reason})" if notice.reason else ""
@@ -57,6 +64,10 @@ class RecordingNotifier:
 
     def __init__(self) -> None:
         self.notices: list[Notice] = []
+        self.plans: list[str] = []
+
+    def report_plan(self, text: str) -> None:
+        self.plans.append(text)
 
     def notify(self, notice: Notice) -> None:
         self.notices.append(notice)
@@ -72,3 +83,10 @@ class FanoutNotifier:
                 notifier.notify(notice)
             except Exception:  # a broken notifier must not break a deploy
                 log.exception("notifier %s failed on %s", type(notifier).__name__, notice.kind)
+
+    def report_plan(self, text: str) -> None:
+        for notifier in self._notifiers:
+            try:
+                notifier.report_plan(text)
+            except Exception:
+                log.exception("notifier %s failed to report a plan", type(notifier).__name__)

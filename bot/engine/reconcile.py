@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot import metrics
@@ -33,9 +34,9 @@ from bot.domain.plan import (
     build_plan,
     plan_one,
 )
-from bot.engine import converge, gitlab_sync
+from bot.engine import converge, gitlab_sync, orphans
 from bot.engine.core import Core
-from bot.engine.discovery import Discovered, Discovery, Finding
+from bot.engine.discovery import Discovery, Finding
 from bot.engine.requests import Requests
 from bot.logs import log_context
 
@@ -43,6 +44,7 @@ log = logging.getLogger("previewbot.reconcile")
 MAX_ROUNDS = 3  # converge rounds per action while requests keep arriving
 MAX_TIMEOUTS = 3  # Helm hook/wait timeouts of one environment before it ends FAILED
 RECORD_RETENTION = timedelta(days=7)  # torn-down records are kept this long
+FOLLOW_LIMIT = 30 * 60.0  # seconds a following caller (the CLI) waits at most
 Progress = Callable[[str, str], None]  # (env_key, text)
 
 
@@ -51,10 +53,11 @@ class Outcome:
     action: Action
     ok: bool
     detail: str = ""
-    retry_after: float | None = None  # set for temporary failures
+    retry_after: float | None = None  # check again after this: a retry, or work in progress
+    in_progress: bool = False  # started, not finished (a deploy waiting, a namespace going)
 
     def describe(self) -> str:
-        mark = "ok    " if self.ok else "FAILED"
+        mark = "…     " if self.in_progress else "ok    " if self.ok else "FAILED"
         return f"{mark} {self.action.kind.value:<7} {self.action.env_key}: {self.detail}"
 
 
@@ -69,6 +72,19 @@ class PassResult:
     @property
     def ok(self) -> bool:
         return all(outcome.ok for outcome in self.outcomes)
+
+    def describe(self) -> str:
+        """The whole pass as a person reads it: rebuilt records, requests GitLab's list
+        implied, the plan, and one line per outcome."""
+        lines = []
+        if self.adopted:
+            lines.append(f"rebuilt from the cluster: {', '.join(self.adopted)}")
+        lines += [finding.describe() for finding in self.discovered]
+        lines.append(self.plan.describe())
+        lines += [outcome.describe() for outcome in self.outcomes]
+        if self.collected:
+            lines.append(f"records past retention removed: {', '.join(self.collected)}")
+        return "\n".join(lines)
 
 
 def _count_states(envs: Iterable[Environment]) -> None:
@@ -100,37 +116,83 @@ class Reconciler:
         self.core = core
 
     def run_pass(self, *, dry_run: bool, only: Iterable[str] | None = None,
-                 progress: Progress = _quiet) -> PassResult:
-        """One pass over every environment (or just ``only``)."""
+                 progress: Progress = _quiet, follow: bool = False) -> PassResult:
+        """One pass over every environment, or a poke pass over just ``only``.
+
+        Actions run in a bounded pool (``max_parallel_teardowns``), teardowns first. A
+        deploy waiting for readiness and a namespace still being deleted come back as
+        outcomes ``in_progress`` with a ``retry_after``: the workers check them again
+        then. ``follow`` does that here (the CLI waits, with progress). With
+        ``dry_run: true`` in the config every pass is a dry run."""
+        dry_run = dry_run or self.core.config.dry_run
+        if only is None:
+            result = self._full_pass(dry_run=dry_run, progress=progress)
+        else:
+            result = self._poke_pass(list(only), dry_run=dry_run, progress=progress)
+        return self._follow(result, progress) if follow and not dry_run else result
+
+    def _full_pass(self, *, dry_run: bool, progress: Progress) -> PassResult:
         started = time.perf_counter()
         records_now = self.core.store.all()
-        namespaces = self._managed_namespaces()
+        namespaces = self._managed_namespaces()  # the cluster, read once
         # Records Redis lost come back from the cluster first: discovery must see them,
         # or it would take their environments for new ones.
         adopted = self._adopt(namespaces, {env.key for env in records_now}, dry_run=dry_run)
         envs = {env.key: env for env in [*records_now, *adopted]}
-        discovered = Discovered((), (), ())
-        if only is None:
-            discovered = Discovery(Requests(self.core)).run(envs.values(), dry_run=dry_run)
-            if discovered.changed:  # GitLab showed changes: read them back
-                envs = {**envs, **{env.key: env for env in self.core.store.all()}}
-        if only is not None:
-            wanted = set(only)
-            envs = {key: env for key, env in envs.items() if key in wanted}
-        else:
-            _count_states(envs.values())
-        plan = build_plan(self._snapshots(envs, namespaces), self.core.clock.now())
-        adopted_keys = tuple(e.key for e in adopted)
-        # Blocked actions are not applied, but reported as not done.
-        # Teardowns first: an expired environment must not wait behind slow deploys.
-        ordered = sorted(plan.actions, key=lambda a: a.kind is not ActionKind.DELETE)
-        outcomes = tuple(self._apply_one(action, progress, dry_run=dry_run)
-                         for action in ordered)
-        collected: tuple[str, ...] = ()
-        if only is None and not dry_run:
-            collected = self._collect(envs.values())
+        discovered = Discovery(Requests(self.core)).run(envs.values(), dry_run=dry_run)
+        if discovered.changed:  # GitLab showed changes: read those back
+            envs.update({env.key: env for env in self.core.store.get_many(discovered.changed)
+                         if env is not None})
+        _count_states(envs.values())
+        plan, outcomes = self._plan_and_apply(envs, namespaces, complete=True,
+                                              dry_run=dry_run, progress=progress)
+        if not dry_run:
             metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-        return PassResult(plan, outcomes, adopted_keys, discovered.findings, collected)
+        return PassResult(plan, outcomes, tuple(e.key for e in adopted), discovered.findings)
+
+    def _poke_pass(self, keys: list[str], *, dry_run: bool, progress: Progress) -> PassResult:
+        """Only the poked environments: their records (one pipelined read) and their
+        namespaces — nothing listed, nothing else read."""
+        envs = {env.key: env for env in self.core.store.get_many(keys) if env is not None}
+        plan, outcomes = self._plan_and_apply(envs, {}, complete=False, dry_run=dry_run,
+                                              progress=progress)
+        return PassResult(plan, outcomes)
+
+    def _plan_and_apply(self, envs: dict[str, Environment],
+                        namespaces: dict[str, NamespaceRecord], *, complete: bool,
+                        dry_run: bool, progress: Progress) -> tuple[Plan, tuple[Outcome, ...]]:
+        plan = build_plan(self._snapshots(envs, namespaces, complete=complete),
+                          self.core.clock.now())
+        # Teardowns first: an expired environment must not wait behind deploys. The pool
+        # is bounded: hundreds expiring together start max_parallel_teardowns at a time.
+        ordered = sorted(plan.actions, key=lambda a: a.kind is not ActionKind.DELETE)
+        if len(ordered) <= 1:
+            return plan, tuple(self._apply_one(a, progress, dry_run=dry_run) for a in ordered)
+        with ThreadPoolExecutor(max_workers=self.core.config.max_parallel_teardowns,
+                                thread_name_prefix="apply") as pool:
+            done = pool.map(lambda a: self._apply_one(a, progress, dry_run=dry_run), ordered)
+            return plan, tuple(done)
+
+    def _follow(self, result: PassResult, progress: Progress) -> PassResult:
+        """Check again what is in progress, after its delay, until it settled."""
+        deadline = time.monotonic() + FOLLOW_LIMIT
+        outcomes = {o.action.env_key: o for o in result.outcomes}
+        while time.monotonic() < deadline:
+            waiting = [o for o in outcomes.values() if o.in_progress]
+            if not waiting:
+                break
+            pause = min(o.retry_after or 0.0 for o in waiting)
+            if self.core.stopping.wait(pause):
+                break
+            again = self._poke_pass([o.action.env_key for o in waiting], dry_run=False,
+                                    progress=progress)
+            for outcome in again.outcomes:
+                outcomes[outcome.action.env_key] = outcome
+            for env_key in {o.action.env_key for o in waiting} - {
+                    o.action.env_key for o in again.outcomes}:  # settled: nothing planned
+                outcomes[env_key] = replace(outcomes[env_key], retry_after=None,
+                                            in_progress=False)
+        return replace(result, outcomes=tuple(outcomes.values()))
 
     def _apply_one(self, action: Action, progress: Progress, *, dry_run: bool) -> Outcome:
         if action.kind is ActionKind.BLOCKED:
@@ -140,27 +202,30 @@ class Reconciler:
                            retry_after=1.0)
         return self.apply(action, progress, dry_run=dry_run)
 
-    def _collect(self, envs: Iterable[Environment]) -> tuple[str, ...]:
+    def sweep_orphans(self, *, dry_run: bool) -> list[str]:
+        """Managed namespaces nothing explains (see ``bot.engine.orphans``)."""
+        return orphans.sweep(self.core, dry_run=dry_run or self.core.config.dry_run)
+
+    def collect(self) -> tuple[str, ...]:
         """Remove records torn down longer than ``RECORD_RETENTION`` ago. Their history
         stays in the audit stream; an MR note marks what was ended on purpose."""
         cutoff = self.core.clock.now() - RECORD_RETENTION
-        old = [env.key for env in envs
+        old = [env.key for env in self.core.store.all()
                if env.observed.status is Status.GONE
                and env.observed.gitlab_synced_hash != STOP_PENDING
                and env.observed.updated_at is not None and env.observed.updated_at < cutoff]
-        for key in old:
-            self.core.store.delete_if(key, _still_gone_since(cutoff))
-        return tuple(old)
+        return tuple(key for key in old
+                     if self.core.store.delete_if(key, _still_gone_since(cutoff)))
 
     def _snapshots(self, envs: dict[str, Environment],
-                   namespaces: dict[str, NamespaceRecord]) -> list[Snapshot]:
+                   namespaces: dict[str, NamespaceRecord], *, complete: bool) -> list[Snapshot]:
         """Helm is asked per preview namespace (never ``helm list -A``: no cluster-wide
         Secret read), and only where the record and the namespace do not already say
         the release is deployed as wanted. One broken environment blocks only itself."""
         snapshots = []
         for env in envs.values():
             try:
-                ns = self._namespace(namespaces, env)
+                ns = self._namespace(namespaces, env, complete=complete)
                 snapshots.append(self.snapshot(env, ns, self._release_status(env, ns)))
             except Exception as error:
                 log.warning("cannot plan %s: %s", env.key, error)
@@ -178,12 +243,12 @@ class Reconciler:
         found = self.core.helm.get_release(release_for(env.desired), ns.name)
         return found.status if found else None
 
-    def _namespace(self, managed: dict[str, NamespaceRecord],
-                   env: Environment) -> NamespaceRecord | None:
-        """The env's namespace; looked up alone when it is not among the managed ones,
-        so a stranger's namespace of the same name shows as blocked in the plan."""
+    def _namespace(self, managed: dict[str, NamespaceRecord], env: Environment, *,
+                   complete: bool) -> NamespaceRecord | None:
+        """The env's namespace; looked up alone when it is not among the managed ones
+        listed (a stranger's namespace of that name shows as blocked in the plan)."""
         name = namespace_for(env.desired)
-        if name in managed or env.observed.status is Status.GONE:
+        if name in managed or (complete and env.observed.status is Status.GONE):
             return managed.get(name)
         return self.core.kube.get_namespace(name)
 
@@ -205,8 +270,8 @@ class Reconciler:
                 log.warning("namespace %s: unreadable previewbot labels (%s); left alone",
                             ns.name, error)
                 continue
-            if desired is None or desired.env_key in known:
-                continue
+            if desired is None or desired.env_key in known or not orphans.is_complete(ns):
+                continue  # incomplete: the orphan sweep's, not something to rebuild
             project = self.core.config.project_by_path(desired.project_path)
             if project is None or not self._same_project(project, desired.project_id):
                 continue
@@ -346,6 +411,11 @@ class Reconciler:
                     continue
                 self._record_failure(fresh, env, str(error))
                 return Outcome(action, False, str(error))
+            if done.observed.status in (Status.DEPLOYING, Status.TEARING_DOWN):
+                return Outcome(action, True, done.observed.reason or done.observed.status.value,
+                               retry_after=converge.RECHECK_DELAY if done.observed.status
+                               is Status.DEPLOYING else converge.CONFIRM_DELAY,
+                               in_progress=True)
             outcome = Outcome(action, done.observed.status is not Status.FAILED,
                               done.observed.reason or done.observed.status.value)
             if not self._moved(env):
@@ -374,7 +444,7 @@ class Reconciler:
         if action.kind is ActionKind.VERIFY:
             project = self.core.project(env)
             assert project is not None  # plan_one blocks unknown projects
-            return converge.wait_ready(self.core, env, project, self.core.wanted(env)[1], run)
+            return converge.check_ready(self.core, env, project, self.core.wanted(env)[1], run)
         return converge.deploy(self.core, env, run)
 
     def _record_failure(self, action: Action, env: Environment, reason: str) -> None:

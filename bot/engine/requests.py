@@ -166,6 +166,7 @@ class Requests:
         """``sha`` pins the commit (a passed pipeline's); else the MR's current head.
         ``mr``: the MR as the caller just read it from GitLab (saves reading it again).
         ``manual``: a person asked (CLI, Slack), not an event: see ``Desired.manual``."""
+        self._refuse_in_dry_run("up")
         project = self.project(project_path)
         gitlab = self.gitlab()
         info = self.core.project_info(project)
@@ -186,6 +187,7 @@ class Requests:
                           ttl: timedelta | None = None, sha: str | None = None,
                           source_updated_at: datetime | None = None,
                           manual: bool = False) -> Environment:
+        self._refuse_in_dry_run("up")
         project = self.project(project_path)
         gitlab = self.gitlab()
         info = self.core.project_info(project)
@@ -300,6 +302,7 @@ class Requests:
                             unless: Callable[[Desired], bool]) -> Environment | None:
         """Record the teardown unless ``unless`` holds for the record as this transaction
         reads it (then None): a check made on an older read must not decide it."""
+        self._refuse_in_dry_run("down")
         refused: list[bool] = []
 
         def down(desired: Desired) -> Desired:
@@ -330,6 +333,7 @@ class Requests:
     def extend(self, env_key: str, duration: timedelta, *, actor: str) -> tuple[Environment, bool]:
         """Push expiry by ``duration`` (from now if already past); capped at
         created + max_ttl. Returns the environment and whether the cap applied."""
+        self._refuse_in_dry_run("extend")
         capped: list[bool] = []
 
         def push(desired: Desired) -> Desired:
@@ -345,6 +349,7 @@ class Requests:
         return env, capped[0]
 
     def keep(self, env_key: str, *, actor: str) -> Environment:
+        self._refuse_in_dry_run("keep")
         def kept(desired: Desired) -> Desired:
             project = self.project(desired.project_path)
             return replace(desired, keep=True, expires_at=desired.created_at + project.max_ttl)
@@ -353,6 +358,12 @@ class Requests:
         self._after(env, "keep", actor, f"until {records.rfc3339(env.desired.expires_at)}")
         self.core.emit(NoticeKind.EXTENDED, env, "kept until the MR closes (max_ttl)")
         return env
+
+    def _refuse_in_dry_run(self, what: str) -> None:
+        """``dry_run: true`` in the config: plan and report, never change anything —
+        requests included (a webhook's is logged as refused; the pass shows the plan)."""
+        if self.core.config.dry_run:
+            raise PermanentError(messages.dry_run_refusal(what))
 
     def _now(self) -> datetime:
         # Whole seconds: namespace annotations (RFC 3339) keep no more, and a record

@@ -1,54 +1,114 @@
-"""The periodic full reconcile pass of `previewbot serve`.
+"""The periodic jobs of `previewbot serve`: one leader among the replicas runs them.
 
-Every ``reconcile_interval`` the pass runs on one replica: a short Redis lease
-lets one replica run each tick (the others would find nothing to do, but need
-not list the cluster for it).
+Every replica is a candidate; the one holding the Redis lease (``bot.state.leader``)
+runs an APScheduler 3.x ``BackgroundScheduler`` with a ``RedisJobStore`` — only that one,
+because APScheduler's docs say a job store must never be shared by two schedulers. The
+leader renews its lease every third of its TTL; when a renewal fails (Redis gone, a
+pause longer than the TTL) it stops its scheduler at once and becomes a candidate again.
+When the leader dies, its lease expires and another replica takes over within one TTL
+plus one candidate poll: the TTL is at most the reconcile interval, so takeover is within
+two intervals.
+
+Jobs (``bot.runtime.jobs``) have stable ids, are added with ``replace_existing`` each time
+a replica starts leading, coalesce missed runs, and allow a late run within one period
+(``misfire_grace_time``).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from datetime import UTC, datetime, timedelta
 
+import redis
+from apscheduler.jobstores.redis import RedisJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.util import undefined
 
 from bot.domain.errors import PreviewError
 from bot.engine.core import Core
-from bot.engine.expiry import warn_expiring
-from bot.engine.reconcile import Reconciler
+from bot.runtime import jobs
 
 log = logging.getLogger("previewbot.scheduler")
+MAX_LEASE_TTL = timedelta(seconds=15)
+
+
+class SharedRedisJobStore(RedisJobStore):  # type: ignore[misc]
+    """APScheduler's RedisJobStore on the bot's own Redis client (its URL, password, TLS
+    and timeouts), instead of one it would build from separate connection arguments."""
+
+    def __init__(self, client: redis.Redis, **options: str) -> None:
+        super().__init__(**options)
+        self.redis = client
 
 
 class Scheduler:
-    def __init__(self, core: Core, owner: str) -> None:
+    def __init__(self, core: Core, owner: str, *, poke: jobs.Poke | None = None) -> None:
         self.core = core
         self.owner = owner
-        self.reconciler = Reconciler(core)
-        self._scheduler = BackgroundScheduler(daemon=True)
+        interval = core.config.reconcile_interval
+        self.lease_ttl = min(interval, MAX_LEASE_TTL).total_seconds()
+        self.leadership = core.store.leadership(owner, self.lease_ttl)
+        self.runner = jobs.JobRunner(core, self.leadership, poke)
+        self._scheduler: BackgroundScheduler | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._campaign, name="leader", daemon=True)
+
+    @property
+    def leading(self) -> bool:
+        return self._scheduler is not None
 
     def start(self) -> None:
-        interval = self.core.config.reconcile_interval.total_seconds()
-        self._scheduler.add_job(self.periodic_pass, "interval", seconds=interval,
-                                max_instances=1, coalesce=True, id="reconcile")
-        self._scheduler.start()
-        log.info("scheduler started as %s; reconcile every %.0fs", self.owner, interval)
+        self._thread.start()
+        log.info("%s is a candidate to lead the periodic jobs (lease %.0fs)", self.owner,
+                 self.lease_ttl)
 
     def stop(self) -> None:
-        """Wait for a running pass to end (it applies nothing more once the core is
-        stopping; see ``Workers.stop``)."""
-        self._scheduler.shutdown(wait=True)
-
-    def periodic_pass(self) -> None:
-        # Slightly shorter than the interval, so the next tick of any replica may run.
-        lease = self.core.config.reconcile_interval.total_seconds() * 0.9
-        if not self.core.store.try_lease("reconcile", self.owner, lease):
-            return
+        """Stop leading (a running job ends its pass; see ``Workers.stop``) and hand the
+        lease back so another replica takes over at once."""
+        self._stop.set()
+        self._thread.join(timeout=self.lease_ttl + 5)
+        self._abdicate()
         try:
-            result = self.reconciler.run_pass(dry_run=False)
+            self.leadership.release()
         except PreviewError as error:
-            log.warning("reconcile pass failed: %s", error)
-            return
-        for outcome in result.outcomes:
-            if not outcome.ok:
-                log.warning("reconcile: %s", outcome.describe())
-        warn_expiring(self.core)
+            log.warning("could not release the leader lease: %s", error)
+
+    def _campaign(self) -> None:
+        while not self._stop.wait(self.lease_ttl / 3):
+            try:
+                if self.leading:
+                    if not self.leadership.renew():
+                        log.warning("%s lost the lead", self.owner)
+                        self._abdicate()
+                elif self.leadership.try_acquire():
+                    self._lead()
+            except PreviewError as error:  # Redis unreachable: a leader cannot renew
+                log.warning("leader election: %s", error)
+                self._abdicate()
+
+    def _lead(self) -> None:
+        log.info("%s leads the periodic jobs (term %s)", self.owner, self.leadership.token)
+        jobs.register(self.runner)
+        store = self.core.store
+        scheduler = BackgroundScheduler(daemon=True, timezone="UTC", jobstores={
+            "default": SharedRedisJobStore(store.redis, jobs_key=store.key("scheduler", "jobs"),
+                                           run_times_key=store.key("scheduler", "run-times"))})
+        now = datetime.now(UTC)
+        for spec in jobs.specs(self.core.config.reconcile_interval):
+            # A new leader reconciles at once (a tick its predecessor ran is not rerun).
+            first = now if spec.id in ("reconcile", "expiry-warnings") else None
+            scheduler.add_job(jobs.CALLABLES[spec.id], "interval",
+                              seconds=spec.every.total_seconds(), args=[self.owner],
+                              id=spec.id, replace_existing=True, coalesce=True,
+                              max_instances=1, next_run_time=first or undefined,
+                              misfire_grace_time=int(spec.misfire_grace.total_seconds()))
+        scheduler.start()
+        self._scheduler = scheduler
+
+    def _abdicate(self) -> None:
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+            jobs.unregister(self.owner)
+            log.info("%s no longer runs the periodic jobs", self.owner)

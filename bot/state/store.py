@@ -17,7 +17,7 @@ Keys (``prefix`` defaults to ``previewbot:``):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, fields
 from datetime import datetime
@@ -26,11 +26,10 @@ from typing import Any, TypeVar
 import redis
 from redis.typing import EncodableT, FieldT
 
-from bot import metrics
-from bot.domain import messages
-from bot.domain.errors import TemporaryError
 from bot.domain.model import Desired, Environment, HistoryEntry, Observed, Status
 from bot.state import locks
+from bot.state.connection import redis_errors, text
+from bot.state.leader import Leadership
 from bot.state.locks import HeldLock
 
 HISTORY_LIMIT = 200
@@ -55,16 +54,6 @@ def _decode(cls: type[T], raw: dict[str, Any]) -> T:
     if cls is Observed and "status" in values:
         values["status"] = Status(values["status"])
     return cls(**values)
-
-
-@contextmanager
-def redis_errors() -> Iterator[None]:
-    """Any Redis failure inside becomes a TemporaryError a person can act on."""
-    try:
-        yield
-    except redis.RedisError as error:
-        metrics.ERRORS.labels(dependency="redis").inc()
-        raise TemporaryError(messages.redis_unavailable(str(error)), delay=5) from error
 
 
 def encode_environment(env: Environment) -> str:
@@ -117,8 +106,11 @@ class Store:
     def redis(self) -> redis.Redis:
         return self._redis
 
-    def _key(self, *parts: str) -> str:
+    def key(self, *parts: str) -> str:
+        """A key of this store's namespace in Redis (``previewbot:`` + parts)."""
         return self._prefix + ":".join(parts)
+
+    _key = key
 
     def _errors(self) -> AbstractContextManager[None]:
         return redis_errors()
@@ -141,6 +133,23 @@ class Store:
                 pipe.hgetall(self._key("env", key))
             replies = pipe.execute() if keys else []
         return [env for fields in replies if (env := _from_fields(fields)) is not None]
+
+    def env_keys(self) -> set[str]:
+        """Every environment key with a record (one round trip)."""
+        with self._errors():
+            return {text(k) for k in self._redis.smembers(self._key("envs"))}
+
+    def get_many(self, env_keys: Iterable[str]) -> list[Environment | None]:
+        """The records of ``env_keys`` in one pipelined round trip (None: no record)."""
+        keys = list(env_keys)
+        if not keys:
+            return []
+        with self._errors():
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.hgetall(self._key("env", key))
+            replies = pipe.execute()
+        return [_from_fields(fields) for fields in replies]
 
     def put(self, env: Environment) -> None:
         """Write desired and observed state (a new record, or a test's setup)."""
@@ -237,11 +246,29 @@ class Store:
         with self._errors():
             self._redis.set(self._key("cache", name), value, px=max(1, int(seconds * 1000)))
 
-    def try_lease(self, name: str, owner: str, seconds: float) -> bool:
-        """True for the one caller that takes the named lease until it expires."""
+    def leadership(self, owner: str, ttl: float) -> Leadership:
+        """This replica's claim to lead the periodic jobs (see ``bot.state.leader``)."""
+        return Leadership(self._redis, prefix=self._prefix, owner=owner, ttl=ttl)
+
+    def claim_tick(self, job: str, tick: int, owner: str, ttl: float) -> bool:
+        """True for the one caller that runs ``job`` for scheduling period ``tick``: a
+        deposed leader and its successor never both run one tick."""
         with self._errors():
-            return bool(self._redis.set(self._key("lease", name), owner, nx=True,
-                                        px=max(1, int(seconds * 1000))))
+            return bool(self._redis.set(self._key("jobs", job, str(tick)), owner, nx=True,
+                                        px=max(1, int(ttl * 1000))))
+
+    def record_job_run(self, job: str, tick: int, owner: str, token: int) -> None:
+        """Which replica ran which job for which tick (capped stream ``jobs:runs``)."""
+        with self._errors():
+            self._redis.xadd(self._key("jobs", "runs"),
+                             {"job": job, "tick": tick, "owner": owner, "token": token},
+                             maxlen=10_000, approximate=True)
+
+    def job_runs(self) -> list[dict[str, str]]:
+        with self._errors():
+            entries = self._redis.xrange(self._key("jobs", "runs"))
+        return [{text(k): text(v) for k, v in (fields or {}).items()}
+                for _, fields in entries or []]
 
     @contextmanager
     def lock(self, env_key: str, *, wait: float | None = None) -> Iterator[HeldLock]:

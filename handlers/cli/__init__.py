@@ -73,20 +73,14 @@ def progress_printer() -> Callable[[str, str], None]:
 
 
 def run_one(reconciler: Reconciler, env_key: str) -> int:
-    result = reconciler.run_pass(dry_run=False, only=[env_key], progress=progress_printer())
+    # follow: wait (with progress) until the deploy is ready or the namespace is gone
+    result = reconciler.run_pass(dry_run=False, only=[env_key], progress=progress_printer(),
+                                 follow=True)
     return report(result)
 
 
 def report(result: PassResult) -> int:
-    if result.adopted:
-        print(f"rebuilt from the cluster: {', '.join(result.adopted)}")
-    for finding in result.discovered:
-        print(finding.describe())
-    print(result.plan.describe())
-    for outcome in result.outcomes:
-        print(outcome.describe())
-    if result.collected:
-        print(f"records past retention removed: {', '.join(result.collected)}")
+    print(result.describe())
     return 0 if result.ok else 1
 
 
@@ -195,7 +189,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return cmd_status(requests, args)
         case "reconcile":
             return report(reconciler.run_pass(dry_run=args.dry_run,
-                                              progress=progress_printer()))
+                                              progress=progress_printer(), follow=True))
     return 2
 
 

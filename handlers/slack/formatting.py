@@ -414,3 +414,8 @@ def _home_entries(envs: list[Environment], now: datetime, limit: int, prefix: st
     if len(envs) > limit:
         blocks.append(_context(f"…and {len(envs) - limit} more (`/preview list`)."))
     return blocks
+
+
+def dry_run_plan(plan: str) -> str:
+    """The plan of a dry-run pass (config ``dry_run: true``): nothing was changed."""
+    return f":mag: *Dry run* (config `dry_run: true`): nothing was changed.\n```\n{plan}\n```"

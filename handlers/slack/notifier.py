@@ -61,6 +61,15 @@ class SlackNotifier:
         return self._core
 
     # -- the port ------------------------------------------------------------
+    def report_plan(self, text: str) -> None:
+        """A dry-run pass's plan, once in each projects' channel (``dry_run: true``)."""
+        body = formatting.dry_run_plan(text)
+        for channel in dict.fromkeys(p.channel for p in self.core.config.projects):
+            try:
+                self.client.chat_postMessage(channel=channel, text=body)
+            except SlackApiError as error:
+                log.warning("could not post the dry-run plan to %s: %s", channel, error)
+
     def notify(self, notice: Notice) -> None:
         env = notice.env
         project = self.core.project(env)

@@ -54,6 +54,7 @@ import redis
 
 from bot.domain import messages
 from bot.domain.model import Clock, SystemClock
+from bot.state.connection import redis_errors
 from bot.state.queue import scripts as lua
 from bot.state.queue.model import (
     STREAM_ID,
@@ -64,7 +65,6 @@ from bot.state.queue.model import (
     read_entries,
     text,
 )
-from bot.state.store import redis_errors
 
 __all__ = ["Delivery", "DeliveryQueue", "ParkedDelivery"]
 

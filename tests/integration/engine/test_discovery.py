@@ -33,7 +33,7 @@ def core(bed: LifecycleBed, clock: MovableClock) -> Iterator[Core]:
 
 
 def run_pass(core: Core) -> PassResult:
-    return Reconciler(core).run_pass(dry_run=False)
+    return Reconciler(core).run_pass(follow=True, dry_run=False)
 
 
 def status(core: Core, env_key: str) -> Status | None:

@@ -50,7 +50,7 @@ def test_project_b_survives_project_a_deleting_a_branch_named_like_its_mr(
     handled = intake.handle("Push Hook", json.dumps(
         branch_deleted_event(bed, "web-mr-7")).encode())
     assert handled.env_keys == (a_env.key,)
-    Reconciler(core).run_pass(dry_run=False, only=[a_env.key, b_key])
+    Reconciler(core).run_pass(follow=True, dry_run=False, only=[a_env.key, b_key])
 
     assert not namespace_exists(kube_api, a_env.key)
     b_env = core.store.get(b_key)
@@ -137,7 +137,7 @@ def test_a_namespace_of_another_gitlab_is_never_adopted(bed: LifecycleBed,
                      "previewbot/branch": "feature-62", "previewbot/sha": "d" * 40,
                      "previewbot/expires-at": "2030-01-01T00:00:00Z"})))
     before = core_api.read_namespace(f"preview-{env_key}").metadata.resource_version
-    result = Reconciler(bed.core()).run_pass(dry_run=False)
+    result = Reconciler(bed.core()).run_pass(follow=True, dry_run=False)
     assert env_key not in result.adopted
     assert bed.core().store.get(env_key) is None
     assert core_api.read_namespace(f"preview-{env_key}").metadata.resource_version == before

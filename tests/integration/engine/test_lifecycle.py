@@ -185,9 +185,9 @@ def test_an_expired_environment_is_torn_down_by_the_next_pass(bed: LifecycleBed,
     notices = RecordingNotifier()
     core = replace(bed.core(clock), notifier=notices)
     reconciler = Reconciler(core)
-    assert reconciler.run_pass(dry_run=False).plan.for_env(env_key) is None  # not yet
+    assert reconciler.run_pass(follow=True, dry_run=False).plan.for_env(env_key) is None  # not yet
     clock.advance(timedelta(hours=48, seconds=1))  # the default ttl, moved, not waited
-    result = reconciler.run_pass(dry_run=False)
+    result = reconciler.run_pass(follow=True, dry_run=False)
     action = result.plan.for_env(env_key)
     assert action is not None and action.reason.startswith("TTL expired")
     env = core.store.get(env_key)

@@ -178,7 +178,7 @@ def test_hostile_branch_names_reach_helm_only_in_the_values_file(
     engine, reconciler = build(core)
     env = engine.request_up_branch(bed.project_path, branch, actor="test")
     try:
-        result = reconciler.run_pass(dry_run=False, only=[env.key])
+        result = reconciler.run_pass(follow=True, dry_run=False, only=[env.key])
         assert result.ok, result.outcomes
         installs = [(argv, values) for argv, values in seen if "upgrade" in argv]
         assert installs, "helm upgrade --install was never called"
@@ -191,7 +191,7 @@ def test_hostile_branch_names_reach_helm_only_in_the_values_file(
             assert values["preview"]["branch"] == branch  # type: ignore[index]
     finally:
         engine.request_down(env.key, reason="test done", actor="test")
-        assert reconciler.run_pass(dry_run=False, only=[env.key]).ok
+        assert reconciler.run_pass(follow=True, dry_run=False, only=[env.key]).ok
 
 
 def test_a_teardown_requested_during_a_deploy_is_not_lost(bed: LifecycleBed,
@@ -207,7 +207,7 @@ def test_a_teardown_requested_during_a_deploy_is_not_lost(bed: LifecycleBed,
         if text.startswith("helm upgrade"):
             other_replica.request_down(key, reason="MR !27 merged", actor="webhook")
 
-    result = reconciler.run_pass(dry_run=False, only=[env_key], progress=meanwhile)
+    result = reconciler.run_pass(follow=True, dry_run=False, only=[env_key], progress=meanwhile)
     assert result.ok, result.outcomes
     env = engine.core.store.get(env_key)
     assert env is not None and env.observed.status is Status.GONE
@@ -236,15 +236,15 @@ def test_gitlab_down_never_blocks_a_teardown_and_the_stop_catches_up(
     engine, reconciler = bed.wired()
     engine.request_down(env_key, reason="requested", actor="test")
     bed.gitlab.set_down(True)
-    assert reconciler.run_pass(dry_run=False, only=[env_key]).ok
+    assert reconciler.run_pass(follow=True, dry_run=False, only=[env_key]).ok
     assert managed_namespaces(client.CoreV1Api(kube_api), bed) == []
     assert [e["state"] for e in bed.gitlab.environments(bed.project_id)] == ["available"]
 
     bed.gitlab.set_down(False)
-    result = reconciler.run_pass(dry_run=False, only=[env_key])
+    result = reconciler.run_pass(follow=True, dry_run=False, only=[env_key])
     assert [a.kind.value for a in result.plan.actions] == ["sync"] and result.ok
     assert [e["state"] for e in bed.gitlab.environments(bed.project_id)] == ["stopped"]
-    assert reconciler.run_pass(dry_run=False, only=[env_key]).plan.actions == ()
+    assert reconciler.run_pass(follow=True, dry_run=False, only=[env_key]).plan.actions == ()
 
 
 def test_a_namespace_managed_for_another_project_is_left_alone_and_ours_gets_its_own_key(
@@ -310,14 +310,15 @@ def test_a_helm_hook_that_keeps_timing_out_ends_failed_after_three_tries(
     requests, reconciler = build(core)
     requests.request_up_mr(bed.project_path, 33, actor="test")
     for attempt in (1, 2):
-        [outcome] = reconciler.run_pass(dry_run=False, only=[env_key]).outcomes
+        [outcome] = reconciler.run_pass(follow=True, dry_run=False, only=[env_key]).outcomes
         assert not outcome.ok and outcome.retry_after is not None, attempt
-    [outcome] = reconciler.run_pass(dry_run=False, only=[env_key]).outcomes
+    [outcome] = reconciler.run_pass(follow=True, dry_run=False, only=[env_key]).outcomes
     assert not outcome.ok and outcome.retry_after is None
     env = core.store.get(env_key)
     assert env is not None and env.observed.status is Status.FAILED
     assert "gave up after 3 attempts" in env.observed.reason
-    assert reconciler.run_pass(dry_run=False, only=[env_key]).outcomes == ()  # not forever
+    # not forever
+    assert reconciler.run_pass(follow=True, dry_run=False, only=[env_key]).outcomes == ()
     assert [argv[1] for argv in argvs].count("upgrade") == 3
 
 
@@ -342,7 +343,7 @@ def test_a_slow_pod_is_waited_for_with_its_reason_then_ready(bed: LifecycleBed) 
 
 def test_a_crash_looping_container_ends_failed_naming_the_reason(bed: LifecycleBed) -> None:
     bed.configure(extra_values=f'podAnnotations: {{"{CRASH_LOOP}": "true"}}',
-                  ready_timeout="8s")
+                  ready_timeout="20s")
     bed.add_mr(35)
     env_key = f"{bed.slug}-mr-35"
     done = bed.cli("up", f"{bed.project_path}!35")
@@ -350,10 +351,11 @@ def test_a_crash_looping_container_ends_failed_naming_the_reason(bed: LifecycleB
     requests, reconciler = bed.wired()
     env = requests.resolve(env_key)
     assert env.observed.status is Status.FAILED
-    assert "CrashLoopBackOff" in env.observed.reason and "8s" in env.observed.reason
+    assert "CrashLoopBackOff" in env.observed.reason and "20s" in env.observed.reason
     [note] = [n for n in bed.gitlab.notes(bed.project_id, 35) if env_key in n["body"]]
     assert "failed" in note["body"] and "CrashLoopBackOff" in note["body"]
-    assert reconciler.run_pass(dry_run=False, only=[env_key]).plan.actions == ()  # no loop
+    # no loop
+    assert reconciler.run_pass(follow=True, dry_run=False, only=[env_key]).plan.actions == ()
 
 
 def test_a_smoke_check_that_fails_ends_failed_naming_the_url(bed: LifecycleBed) -> None:
@@ -391,7 +393,7 @@ def test_a_commit_pushed_while_a_deploy_fails_is_still_deployed(bed: LifecycleBe
             bed.gitlab.update_merge_request(bed.project_id, 37, sha=fix)
             other_replica.request_up_mr(bed.project_path, 37, actor="webhook")
 
-    reconciler.run_pass(dry_run=False, only=[env_key], progress=meanwhile)
+    reconciler.run_pass(follow=True, dry_run=False, only=[env_key], progress=meanwhile)
     # the fix was tried too — not skipped as "the same inputs failed before"
     assert [argv[1] for argv in argvs].count("upgrade") == 2
     env = core.store.get(env_key)
@@ -412,5 +414,5 @@ def test_a_teardown_whose_mr_was_deleted_in_gitlab_is_finished_not_retried_forev
     assert env is not None and env.observed.status is Status.GONE
     assert env.observed.gitlab_synced_hash == ""  # done: nothing left to tell GitLab
     before = len(bed.gitlab.requests)
-    assert reconciler.run_pass(dry_run=False, only=[env_key]).plan.actions == ()
+    assert reconciler.run_pass(follow=True, dry_run=False, only=[env_key]).plan.actions == ()
     assert bed.gitlab.requests[before:] == []

@@ -46,7 +46,7 @@ def test_a_redis_pause_during_a_long_deploy_never_rolls_back_a_running_helm(
         Requests(a).request_up_mr(bed.project_path, 70, actor="test")
         results: list[PassResult] = []
         deploying = threading.Thread(target=lambda: results.append(
-            Reconciler(a).run_pass(dry_run=False, only=[env_key])))
+            Reconciler(a).run_pass(follow=True, dry_run=False, only=[env_key])))
         deploying.start()
         poll("replica A's helm to hold the release pending",
              lambda: (r := a.helm.get_release(env_key, namespace)) is not None
@@ -58,13 +58,13 @@ def test_a_redis_pause_during_a_long_deploy_never_rolls_back_a_running_helm(
         redis.resume()
 
         # Replica B now gets the lock, sees the pending release — and leaves it alone.
-        seen = Reconciler(b).run_pass(dry_run=False, only=[env_key])
+        seen = Reconciler(b).run_pass(follow=True, dry_run=False, only=[env_key])
         [outcome] = seen.outcomes
         assert not outcome.ok and "another helm may still be working" in outcome.detail
         assert outcome.retry_after is not None
         # The MR is merged meanwhile: the teardown waits for that helm too.
         Requests(b).request_down(env_key, reason="MR !70 merged", actor="webhook")
-        [down] = Reconciler(b).run_pass(dry_run=False, only=[env_key]).outcomes
+        [down] = Reconciler(b).run_pass(follow=True, dry_run=False, only=[env_key]).outcomes
         assert not down.ok and "another helm may still be working" in down.detail
 
         deploying.join(timeout=HELM_TIMEOUT + 60)

@@ -44,5 +44,5 @@ def test_sigterm_mid_deploy_stops_helm_releases_the_lock_and_exits(bed: Lifecycl
 
     # the next replica converges at once: no pending release, no lock to wait out
     bed.configure()  # a chart that can become ready
-    result = Reconciler(bed.core()).run_pass(dry_run=False, only=[env_key])
+    result = Reconciler(bed.core()).run_pass(follow=True, dry_run=False, only=[env_key])
     assert result.ok, [o.describe() for o in result.outcomes]

@@ -64,7 +64,8 @@ def test_open_update_merge_drive_the_environment(bed: LifecycleBed, server: Serv
     assert int(str(second["revision"])) == int(str(first["revision"])) + 1
 
     bed.gitlab.update_merge_request(bed.project_id, 31, state="merged")
-    assert post(server, "Merge Request Hook", mr_event(bed, "merge", 31, sha2))[0] == 202
+    assert post(server, "Merge Request Hook", mr_event(
+        bed, "merge", 31, sha2, updated_at="2026-11-26T10:10:00Z"))[0] == 202
     wait_status(bed, env_key, Status.GONE)
     with pytest.raises(ApiException):
         client.CoreV1Api(kube_api).read_namespace(f"preview-{env_key}")

@@ -45,7 +45,7 @@ def up_and_ready(bed: LifecycleBed, core: Core, iid: int) -> str:
     bed.add_mr(iid)
     env = Requests(core).request_up_mr(bed.project_path, iid, actor="slack:U0ALICE",
                                        manual=True)
-    assert Reconciler(core).run_pass(dry_run=False, only=[env.key]).ok
+    assert Reconciler(core).run_pass(follow=True, dry_run=False, only=[env.key]).ok
     return env.key
 
 
@@ -95,7 +95,7 @@ def test_a_teardown_edits_the_announcement_redis_lost(
     Requests(core).request_down(key, reason="test", actor="slack:U0ALICE")
 
     # The namespace knew the message; the teardown takes it before deleting the namespace.
-    assert Reconciler(core).run_pass(dry_run=False, only=[key]).ok
+    assert Reconciler(core).run_pass(follow=True, dry_run=False, only=[key]).ok
 
     [announcement] = announcements(fake_slack)
     assert states(announcement) == ["deploying", "ready", "gone"]
@@ -107,5 +107,5 @@ def test_a_teardown_never_announced_posts_nothing(bed: LifecycleBed, fake_slack:
     bed.add_mr(44)
     env = Requests(core).request_up_mr(bed.project_path, 44, actor="cli:root", manual=True)
     Requests(core).request_down(env.key, reason="changed my mind", actor="cli:root")
-    assert Reconciler(core).run_pass(dry_run=False, only=[env.key]).ok
+    assert Reconciler(core).run_pass(follow=True, dry_run=False, only=[env.key]).ok
     assert fake_slack.messages() == []

@@ -92,6 +92,7 @@ def test_built_in_defaults() -> None:
     assert config.reconcile_interval == timedelta(seconds=60)
     assert config.slack_admins == ()
     assert (config.slack_users, config.dry_run, config.max_parallel_teardowns) == ({}, False, 8)
+    assert config.orphan_grace == timedelta(hours=1)
     assert (project.ttl, project.max_ttl, project.warn_before) == (
         timedelta(hours=48),
         timedelta(days=7),
@@ -341,6 +342,7 @@ BAD_CHANGES: list[tuple[str, object, list[str]]] = [
     ("slack_users", ["jdoe"], ["slack_users: expected a mapping"]),
     ("dry_run", "yes", ["dry_run: expected true or false"]),
     ("max_parallel_teardowns", 0, ["max_parallel_teardowns: 0 is too small"]),
+    ("orphan_grace", "soon", ["orphan_grace", "not a duration"]),
     ("projects.0.values", ["a"], ["projects[0].values: expected a mapping"]),
     ("defaults.values", {"a": {1: "x"}}, ["defaults.values.a: expected text keys"]),
     ("projects.0.trigger", {"labels": "x"}, ["projects[0].trigger.labels: expected a list"]),
