@@ -62,9 +62,14 @@ CONTROLLERS = 60.0
 
 
 def run_testbed(state: Path, command: str) -> subprocess.CompletedProcess[str]:
+    """The test bed's CLI on the private state dir. KUBECONFIG must be the private bed's
+    own: `kwokctl delete cluster` removes its context (named like the shared bed's) from
+    whatever $KUBECONFIG names — with the shared one inherited it emptied that."""
+    environ = {**os.environ, "PREVIEWBOT_TESTBED_STATE": str(state),
+               "KUBECONFIG": str(state / "kubeconfig")}
     return subprocess.run([sys.executable, "-m", "tests.cluster.testbed", command], cwd=REPO,
-                          env={**os.environ, "PREVIEWBOT_TESTBED_STATE": str(state)},
-                          capture_output=True, text=True, timeout=300, check=False)
+                          env=environ, capture_output=True, text=True, timeout=300,
+                          check=False)
 
 
 @pytest.fixture
@@ -190,7 +195,7 @@ def test_the_api_server_stopped_for_20s(private_testbed: tuple[Testbed, ControlP
     core_api = client.CoreV1Api(config.new_client_from_config(config_file=testbed.kubeconfig))
     project = bed_project(bed)
     end = EndState(bed, core_api, (project,))
-    sha1, sha2 = bed.add_mr(1), bed.add_mr(2)
+    sha1 = bed.add_mr(1)
     key1, key2 = project.key(1), project.key(2)
     bed.gitlab.add_branch(bed.project_id, "topic", "7" * 40)
     up_ok(bed, f"{bed.project_path}@topic")  # a branch environment: only an event ends it
@@ -206,6 +211,7 @@ def test_the_api_server_stopped_for_20s(private_testbed: tuple[Testbed, ControlP
         # Events while the API is down: accepted (Redis is up) and worked off later.
         bed.gitlab.update_merge_request(bed.project_id, 1, state="merged")
         assert post(server, "Merge Request Hook", mr_event(bed, "merge", 1, sha1))[0] == 202
+        sha2 = bed.add_mr(2)  # opened during the outage
         assert post(server, "Merge Request Hook", mr_event(bed, "open", 2, sha2))[0] == 202
         bed.gitlab.delete_branch(bed.project_id, "topic")
         assert post(server, "Push Hook", branch_deleted_hook(project, "topic"))[0] == 202
