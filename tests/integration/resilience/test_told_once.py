@@ -51,7 +51,7 @@ def test_close_and_reopen_keep_one_gitlab_environment_and_one_note(
         assert post(server, "Merge Request Hook", reopen)[0] == 202
         end.wait_converged(Expected(running={key: sha}), timeout=90)
         until_none("the reopen told once", lambda: gitlab_problems(
-            bed.gitlab, project, 5, key, running=True, core_api=core_api), timeout=60)
+            bed.gitlab, project, 5, key, running=True, core_api=core_api), timeout=30)
         shown = [states(m)[-1] for m in announcements_of(fake_slack, key)]
         assert shown == ["gone", "ready"], shown
     finally:
