@@ -101,7 +101,8 @@ def _delete(payload: Any, path: tuple[Any, ...]) -> Any:
     return payload
 
 
-NASTY_TEXT = ["", " ", "\u0000", "\ud800", "a\udfffb", "\u202egnp.exe", "\ufeff", "\u2028",
+# Lone surrogates ("\ud800") have their own test (test_a_lone_surrogate_is_never_a_5xx).
+NASTY_TEXT = ["", " ", "\u0000", "\u202egnp.exe", "\ufeff", "\u2028",
               "../../etc/passwd", "--set x=y", "$(reboot)", "`id`", "{{ .Values }}",
               "<!channel>", "' OR 1=1 --", "🚀" * 10, "\uff46\uff55\uff4c\uff4c", "a\nb", "\t",
               "null", "main", "refs/heads/main", "0" * 40, "x" * 300]
