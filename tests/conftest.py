@@ -95,3 +95,9 @@ def redis_url(testbed: testbed_mod.Testbed) -> Iterator[str]:
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow scenarios (marker ``slow``) first: under xdist they then run beside the many
+    short tests instead of trailing alone at the end. Nothing is deselected."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -217,7 +217,7 @@ def announcement(env: Environment, now: datetime, *, kind: NoticeKind | None = N
     actions = None if gone else buttons(env)
     if actions is not None:
         blocks.append(actions)
-    return f"{env.key} ({env.desired.label}): {plain}", blocks
+    return f"{env.key} ({escape(env.desired.label)}): {escape(plain)}", blocks
 
 
 def event_reply(env: Environment, kind: NoticeKind, reason: str,
@@ -237,12 +237,12 @@ def event_reply(env: Environment, kind: NoticeKind, reason: str,
     if kind is NoticeKind.EXPIRING:
         blocks.append({"type": "actions", "elements": [
             _button(f"Extend {BUTTON_EXTENSION}", EXTEND, env.key, style="primary")]})
-    return f"{env.key}: {text}{detail}", blocks
+    return f"{env.key}: {escape(text + detail)}", blocks
 
 
 def expiry_dm(env: Environment, reason: str, channel: str) -> tuple[str, Blocks]:
     """The direct message to the author: expiring soon, with Extend."""
-    text = f"Your preview environment {env.key} ({env.desired.label}) {reason}"
+    text = f"Your preview environment {env.key} ({escape(env.desired.label)}) {escape(reason)}"
     blocks: Blocks = [
         _section(f":warning: Your preview environment {_title(env)} {escape(reason)}."),
         _context(f"Announced in <#{escape(channel)}>."),

@@ -9,6 +9,7 @@ server, port, lock and records.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import socket
@@ -54,6 +55,7 @@ class RecordedRequest:
     json: Any  # decoded JSON or form body (a dict), None when empty or undecodable
     headers: dict[str, str]
     status: int
+    at: float = 0.0  # time.monotonic() when the fake answered it
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -131,7 +133,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
         reply = self.server.fake._dispatch(request)
-        self._write(reply)
+        # The client may have given up waiting (its timeout): nothing left to answer.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._write(reply)
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():

@@ -9,13 +9,18 @@ Routes: see `tests.fakes.gitlab.routes`; branches exist once `add_branch` made t
 E-mail visibility: see `tests.fakes.gitlab.render` (the token's user is an administrator
 unless `admin=False`, so `/users` shows `email`).
 Failure injection: `set_down(True)` answers 503 to everything; `fail_next(n, status)`
-answers the next n requests with `status`. Every request is recorded in `requests`.
+answers the next n requests with `status` (429 with `Retry-After`); `hang_next(n, seconds)`
+does the next n requests at once but answers them only after `seconds`, as a GitLab under
+load does: the client times out, the work was done. Both take `method=` and `path_contains=` to pick
+which requests. Every request is recorded in `requests`, with the time it was answered.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import threading
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -42,6 +47,21 @@ from tests.fakes.http import (
 )
 
 API_PREFIX = "/api/v4"
+
+
+@dataclass
+class _Injection:
+    """One injected misbehaviour, for the next request that matches."""
+
+    method: str | None
+    path_contains: str
+    status: int = 0  # answer this instead (0: handle the request)
+    retry_after: str = "1"  # with a 429
+    hang: float = 0.0  # seconds to hold the request before handling it
+
+    def matches(self, request: HttpRequest) -> bool:
+        return ((self.method is None or request.method == self.method.upper())
+                and self.path_contains in request.path)
 MR_FIELDS = frozenset(
     {"title", "description", "state", "source_branch", "target_branch", "sha", "draft", "labels",
      "head_pipeline"}
@@ -56,7 +76,8 @@ class FakeGitLab(FakeHttpServer):
         self.token = token
         self._store = GitLabStore()
         self._recorded: list[RecordedRequest] = []
-        self._pending_failures: deque[int] = deque()
+        self._injections: list[_Injection] = []
+        self._released = threading.Event()  # set on stop(): hung requests end at once
         bot = self._new_user(username, email=f"{username}@example.com", name="previewbot")
         bot.is_admin = admin
         self._user_id_by_token: dict[str, int] = {token: bot.id}
@@ -249,10 +270,27 @@ class FakeGitLab(FakeHttpServer):
             return self._renderer().merge_request(mr)
 
     # --- failure injection ---------------------------------------------------------
-    def fail_next(self, n: int = 1, status: int = 500) -> None:
-        """Answer the next `n` requests with `status` (429 carries Retry-After: 1)."""
+    def fail_next(self, n: int = 1, status: int = 500, *, method: str | None = None,
+                  path_contains: str = "", retry_after: int = 1) -> None:
+        """Answer the next `n` requests (of `method`, whose path contains `path_contains`)
+        with `status`; a 429 carries `Retry-After: retry_after`, as GitLab's rate limiter."""
         with self._lock:
-            self._pending_failures.extend([status] * n)
+            self._injections.extend(_Injection(method, path_contains, status=status,
+                                               retry_after=str(retry_after))
+                                    for _ in range(n))
+
+    def hang_next(self, n: int = 1, seconds: float = 15.0, *, method: str | None = None,
+                  path_contains: str = "") -> None:
+        """Answer the next `n` matching requests only after `seconds`. GitLab does the work
+        at once; the answer comes late, so a client with a shorter timeout gives up not
+        knowing it was done (a GitLab under load, a slow proxy)."""
+        with self._lock:
+            self._injections.extend(_Injection(method, path_contains, hang=seconds)
+                                    for _ in range(n))
+
+    def stop(self) -> None:
+        self._released.set()
+        super().stop()
 
     # --- internals -----------------------------------------------------------------
     def _new_user(
@@ -293,6 +331,20 @@ class FakeGitLab(FakeHttpServer):
         web_base = self.base_url if self._server is not None else "http://gitlab.fake.invalid"
         return GitLabRenderer(self._store, web_base, viewer_is_admin)
 
+    def _dispatch(self, request: HttpRequest) -> Reply:
+        with self._lock:
+            injection = self._take_injection(request, hanging=True)
+        reply = super()._dispatch(request)
+        if injection is not None:  # held outside the lock: other requests go on
+            self._released.wait(injection.hang)
+        return reply
+
+    def _take_injection(self, request: HttpRequest, *, hanging: bool) -> _Injection | None:
+        for position, injection in enumerate(self._injections):
+            if (injection.hang > 0) == hanging and injection.matches(request):
+                return self._injections.pop(position)
+        return None
+
     def _answer(self, request: HttpRequest) -> Reply:
         try:
             body: dict[str, Any] | None = decode_body(request)
@@ -301,7 +353,8 @@ class FakeGitLab(FakeHttpServer):
         reply = self._reply_to(request, body)
         self._recorded.append(
             RecordedRequest(
-                request.method, request.path, request.query, body, request.headers, reply.status
+                request.method, request.path, request.query, body, request.headers, reply.status,
+                time.monotonic(),
             )
         )
         return reply
@@ -309,9 +362,10 @@ class FakeGitLab(FakeHttpServer):
     def _reply_to(self, request: HttpRequest, body: dict[str, Any] | None) -> Reply:
         if self._down:
             return _error(503)
-        if self._pending_failures:
-            status = self._pending_failures.popleft()
-            return _error(status, {"Retry-After": "1"} if status == 429 else {})
+        failure = self._take_injection(request, hanging=False)
+        if failure is not None:
+            return _error(failure.status,
+                          {"Retry-After": failure.retry_after} if failure.status == 429 else {})
         viewer = self._viewer(request)
         if viewer is None:
             return _error(401)

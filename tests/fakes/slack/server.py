@@ -8,7 +8,8 @@
 Like Slack, API errors are HTTP 200 with {"ok": false, "error": ...}: a missing token
 answers `not_authed`, a wrong one `invalid_auth`. Posting to a user id (U…) posts to
 that user's DM channel (D…), as Slack does. `set_down(True)` answers HTTP 503;
-`fail_next(n, error)` fails the next n calls (`ratelimited` as HTTP 429, Retry-After: 1).
+`fail_next(n, error)` fails the next n calls (`ratelimited` as HTTP 429, Retry-After: 1;
+`status=500` for a server error).
 
 `response_url(channel, user, message_ts)` makes a response URL as Slack puts in a
 slash command or interaction payload; what the app POSTs there (JSON: `text`,
@@ -72,7 +73,7 @@ class FakeSlack(FakeHttpServer):
         self._users: dict[str, SlackUser] = {}
         self._hooks: dict[str, ResponseHook] = {}
         self._home_views: dict[str, dict[str, Any]] = {}
-        self._pending_failures: deque[str] = deque()
+        self._pending_failures: deque[tuple[str, int | None]] = deque()
         self._clock = TimestampClock()
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "auth.test": self._auth_test,
@@ -160,9 +161,18 @@ class FakeSlack(FakeHttpServer):
                 self._changed.wait(remaining)
 
     # --- failure injection ---------------------------------------------------------
-    def fail_next(self, n: int = 1, error: str = "ratelimited") -> None:
+    def fail_next(self, n: int = 1, error: str = "ratelimited", *,
+                  status: int | None = None) -> None:
+        """Fail the next `n` Web API calls with `error`: `ratelimited` as HTTP 429 with
+        Retry-After: 1, others as HTTP 200 with ok=false, or as HTTP `status` (a 5xx)."""
         with self._lock:
-            self._pending_failures.extend([error] * n)
+            self._pending_failures.extend([(error, status)] * n)
+
+    def recover(self) -> None:
+        """Answer normally again: not down, no failures left pending."""
+        with self._lock:
+            self._down = False
+            self._pending_failures.clear()
 
     # --- dispatch ------------------------------------------------------------------
     def _answer(self, request: HttpRequest) -> Reply:
@@ -188,7 +198,9 @@ class FakeSlack(FakeHttpServer):
         if self._down:
             return Reply(503, {"ok": False, "error": "service_unavailable"})
         if self._pending_failures:
-            error = self._pending_failures.popleft()
+            error, status = self._pending_failures.popleft()
+            if status is not None:
+                return Reply(status, {"ok": False, "error": error})
             if error == "ratelimited":
                 return Reply(429, {"ok": False, "error": error}, {"Retry-After": "1"})
             return _error(error)
