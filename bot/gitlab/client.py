@@ -135,19 +135,23 @@ class GitLab:
         ``known_id`` is the id of the environment the bot made earlier (None: none
         yet). An environment of that name the bot did not make (a CI review app) is
         never changed, stopped or deleted: then None, and the caller picks another
-        name. A stopped environment of ours cannot be restarted through the API; a
-        fresh one shows "available" and the MR's "View app" again (reopened MR)."""
+        name. One the bot made but whose id it never learnt (the create's answer was
+        lost to a timeout) is known by showing this environment's own URL. A stopped
+        environment of ours cannot be restarted through the API; a fresh one shows
+        "available" and the MR's "View app" again (reopened MR)."""
         with self._rest.guard("updating", f"environment {name!r} of project {project_id}"):
             env = self._find_environment(project_id, name)
-            if env is not None and int(env.attributes["id"]) != known_id:
+            if env is not None and not _made_by_us(env, known_id, external_url):
                 return None  # not ours
             if env is not None and env.attributes.get("state") == "stopped":
                 env.delete()
                 env = None
             if env is None:
                 env = self._create_environment(project_id, name, external_url)
-                if env is None:
-                    return None  # someone else created it meanwhile
+            if env is None:  # created by another client meanwhile: ours if it shows our URL
+                env = self._find_environment(project_id, name)
+                if env is None or not _made_by_us(env, known_id, external_url):
+                    return None
             if (env.attributes.get("external_url") or "") != external_url:
                 env.external_url = external_url
                 env.save()
@@ -233,6 +237,12 @@ class GitLab:
             if error.response_code == 400 and "taken" in str(error.error_message):
                 return None
             raise
+
+
+def _made_by_us(env: ProjectEnvironment, known_id: int | None, external_url: str) -> bool:
+    if int(env.attributes["id"]) == known_id:
+        return True
+    return known_id is None and (env.attributes.get("external_url") or "") == external_url
 
 
 def _is_ours(note: ProjectMergeRequestNote, marker: str, me: str) -> bool:

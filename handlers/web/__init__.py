@@ -50,10 +50,19 @@ class WebDeps:
     slack_events: Callable[[Request], Awaitable[Response]] | None = None
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: an answer that quotes a delivery
+    (an "ignored" reason naming its project) can always be sent, even when the
+    delivery carried text UTF-8 cannot encode (a lone UTF-16 surrogate)."""
+
+    def render(self, content: object) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def _reply(status: int, body: dict[str, str], started: float, outcome: str) -> JSONResponse:
     metrics.WEBHOOKS.labels(outcome=outcome).inc()
     metrics.WEBHOOK_LATENCY.observe(time.perf_counter() - started)
-    return JSONResponse(body, status_code=status)
+    return AsciiJSONResponse(body, status_code=status)
 
 
 async def read_capped(request: Request) -> bytes:
