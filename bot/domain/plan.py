@@ -22,7 +22,7 @@ class ActionKind(enum.StrEnum):
     CREATE = "create"  # no release yet: namespace + install + wait
     UPDATE = "update"  # release exists but differs, is stuck, or missing pieces
     VERIFY = "verify"  # release as wanted; wait for readiness and report it
-    SYNC = "sync"  # ready; only the GitLab environment/note lag behind
+    SYNC = "sync"  # deployed; only GitLab or the namespace's annotations lag behind
     DELETE = "delete"  # uninstall + delete namespace + stop GitLab environment
     BLOCKED = "blocked"  # cannot act (not ours, terminating): reported, not applied
 
@@ -38,6 +38,8 @@ class Snapshot:
     release_status: str | None = None  # None: no release
     wanted_hash: str = ""  # "": project no longer configured
     problem: str = ""  # the snapshot could not be taken (a broken record): blocked
+    # the namespace's annotations (the durable record) differ from the record in Redis
+    annotations_behind: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +106,8 @@ def _plan_present(snap: Snapshot) -> Action | None:
         return Action(ActionKind.UPDATE, key, f"release stuck in {snap.release_status} "
                                               "(interrupted); recover and redeploy")
     if observed.status is Status.FAILED and observed.deployed_hash == snap.wanted_hash:
-        return None  # same inputs failed before; a new sha or an explicit up retries
+        # same inputs failed before; a new sha or an explicit up retries
+        return _annotations_sync(snap)
     if snap.deployed_hash != snap.wanted_hash:
         return Action(ActionKind.UPDATE, key, _change_reason(snap))
     if observed.status is not Status.READY:
@@ -112,6 +115,12 @@ def _plan_present(snap: Snapshot) -> Action | None:
                                               "check readiness")
     if observed.gitlab_synced_hash != snap.wanted_hash:
         return Action(ActionKind.SYNC, key, "GitLab environment/note not up to date")
+    return _annotations_sync(snap)
+
+
+def _annotations_sync(snap: Snapshot) -> Action | None:
+    if snap.annotations_behind:
+        return Action(ActionKind.SYNC, snap.env.key, "namespace annotations behind the record")
     return None
 
 

@@ -78,6 +78,11 @@ def namespace_annotations(desired: Desired) -> dict[str, str | None]:
     }
 
 
+def annotations_differ(current: Mapping[str, str], desired: Desired) -> bool:
+    """The namespace does not (yet) say what the record says."""
+    return any(current.get(key) != value for key, value in namespace_annotations(desired).items())
+
+
 def desired_from_namespace(labels: Mapping[str, str], annotations: Mapping[str, str],
                            created: datetime) -> Desired | None:
     """Rebuild desired state from a managed namespace; None if it is not one of ours."""

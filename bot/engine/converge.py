@@ -273,6 +273,17 @@ def _ensure_namespace(core: Core, env: Environment, namespace: str,
     return existing
 
 
+def write_annotations(core: Core, env: Environment, run: Run) -> None:
+    """Bring the namespace's annotations (the durable record) up to the record in Redis:
+    nothing is deployed, and a namespace that is not this environment's is left alone."""
+    namespace = core.kube.get_namespace(namespace_for(env.desired))
+    if (namespace is None or namespace.phase != "Active"
+            or not records.is_ours(namespace.labels, env.desired)):
+        return
+    run.fence()
+    core.kube.annotate_namespace(namespace.name, records.namespace_annotations(env.desired))
+
+
 def _keep_announcement(core: Core, env: Environment, existing: NamespaceRecord | None) -> None:
     """The Slack announcement outlives the namespace: when Redis lost it, take it from
     the namespace before deleting it, so the teardown still edits that message."""

@@ -314,6 +314,8 @@ class Reconciler:
             deployed_hash=ns.annotations.get(records.DEPLOYED_HASH, "") if ns else "",
             release_status=release_status if ns is not None and ns.managed else None,
             wanted_hash=self.core.wanted(env)[1],
+            annotations_behind=(ns is not None and env.desired.present
+                                and records.annotations_differ(ns.annotations, env.desired)),
         )
 
     def apply(self, action: Action, progress: Progress = _quiet, *,
@@ -440,7 +442,12 @@ class Reconciler:
             run.fence()
             if env.observed.status is Status.GONE:
                 return gitlab_sync.finish_gitlab_stop(self.core, env)
-            return gitlab_sync.sync_gitlab(self.core, env, self.core.wanted(env)[1])
+            converge.write_annotations(self.core, env, run)
+            wanted_hash = self.core.wanted(env)[1]
+            behind = env.observed.gitlab_synced_hash != wanted_hash
+            if env.observed.status is Status.READY and behind:
+                return gitlab_sync.sync_gitlab(self.core, env, wanted_hash)
+            return env
         if action.kind is ActionKind.VERIFY:
             project = self.core.project(env)
             assert project is not None  # plan_one blocks unknown projects

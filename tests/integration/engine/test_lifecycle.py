@@ -13,7 +13,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from bot.domain.model import Status
-from bot.domain.records import rfc3339
+from bot.domain.records import EXPIRES_AT, rfc3339
 from bot.engine.notify import NoticeKind, RecordingNotifier
 from bot.engine.reconcile import Reconciler
 from tests.clock import MovableClock
@@ -300,3 +300,26 @@ def test_a_chart_edit_reaches_existing_environments_within_one_pass(
     assert running.spec.revision_history_limit == 4
     done = bed.cli("reconcile")  # and only once
     assert env_key not in done.stdout
+
+
+def test_namespace_annotations_behind_the_record_are_caught_up_by_the_next_pass(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    """The namespace is the record of truth: when its annotations lag the record (two
+    replicas recorded ups at once and the earlier one wrote the namespace last, as the
+    1,000-event storm found), the next pass writes the record's expiry to it, though
+    there is nothing to deploy, so a Redis wipe never brings back the earlier expiry."""
+    bed.add_mr(16)
+    env_key = f"{bed.slug}-mr-16"
+    up_ok(bed, f"{bed.project_path}!16")
+    core = bed.core()
+    env = core.store.get(env_key)
+    assert env is not None and env.observed.status is Status.READY
+    api = client.CoreV1Api(kube_api)
+    earlier = rfc3339(env.desired.expires_at - timedelta(seconds=2))
+    api.patch_namespace(f"preview-{env_key}", {"metadata": {"annotations": {EXPIRES_AT: earlier}}})
+    result = Reconciler(core).run_pass(follow=True, dry_run=False)
+    action = result.plan.for_env(env_key)
+    assert action is not None and "annotations" in action.reason
+    namespace = api.read_namespace(f"preview-{env_key}")
+    assert namespace.metadata.annotations[EXPIRES_AT] == rfc3339(env.desired.expires_at)
+    assert Reconciler(core).run_pass(follow=True, dry_run=False).plan.for_env(env_key) is None

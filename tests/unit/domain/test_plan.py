@@ -24,8 +24,10 @@ def env(*, present: bool = True, expires_in: timedelta = timedelta(hours=4),
 
 
 def snap(environment: Environment, *, phase: str | None = "Active", managed: bool = True,
-         deployed: str = "h1", release: str | None = "deployed", wanted: str = "h1") -> Snapshot:
-    return Snapshot(environment, phase, managed, deployed, release, wanted)
+         deployed: str = "h1", release: str | None = "deployed", wanted: str = "h1",
+         behind: bool = False) -> Snapshot:
+    return Snapshot(environment, phase, managed, deployed, release, wanted,
+                    annotations_behind=behind)
 
 
 CASES = [
@@ -49,6 +51,11 @@ CASES = [
     ("retry requested after a helm refusal",
      snap(env(status=Status.PENDING), deployed="h0"), ActionKind.UPDATE, ""),
     ("gitlab behind", snap(env(synced="")), ActionKind.SYNC, "GitLab"),
+    ("namespace annotations behind", snap(env(), behind=True), ActionKind.SYNC, "annotations"),
+    ("failed, annotations behind", snap(env(status=Status.FAILED), behind=True),
+     ActionKind.SYNC, "annotations"),
+    ("deploying, annotations behind: readiness first",
+     snap(env(status=Status.DEPLOYING), behind=True), ActionKind.VERIFY, "deploying"),
     ("down requested", snap(env(present=False, reason="MR merged")), ActionKind.DELETE,
      "MR merged"),
     ("ttl expired", snap(env(expires_in=-timedelta(seconds=1))), ActionKind.DELETE,
