@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import redis
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from bot.config import Settings
 from bot.domain.model import Clock
@@ -126,7 +127,11 @@ class LifecycleBed:
         for ns in core_api.list_namespace(label_selector="app.kubernetes.io/managed-by="
                                           "previewbot").items:
             if ns.metadata.name.startswith(f"preview-{self.slug}"):
-                core_api.delete_namespace(ns.metadata.name)
+                try:
+                    core_api.delete_namespace(ns.metadata.name)
+                except ApiException as error:
+                    if error.status != 404:  # gone since the list (a teardown finished)
+                        raise
 
 
 def helm_release(bed: LifecycleBed, env_key: str) -> dict[str, object] | None:
