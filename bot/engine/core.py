@@ -9,6 +9,7 @@ and announce what was observed.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from bot.cluster.kube import Kube
 from bot.cluster.values import helm_values, values_hash
 from bot.config import Config, ProjectConfig
 from bot.domain import messages
-from bot.domain.errors import PermanentError
+from bot.domain.errors import PermanentError, PreviewError
 from bot.domain.model import Clock, Environment, Status
 from bot.engine.notify import Notice, NoticeKind, Notifier
 from bot.gitlab.port import GitLabClient, ProjectInfo
@@ -83,10 +84,64 @@ class Core:
         return values, values_hash(project.chart, values)
 
     def emit(self, kind: NoticeKind, env: Environment, reason: str = "") -> None:
+        """Tell people; never fails the caller. What Slack could not take is owed, and
+        ``catch_up_notices`` delivers it once Slack answers again."""
+        if self._deliver(Notice(kind, env, reason)):
+            self._settle(env.key)
+        else:
+            self._owe(env.key, json.dumps({"kind": kind.value, "reason": reason}))
+
+    def catch_up_notices(self) -> int:
+        """Deliver again each environment's latest undelivered notice, rendered from its
+        record as it is now; how many were delivered. A notice about an environment
+        that has ended since (or whose record is gone) is dropped: the teardown's own
+        notice says where it stands."""
         try:
-            self.notifier.notify(Notice(kind, env, reason))
+            owed = self.store.owed_notices()
+        except PreviewError as error:
+            log.warning("notice catch-up skipped: %s", error)
+            return 0
+        delivered = 0
+        for env_key, raw in sorted(owed.items()):
+            try:
+                fields = json.loads(raw)
+                kind, reason = NoticeKind(fields["kind"]), str(fields.get("reason", ""))
+                env = self.store.get(env_key)
+            except (ValueError, KeyError, TypeError, PreviewError) as error:
+                log.warning("owed notice of %s unreadable or unloadable (%s)", env_key, error)
+                continue
+            ended = env is None or (kind is not NoticeKind.TORN_DOWN
+                                    and (not env.desired.present
+                                         or env.observed.status is Status.GONE))
+            if env is not None and not ended:
+                if not self._deliver(Notice(kind, env, reason)):
+                    return delivered  # still failing: the next tick tries again
+                delivered += 1
+            try:
+                self.store.settle_notice(env_key, raw)
+            except PreviewError as error:
+                log.warning("owed notice of %s not settled: %s", env_key, error)
+        return delivered
+
+    def _deliver(self, notice: Notice) -> bool:
+        try:
+            self.notifier.notify(notice)
         except Exception:  # a notifier must never fail a deploy
-            log.exception("notifier failed on %s for %s", kind.value, env.key)
+            log.exception("notifier failed on %s for %s", notice.kind.value, notice.env.key)
+            return False
+        return True
+
+    def _owe(self, env_key: str, notice: str) -> None:
+        try:
+            self.store.owe_notice(env_key, notice)
+        except PreviewError as error:
+            log.warning("undelivered notice of %s not kept for later: %s", env_key, error)
+
+    def _settle(self, env_key: str) -> None:
+        try:
+            self.store.settle_notice(env_key)
+        except PreviewError as error:
+            log.warning("owed notice of %s not settled: %s", env_key, error)
 
     def save(self, env: Environment, status: Status, reason: str = "", **changes: object) -> (
             Environment):

@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.domain.errors import TemporaryError
 from bot.domain.model import Environment
 
 log = logging.getLogger("previewbot.notify")
@@ -78,11 +79,18 @@ class FanoutNotifier:
         self._notifiers = notifiers
 
     def notify(self, notice: Notice) -> None:
+        """Every notifier is tried; when one failed, raises after the others had their
+        turn (the engine then keeps the notice to deliver again)."""
+        failed: list[tuple[str, Exception]] = []
         for notifier in self._notifiers:
             try:
                 notifier.notify(notice)
-            except Exception:  # a broken notifier must not break a deploy
-                log.exception("notifier %s failed on %s", type(notifier).__name__, notice.kind)
+            except Exception as error:  # one broken notifier must not silence the others
+                failed.append((type(notifier).__name__, error))
+        if failed:
+            names = ", ".join(name for name, _ in failed)
+            raise TemporaryError(f"notifier {names} failed on {notice.kind.value}: "
+                                 f"{failed[0][1]}") from failed[0][1]
 
     def report_plan(self, text: str) -> None:
         for notifier in self._notifiers:

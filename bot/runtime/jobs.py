@@ -40,6 +40,7 @@ def specs(interval: timedelta) -> tuple[JobSpec, ...]:
     return (
         JobSpec("reconcile", interval, interval),
         JobSpec("expiry-warnings", interval, interval),
+        JobSpec("notice-catch-up", interval, interval),
         JobSpec("orphan-sweep", max(interval, timedelta(minutes=5)), interval),
         JobSpec("record-gc", hourly, hourly),
     )
@@ -80,6 +81,11 @@ class JobRunner:
     def expiry_warnings(self) -> None:
         if not self.core.config.dry_run:
             warn_expiring(self.core)
+
+    def notice_catch_up(self) -> None:
+        delivered = self.core.catch_up_notices()
+        if delivered:
+            log.info("notices: %d undelivered notice(s) delivered late", delivered)
 
     def orphan_sweep(self) -> None:
         result = self.reconciler.sweep_orphans(dry_run=self.core.config.dry_run)
@@ -135,6 +141,10 @@ def expiry_warnings(owner: str) -> None:
     _job("expiry-warnings", owner, JobRunner.expiry_warnings)
 
 
+def notice_catch_up(owner: str) -> None:
+    _job("notice-catch-up", owner, JobRunner.notice_catch_up)
+
+
 def orphan_sweep(owner: str) -> None:
     _job("orphan-sweep", owner, JobRunner.orphan_sweep)
 
@@ -146,6 +156,7 @@ def record_gc(owner: str) -> None:
 CALLABLES: dict[str, Callable[[str], None]] = {
     "reconcile": reconcile,
     "expiry-warnings": expiry_warnings,
+    "notice-catch-up": notice_catch_up,
     "orphan-sweep": orphan_sweep,
     "record-gc": record_gc,
 }

@@ -295,6 +295,27 @@ class Store:
             self._redis.eval(_SET_FIELD, 1, self._key("env", env_key), "announcement",
                              ref if ref is not None else "", "0" if ref is not None else "1")
 
+    # -- notices the notifier could not deliver ---------------------------------
+    # One hash, a field per environment: only the latest notice is owed, since the
+    # announcement shows where the environment stands now.
+    def owe_notice(self, env_key: str, notice: str) -> None:
+        with self._errors():
+            self._redis.hset(self._key("notices-owed"), env_key, notice)
+
+    def owed_notices(self) -> dict[str, str]:
+        with self._errors():
+            raw = self._redis.hgetall(self._key("notices-owed"))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    def settle_notice(self, env_key: str, notice: str | None = None) -> None:
+        """Nothing owed for ``env_key`` any more; with ``notice``, only if that one is
+        still what is owed (a newer failure recorded meanwhile stays)."""
+        with self._errors():
+            if notice is None:
+                self._redis.hdel(self._key("notices-owed"), env_key)
+            else:
+                self._redis.eval(_SETTLE, 1, self._key("notices-owed"), env_key, notice)
+
     def mark_expiry_warned(self, env_key: str, expires_at: datetime) -> bool:
         """True once per expiry time: the first caller for ``expires_at`` warns."""
         with self._errors():
@@ -308,9 +329,18 @@ if ARGV[3] == '1' then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 """
 
+_SETTLE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+return redis.call('HDEL', KEYS[1], ARGV[1])
+"""
+
 _MARK_WARNED = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HGET', KEYS[1], 'expiry_warned') == ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'expiry_warned', ARGV[1])
 return 1
 """
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
