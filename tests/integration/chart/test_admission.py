@@ -13,13 +13,33 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from tests.integration.chart.bot_chart import InstalledBot
+from tests.polling import poll
 
 MANAGED = {"app.kubernetes.io/managed-by": "previewbot"}
 
 
 @pytest.fixture
-def as_bot(bot: InstalledBot, bot_token: str, tmp_path: Path) -> client.ApiClient:
-    return bot.api_client(bot_token, tmp_path / "bot-kubeconfig")
+def as_bot(bot: InstalledBot, bot_token: str, tmp_path: Path,
+           kube_api: client.ApiClient) -> client.ApiClient:
+    api = bot.api_client(bot_token, tmp_path / "bot-kubeconfig")
+    wait_for_the_policy(bot, api, kube_api)
+    return api
+
+
+def wait_for_the_policy(bot: InstalledBot, as_bot: client.ApiClient,
+                        kube_api: client.ApiClient) -> None:
+    """A new policy and its binding reach the API server's admission plugin a moment
+    after `helm install` returns: probe (an unlabelled namespace, removed again if the
+    policy let it through) until the policy answers."""
+    def enforced() -> bool:
+        name = f"preview-probe-{uuid.uuid4().hex[:8]}"
+        try:
+            client.CoreV1Api(as_bot).create_namespace(namespace(name, None))
+        except ApiException as error:
+            return error.status == 403 and bot.policy in str(error.body)
+        client.CoreV1Api(kube_api).delete_namespace(name)
+        return False
+    poll(f"admission policy {bot.policy} to be in effect", enforced, timeout=60, interval=0.5)
 
 
 @pytest.fixture
