@@ -117,6 +117,9 @@ class Observed:
     step_started_at: datetime | None = None  # when the current deploy or teardown began
     gitlab_synced_hash: str = ""
     gitlab_environment_id: int | None = None  # the GitLab environment the bot made
+    # When the bot first asked GitLab to create it without learning its id (a create
+    # whose answer is lost to a timeout still made it): see GitLab.ensure_environment.
+    gitlab_create_started_at: datetime | None = None
     timeouts: int = 0  # Helm hook/wait timeouts in a row (see bot.engine.reconcile)
     gitlab_attempts: int = 0  # passes in a row GitLab did not take the sync
     updated_at: datetime | None = None

@@ -23,7 +23,7 @@ from bot.cluster.values import namespace_for, release_for
 from bot.config import ProjectConfig
 from bot.domain import messages, records
 from bot.domain.durations import format_duration
-from bot.domain.errors import NotOwnedError, PermanentError, TemporaryError
+from bot.domain.errors import NotOwnedError, PermanentError, PreviewError, TemporaryError
 from bot.domain.model import EndKind, Environment, HistoryEntry, Status, short_sha
 from bot.domain.plan import PENDING_RELEASE_STATES, STOP_PENDING
 from bot.engine.core import Core
@@ -281,7 +281,12 @@ def write_annotations(core: Core, env: Environment, run: Run) -> None:
             or not records.is_ours(namespace.labels, env.desired)):
         return
     run.fence()
-    core.kube.annotate_namespace(namespace.name, records.namespace_annotations(env.desired))
+    try:
+        core.kube.annotate_namespace(namespace.name, records.namespace_annotations(env.desired))
+    except TemporaryError:
+        raise
+    except PreviewError as error:  # e.g. deleted since the read: a later pass sees it
+        log.warning("annotations of %s not brought up to date: %s", namespace.name, error)
 
 
 def _keep_announcement(core: Core, env: Environment, existing: NamespaceRecord | None) -> None:

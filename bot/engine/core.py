@@ -30,6 +30,9 @@ log = logging.getLogger("previewbot.engine")
 
 
 PROJECT_INFO_TTL = timedelta(minutes=10)
+OWED_NOTICE_MAX_AGE = timedelta(days=1)
+CATCH_UP_FAILURES = 3  # undelivered in a row: the notifier is still down
+CATCH_UP_LOCK_WAIT = 1.0  # seconds; a deploy holding the environment: the next tick
 
 
 @dataclass
@@ -84,44 +87,67 @@ class Core:
         return values, values_hash(project.chart, values)
 
     def emit(self, kind: NoticeKind, env: Environment, reason: str = "") -> None:
-        """Tell people; never fails the caller. What Slack could not take is owed, and
-        ``catch_up_notices`` delivers it once Slack answers again."""
+        """Tell people; never fails the caller. What the notifier could not take is owed
+        in Redis, and ``catch_up_notices`` delivers it once it answers again."""
+        seen = self._owed(env.key)
         if self._deliver(Notice(kind, env, reason)):
-            self._settle(env.key)
+            if seen is not None:  # only what was owed before: a newer failure stays owed
+                self._settle(env.key, seen)
         else:
-            self._owe(env.key, json.dumps({"kind": kind.value, "reason": reason}))
+            self._owe(env.key, json.dumps({"kind": kind.value, "reason": reason,
+                                           "at": self.clock.now().isoformat()}))
 
     def catch_up_notices(self) -> int:
-        """Deliver again each environment's latest undelivered notice, rendered from its
-        record as it is now; how many were delivered. A notice about an environment
-        that has ended since (or whose record is gone) is dropped: the teardown's own
-        notice says where it stands."""
+        """Deliver each environment's latest undelivered notice, rendered from its record
+        as it is then, under the environment's lock (so never after a teardown's own
+        notice); how many were delivered. Dropped: notices older than a day, and those
+        that are no longer news (a "ready" for an environment that has ended since, a
+        "gone" for one that is up again). After a few failures in a row the notifier is
+        taken to be down still: the next tick tries again."""
         try:
             owed = self.store.owed_notices()
         except PreviewError as error:
             log.warning("notice catch-up skipped: %s", error)
             return 0
-        delivered = 0
+        delivered = failures = 0
         for env_key, raw in sorted(owed.items()):
+            if failures >= CATCH_UP_FAILURES:
+                break
             try:
                 fields = json.loads(raw)
-                kind, reason = NoticeKind(fields["kind"]), str(fields.get("reason", ""))
-                env = self.store.get(env_key)
-            except (ValueError, KeyError, TypeError, PreviewError) as error:
-                log.warning("owed notice of %s unreadable or unloadable (%s)", env_key, error)
+                notice_kind, reason = NoticeKind(fields["kind"]), str(fields.get("reason", ""))
+                owed_at = datetime.fromisoformat(str(fields["at"]))
+            except (ValueError, KeyError, TypeError) as error:
+                log.warning("owed notice of %s unreadable (%s); dropped", env_key, error)
+                self._settle(env_key, raw)
                 continue
-            ended = env is None or (kind is not NoticeKind.TORN_DOWN
-                                    and (not env.desired.present
-                                         or env.observed.status is Status.GONE))
-            if env is not None and not ended:
-                if not self._deliver(Notice(kind, env, reason)):
-                    return delivered  # still failing: the next tick tries again
-                delivered += 1
+            if self.clock.now() - owed_at > OWED_NOTICE_MAX_AGE:
+                log.warning("owed %s notice of %s is over a day old; dropped",
+                            notice_kind.value, env_key)
+                self._settle(env_key, raw)
+                continue
             try:
-                self.store.settle_notice(env_key, raw)
-            except PreviewError as error:
-                log.warning("owed notice of %s not settled: %s", env_key, error)
+                with self.store.lock(env_key, wait=CATCH_UP_LOCK_WAIT):
+                    if self.store.owed_notice(env_key) != raw:
+                        continue  # delivered (or a newer one owed) while we waited
+                    env = self.store.get(env_key)
+                    if env is not None and self._still_news(notice_kind, env):
+                        told = _as_it_stands(notice_kind, env)
+                        reason = reason if told is notice_kind else ""
+                        if not self._deliver(Notice(told, env, reason)):
+                            failures += 1
+                            continue
+                        delivered, failures = delivered + 1, 0
+                    self.store.settle_notice(env_key, raw)
+            except PreviewError as error:  # busy (a deploy holds it) or Redis: next tick
+                log.info("owed notice of %s not delivered now: %s", env_key, error)
         return delivered
+
+    def _still_news(self, kind: NoticeKind, env: Environment) -> bool:
+        if kind is NoticeKind.TORN_DOWN:
+            return env.observed.status is Status.GONE
+        return (env.desired.present and self.clock.now() < env.desired.expires_at
+                and env.observed.status not in (Status.GONE, Status.TEARING_DOWN))
 
     def _deliver(self, notice: Notice) -> bool:
         try:
@@ -131,15 +157,22 @@ class Core:
             return False
         return True
 
+    def _owed(self, env_key: str) -> str | None:
+        try:
+            return self.store.owed_notice(env_key)
+        except PreviewError as error:
+            log.warning("owed notice of %s not read: %s", env_key, error)
+            return None
+
     def _owe(self, env_key: str, notice: str) -> None:
         try:
             self.store.owe_notice(env_key, notice)
         except PreviewError as error:
             log.warning("undelivered notice of %s not kept for later: %s", env_key, error)
 
-    def _settle(self, env_key: str) -> None:
+    def _settle(self, env_key: str, notice: str) -> None:
         try:
-            self.store.settle_notice(env_key)
+            self.store.settle_notice(env_key, notice)
         except PreviewError as error:
             log.warning("owed notice of %s not settled: %s", env_key, error)
 
@@ -149,3 +182,13 @@ class Core:
                                     **changes)
         self.store.put_observed(env.key, updated.observed)
         return updated
+
+
+_PROGRESS = {Status.READY: NoticeKind.READY, Status.FAILED: NoticeKind.FAILED}
+
+
+def _as_it_stands(kind: NoticeKind, env: Environment) -> NoticeKind:
+    """An owed "deploying" for an environment that is ready by now is told as "ready"."""
+    if kind in (NoticeKind.DEPLOYING, NoticeKind.READY, NoticeKind.FAILED):
+        return _PROGRESS.get(env.observed.status, NoticeKind.DEPLOYING)
+    return kind

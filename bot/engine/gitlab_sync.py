@@ -116,10 +116,16 @@ def _ensure_environment(core: Core, env: Environment) -> Environment:
     known = env.observed.gitlab_environment_id
     if known is None and namespace is not None and ours:  # Redis lost it; the cluster did not
         known = records.gitlab_environment_id(namespace.annotations)
+    if known is None and env.observed.gitlab_create_started_at is None:
+        # Kept before asking: if the create's answer is lost, the environment it made
+        # is still recognised as ours (and no second one is made).
+        env = core.save(env, env.observed.status, env.observed.reason,
+                        gitlab_create_started_at=core.clock.now())
     made = None
     for name in dict.fromkeys((gitlab_environment_name(env), fallback_environment_name(env))):
-        made = core.gitlab.ensure_environment(env.desired.project_id, name, env.observed.url,
-                                              known_id=known)
+        made = core.gitlab.ensure_environment(
+            env.desired.project_id, name, env.observed.url, known_id=known,
+            create_started_at=None if known is not None else env.observed.gitlab_create_started_at)
         if made is not None:
             break
         log.warning("GitLab environment %s of project %d was not made by previewbot; "

@@ -418,7 +418,9 @@ class Reconciler:
                                retry_after=converge.RECHECK_DELAY if done.observed.status
                                is Status.DEPLOYING else converge.CONFIRM_DELAY,
                                in_progress=True)
-            outcome = Outcome(action, done.observed.status is not Status.FAILED,
+            # A sync of a failed environment's GitLab side or annotations went fine.
+            outcome = Outcome(action, done.observed.status is not Status.FAILED
+                              or fresh.kind is ActionKind.SYNC,
                               done.observed.reason or done.observed.status.value)
             if not self._moved(env):
                 return outcome

@@ -17,7 +17,7 @@ The client is lazy: constructing `GitLab` sends no request.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -25,12 +25,16 @@ from gitlab.exceptions import GitlabCreateError, GitlabError, GitlabGetError
 from gitlab.v4.objects import Project, ProjectEnvironment, ProjectMergeRequestNote
 
 from bot.domain.errors import PermanentError
+from bot.gitlab.hooks.fields import parse_gitlab_time
 from bot.gitlab.port import MAINTAINER_ACCESS, GitLabClient, MergeRequestInfo, ProjectInfo
 from bot.gitlab.rest import PER_PAGE, RestClient
 
 __all__ = ["GitLab", "GitLabClient", "MergeRequestInfo", "ProjectInfo"]
 
 _STOPPED_STATES = frozenset({"stopped", "stopping"})
+# GitLab's clock against ours, when telling whether an environment was created after
+# the bot started creating it.
+CLOCK_SKEW = timedelta(seconds=30)
 
 
 class GitLab:
@@ -129,19 +133,22 @@ class GitLab:
         return str(found.attributes["commit"]["id"])
 
     def ensure_environment(self, project_id: int, name: str, external_url: str, *,
-                           known_id: int | None) -> int | None:
+                           known_id: int | None,
+                           create_started_at: datetime | None = None) -> int | None:
         """Keep the bot's own environment ``name`` showing ``external_url``; its id.
 
         ``known_id`` is the id of the environment the bot made earlier (None: none
         yet). An environment of that name the bot did not make (a CI review app) is
         never changed, stopped or deleted: then None, and the caller picks another
         name. One the bot made but whose id it never learnt (the create's answer was
-        lost to a timeout) is known by showing this environment's own URL. A stopped
+        lost to a timeout) is known by all of: the bot started a create at
+        ``create_started_at``, it was created since, shows this environment's own URL,
+        is not stopped and has no deployment (a CI review app has one). A stopped
         environment of ours cannot be restarted through the API; a fresh one shows
         "available" and the MR's "View app" again (reopened MR)."""
         with self._rest.guard("updating", f"environment {name!r} of project {project_id}"):
             env = self._find_environment(project_id, name)
-            if env is not None and not _made_by_us(env, known_id, external_url):
+            if env is not None and not _made_by_us(env, known_id, external_url, create_started_at):
                 return None  # not ours
             if env is not None and env.attributes.get("state") == "stopped":
                 env.delete()
@@ -150,7 +157,7 @@ class GitLab:
                 env = self._create_environment(project_id, name, external_url)
             if env is None:  # created by another client meanwhile: ours if it shows our URL
                 env = self._find_environment(project_id, name)
-                if env is None or not _made_by_us(env, known_id, external_url):
+                if env is None or not _made_by_us(env, known_id, external_url, create_started_at):
                     return None
             if (env.attributes.get("external_url") or "") != external_url:
                 env.external_url = external_url
@@ -239,10 +246,21 @@ class GitLab:
             raise
 
 
-def _made_by_us(env: ProjectEnvironment, known_id: int | None, external_url: str) -> bool:
-    if int(env.attributes["id"]) == known_id:
+def _made_by_us(env: ProjectEnvironment, known_id: int | None, external_url: str,
+                create_started_at: datetime | None) -> bool:
+    attributes = env.attributes
+    if int(attributes["id"]) == known_id:
         return True
-    return known_id is None and (env.attributes.get("external_url") or "") == external_url
+    if known_id is not None or create_started_at is None:
+        return False
+    try:
+        created_at = parse_gitlab_time(str(attributes.get("created_at") or ""))
+    except ValueError:
+        return False
+    return ((attributes.get("external_url") or "") == external_url
+            and attributes.get("state") != "stopped"
+            and not attributes.get("last_deployment")
+            and created_at >= create_started_at - CLOCK_SKEW)
 
 
 def _is_ours(note: ProjectMergeRequestNote, marker: str, me: str) -> bool:

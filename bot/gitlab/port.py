@@ -85,7 +85,8 @@ class GitLabClient(Protocol):
         ...
 
     def ensure_environment(self, project_id: int, name: str, external_url: str, *,
-                           known_id: int | None) -> int | None:
+                           known_id: int | None,
+                           create_started_at: datetime | None = None) -> int | None:
         """Create the bot's environment `name` or update its external URL; its id. None
         when an environment of that name exists that the bot did not make (`known_id`
         is the id of the one it made): that one is never touched."""

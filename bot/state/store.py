@@ -302,19 +302,21 @@ class Store:
         with self._errors():
             self._redis.hset(self._key("notices-owed"), env_key, notice)
 
+    def owed_notice(self, env_key: str) -> str | None:
+        with self._errors():
+            raw = self._redis.hget(self._key("notices-owed"), env_key)
+        return None if raw is None else _text(raw)
+
     def owed_notices(self) -> dict[str, str]:
         with self._errors():
             raw = self._redis.hgetall(self._key("notices-owed"))
         return {_text(k): _text(v) for k, v in raw.items()}
 
-    def settle_notice(self, env_key: str, notice: str | None = None) -> None:
-        """Nothing owed for ``env_key`` any more; with ``notice``, only if that one is
-        still what is owed (a newer failure recorded meanwhile stays)."""
+    def settle_notice(self, env_key: str, notice: str) -> None:
+        """``notice`` is owed no more, if it is still what is owed for ``env_key`` (a
+        newer failure recorded meanwhile stays owed)."""
         with self._errors():
-            if notice is None:
-                self._redis.hdel(self._key("notices-owed"), env_key)
-            else:
-                self._redis.eval(_SETTLE, 1, self._key("notices-owed"), env_key, notice)
+            self._redis.eval(_SETTLE, 1, self._key("notices-owed"), env_key, notice)
 
     def mark_expiry_warned(self, env_key: str, expires_at: datetime) -> bool:
         """True once per expiry time: the first caller for ``expires_at`` warns."""

@@ -84,12 +84,21 @@ class SlackNotifier:
                 return
             ref = self._show(env, project.channel, ref, text, blocks)
         channel, ts = ref
+        # The announcement shows where the environment stands: once it is right the
+        # notice is delivered. The thread reply and the author's message are extras; a
+        # failure of theirs is logged, never owed (a catch-up would repeat the reply).
         reply_text, reply_blocks = formatting.event_reply(env, notice.kind, notice.reason, now)
-        with slack_errors("chat.postMessage (thread reply)"):
-            self.client.chat_postMessage(channel=channel, thread_ts=ts, text=reply_text,
-                                         blocks=reply_blocks, unfurl_links=False)
+        try:
+            with slack_errors("chat.postMessage (thread reply)"):
+                self.client.chat_postMessage(channel=channel, thread_ts=ts, text=reply_text,
+                                             blocks=reply_blocks, unfurl_links=False)
+        except PreviewError as error:
+            log.warning("%s: %s thread reply not sent: %s", env.key, notice.kind.value, error)
         if notice.kind is NoticeKind.EXPIRING:
-            self._message_author(env, notice.reason, channel)
+            try:
+                self._message_author(env, notice.reason, channel)
+            except PreviewError as error:
+                log.warning("%s: expiry message to its author not sent: %s", env.key, error)
         if notice.kind is NoticeKind.TORN_DOWN:
             self.core.store.set_announcement(env.key, None)  # a new lifecycle, a new message
         else:

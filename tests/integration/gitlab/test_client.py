@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import gitlab
@@ -237,6 +237,31 @@ def test_an_environment_the_bot_did_not_make_is_never_touched(fake_gitlab: FakeG
     [env] = fake_gitlab.environments(42)
     assert (env["id"], env["external_url"]) == (ci_id, "https://ci.example")
     # no update, no stop, no delete of CI's environment
+    assert [r.method for r in fake_gitlab.requests[ci_made:]] == ["GET"] * 3
+
+
+def test_a_ci_review_app_showing_our_url_is_never_taken_for_ours(
+        fake_gitlab: FakeGitLab) -> None:
+    """A team's CI may link its review app to the preview URL. Only an environment the
+    bot's own create may have made (created since the bot started it, not stopped, no
+    deployment) is known by its URL; CI's is never adopted, stopped or deleted."""
+    adapter = _seed(fake_gitlab)
+    url = "https://group-app-mr-7.preview.test"
+    ci = gitlab.Gitlab(fake_gitlab.url, private_token=fake_gitlab.token).projects.get(
+        42, lazy=True).environments.create({"name": ENV, "external_url": url})
+    ci_id = int(ci.attributes["id"])
+    ci_made = len(fake_gitlab.requests)
+    later = datetime.now(UTC) + timedelta(minutes=5)  # the bot's create started after CI's
+    earlier = datetime.now(UTC) - timedelta(minutes=5)
+
+    assert adapter.ensure_environment(42, ENV, url, known_id=None) is None  # no create of ours
+    assert adapter.ensure_environment(42, ENV, url, known_id=None, create_started_at=later) is None
+    fake_gitlab.stop_environment_by_id(42, ci_id)  # stopped by CI: never deleted by the bot
+    assert adapter.ensure_environment(42, ENV, url, known_id=None,
+                                      create_started_at=earlier) is None
+
+    [env] = fake_gitlab.environments(42)
+    assert env["id"] == ci_id
     assert [r.method for r in fake_gitlab.requests[ci_made:]] == ["GET"] * 3
 
 

@@ -8,9 +8,16 @@ import json
 
 from kubernetes import client
 
+from bot.config import Settings
 from bot.domain import records
 from bot.domain.model import Status
+from bot.engine.notify import NoticeKind
+from bot.engine.permissions import Permissions
+from bot.engine.requests import Requests
+from bot.runtime.wiring import build_core
 from handlers.slack import formatting
+from handlers.slack.app import SlackBot
+from handlers.slack.people import SlackPeople
 from tests.fakes.slack import FakeSlack
 from tests.integration.lifecycle_bed import LifecycleBed
 from tests.integration.slack.support import (
@@ -19,6 +26,7 @@ from tests.integration.slack.support import (
     announcements,
     configure_slack,
     reply_to,
+    slack_environ,
     start_slack_server,
     states,
     wait_announced,
@@ -149,3 +157,26 @@ def test_slack_outages_never_fail_a_deploy(bed: LifecycleBed, fake_slack: FakeSl
     assert (first.method, first.params) == (retried.method, retried.params)
     assert states(announcement) == ["ready"]  # the first notice Slack took
     assert core.store.announcement(key) == f"{CHANNEL}/{announcement.ts}"
+
+
+def test_an_undeliverable_message_to_the_author_is_never_owed_nor_repeated(
+        bed: LifecycleBed, fake_slack: FakeSlack) -> None:
+    """The announcement is right and its thread told: the notice is delivered, though
+    the author's direct message could not be sent (GitLab cannot say who they are).
+    Were the whole notice owed, every catch-up tick would repeat the thread reply."""
+    configure_slack(bed, fake_slack)
+    settings = Settings.from_env(bed.environ() | slack_environ(fake_slack))
+    slack = SlackBot(settings)
+    core = build_core(settings, notifier=slack.notifier)
+    slack.notifier.attach(core, Permissions(core, SlackPeople(slack.client)))
+    bed.add_mr(36)
+    env = Requests(core).request_up_mr(bed.project_path, 36, actor="cli:root")
+    bed.gitlab.fail_next(50, 500, path_contains="/users")  # the author's e-mail: unknown now
+    core.emit(NoticeKind.EXPIRING, env, "expires in 2h")
+    assert core.store.owed_notices() == {}
+    for _ in range(3):
+        core.catch_up_notices()
+    [announcement] = announcements(fake_slack)
+    assert states(announcement) == ["expiring"]
+    assert len(fake_slack.thread_replies(CHANNEL, announcement.ts)) == 1
+    assert fake_slack.messages(fake_slack.dm_channel(AUTHOR)) == []
