@@ -22,6 +22,7 @@ from bot.domain.errors import PreviewError
 from bot.engine.core import Core
 
 log = logging.getLogger("previewbot.orphans")
+ORPHAN_LOCK_WAIT = 5.0  # seconds; busy: the next sweep
 REQUIRED = (records.PROJECT_PATH, records.BRANCH, records.SHA, records.EXPIRES_AT)
 
 
@@ -65,8 +66,13 @@ def _orphan(core: Core, ns: NamespaceRecord, env_key: str, now: datetime, *,
         return f"orphan {ns.name}: torn down at {records.rfc3339(since + grace)}"
     owner = {key: ns.labels[key] for key in (records.MANAGED_BY_LABEL, records.ENV_LABEL,
                                               records.PROJECT_ID_LABEL) if key in ns.labels}
-    core.helm.uninstall(naming.release_name(env_key), ns.name, dry_run=dry_run)
-    core.kube.delete_namespace(ns.name, owner=owner, dry_run=dry_run)
+    # Under the environment's lock, and only while still no record claims it: an `up`
+    # recorded since the sweep listed the namespaces keeps it (its deploy waits for us).
+    with core.store.lock(env_key, wait=ORPHAN_LOCK_WAIT):
+        if core.store.get(env_key) is not None:
+            return f"orphan {ns.name}: claimed by a new record; kept"
+        core.helm.uninstall(naming.release_name(env_key), ns.name, dry_run=dry_run)
+        core.kube.delete_namespace(ns.name, owner=owner, dry_run=dry_run)
     return f"{'DRY-RUN: would tear down' if dry_run else 'tore down'} orphan {ns.name} " \
            f"(orphaned since {since_text})"
 
