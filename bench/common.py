@@ -20,6 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import redis
+
+from tests.cluster.redis_leases import lease_database, release_database
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -84,8 +88,6 @@ def machine(bed: Any) -> dict[str, Any]:
                 memory = f"{int(line.split()[1]) // 1024} MiB"
     redis_version = "unknown"
     with contextlib.suppress(Exception):
-        import redis
-
         info = redis.Redis.from_url(bed.redis_url).info("server")
         redis_version = str(info.get("redis_version", "unknown"))
     return {
@@ -104,10 +106,6 @@ def machine(bed: Any) -> dict[str, Any]:
 def leased_redis(bed: Any, owner: str) -> Iterator[str]:
     """A Redis URL of a database of the test bed nobody else holds, emptied before and
     after and given back at the end."""
-    import redis
-
-    from tests.cluster.redis_leases import lease_database, release_database
-
     base = bed.redis_url.rsplit("/", 1)[0]
     allocator = redis.Redis.from_url(base + "/0")
     database = lease_database(allocator, owner)

@@ -10,15 +10,16 @@ API; no Helm release and no pods: a settled record and namespace need no Helm
 call). Sizes grow in place (the 10,000 include the 1,000) and everything is
 removed at the end.
 
-Each size is measured in a fresh process wired exactly as `previewbot reconcile`
-is (`bot.runtime.wiring`), running the real `Reconciler.run_pass`: a cold full
-pass (new connections, as the CLI), a warm full pass (as the leader's periodic
-job), and a single-environment poke (as a worker after a webhook). Counted from
-the bench side, without changing behaviour: HTTP requests to GitLab (wrapping
-`requests.Session.send`, cross-checked with the fake's own count), Kubernetes API
-requests (wrapping the client's urllib3 pool), Redis round trips (wrapping
-`redis.Connection.send_packed_command`: one per command or pipeline), and the
-process's peak RSS (after wiring = the baseline, and after the passes).
+Each size is measured in a fresh process (bench/reconcile_pass.py) wired exactly as
+`previewbot reconcile` is (`bot.runtime.wiring`), running the real
+`Reconciler.run_pass`: a cold full pass (new connections, as the CLI), a warm full
+pass (as the leader's periodic job), and a single-environment poke (as a worker
+after a webhook). Counted from the bench side, without changing behaviour: HTTP
+requests to GitLab (wrapping `requests.Session.send`, cross-checked with the fake's
+own count), Kubernetes API requests (wrapping the client's urllib3 pool), Redis
+round trips (wrapping `redis.Connection.send_packed_command`: one per command or
+pipeline), and the process's peak RSS (after wiring = the baseline, and after the
+passes).
 
 Prints JSON. Targets (issue 10): cost grows linearly with environments; the 10k
 pass makes ≤ 120 GitLab calls; peak RSS ≤ 200 MB at 10k.
@@ -29,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,9 +39,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import REPO, leased_redis, say  # noqa: E402
+from bench.common import REPO, leased_redis, say
+from bot.cluster.values import namespace_for
+from bot.config import Settings
+from bot.domain import records
+from bot.domain.model import Desired, Environment, Observed, Status
+from bot.runtime.wiring import build_core
+from tests.cluster import testbed as testbed_mod
+from tests.fakes.gitlab import FakeGitLab
 
 CHART = REPO / "charts" / "preview-app"
 TARGET_GITLAB_CALLS_10K = 120
@@ -68,87 +78,10 @@ defaults:
 projects:{projects}"""
 
 
-# --- the measured process ------------------------------------------------------------
-
-class Counters:
-    """Requests counted by wrapping the clients' transports (behaviour unchanged)."""
-
-    def __init__(self) -> None:
-        self.gitlab = 0
-        self.kubernetes = 0
-        self.redis = 0
-
-    def snapshot(self) -> dict[str, int]:
-        return {"gitlab": self.gitlab, "kubernetes": self.kubernetes, "redis": self.redis}
-
-
-def install_counters(core: Any) -> Counters:
-    import redis.connection
-    import requests
-
-    counters = Counters()
-    send_packed = redis.connection.Connection.send_packed_command
-
-    def counted_send_packed(self: Any, *args: Any, **kwargs: Any) -> Any:
-        counters.redis += 1
-        return send_packed(self, *args, **kwargs)
-
-    redis.connection.Connection.send_packed_command = counted_send_packed  # type: ignore[method-assign]
-    session_send = requests.Session.send
-
-    def counted_session_send(self: Any, request: Any, **kwargs: Any) -> Any:
-        counters.gitlab += 1
-        return session_send(self, request, **kwargs)
-
-    requests.Session.send = counted_session_send  # type: ignore[method-assign]
-    pool = core.kube._api.rest_client.pool_manager
-    pool_request = pool.request
-
-    def counted_pool_request(*args: Any, **kwargs: Any) -> Any:
-        counters.kubernetes += 1
-        return pool_request(*args, **kwargs)
-
-    pool.request = counted_pool_request
-    return counters
-
-
-def rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def measure(poke_key: str) -> dict[str, Any]:
-    """In the child process: wire a Core as the CLI does and time the real passes."""
-    from bot.config import Settings
-    from bot.runtime.wiring import build, build_core
-
-    core = build_core(Settings.from_env(dict(os.environ)))
-    _, reconciler = build(core)
-    counters = install_counters(core)
-    baseline_rss = rss_mb()
-    result: dict[str, Any] = {"rss_after_wiring_mb": baseline_rss}
-    for name, only in (("full_pass_cold", None), ("full_pass_warm", None),
-                       ("poke", [poke_key])):
-        before = counters.snapshot()
-        started = time.perf_counter()
-        outcome = reconciler.run_pass(dry_run=False, only=only)
-        seconds = time.perf_counter() - started
-        after = counters.snapshot()
-        result[name] = {
-            "seconds": round(seconds, 4),
-            **{f"{k}_calls": after[k] - before[k] for k in ("gitlab", "kubernetes", "redis")},
-            "environments_planned": len(outcome.plan.actions),
-            "findings": len(outcome.discovered), "ok": outcome.ok,
-        }
-    result["peak_rss_mb"] = rss_mb()
-    return result
-
-
 # --- the seeding parent ----------------------------------------------------------------
 
 class Seeder:
     def __init__(self, bed: Any, gitlab: Any, redis_url: str, tmp: Path, projects: int) -> None:
-        from kubernetes import client, config
-
         self.bed, self.gitlab, self.redis_url, self.tmp = bed, gitlab, redis_url, tmp
         run = os.urandom(3).hex()
         self.paths = [f"bench{run}/p{n:02d}" for n in range(projects)]
@@ -166,16 +99,9 @@ class Seeder:
                 "PREVIEWBOT_HELM": self.bed.helm, "PYTHONPATH": str(REPO)}
 
     def _core(self) -> Any:
-        from bot.config import Settings
-        from bot.runtime.wiring import build_core
-
         return build_core(Settings.from_env(self.environ()))
 
     def grow_to(self, size: int) -> None:
-        from bot.cluster.values import namespace_for
-        from bot.domain import records
-        from bot.domain.model import Desired, Environment, Observed, Status
-
         now = datetime.now(UTC).replace(microsecond=0)
         new: list[tuple[str, dict[str, str], dict[str, str]]] = []
         for n in range(len(self.keys), size):
@@ -208,18 +134,12 @@ class Seeder:
         say(f"reconcile: namespaces created in {time.monotonic() - started:.0f} s")
 
     def _create_namespace(self, item: tuple[str, dict[str, str], dict[str, str]]) -> None:
-        from kubernetes import client
-
         name, labels, annotations = item
         self.api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
             name=name, labels=labels, annotations=annotations)))
         self.namespaces.append(name)
 
     def cleanup(self, timeout: float = 900.0) -> float:
-        from kubernetes.client.exceptions import ApiException
-
-        from kubernetes import client
-
         def delete(name: str) -> None:
             """Delete, then finalize at once: these namespaces are empty (the bench made
             nothing in them), so the namespace controller's content sweep — minutes for
@@ -249,7 +169,7 @@ class Seeder:
 
     def run_child(self) -> dict[str, Any]:
         before = len(self.gitlab.requests)
-        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure",
+        done = subprocess.run([sys.executable, str(Path(__file__).with_name("reconcile_pass.py")),
                                self.keys[len(self.keys) // 2]], env=self.environ(),
                               capture_output=True, text=True, check=False, timeout=1800)
         if done.returncode != 0:
@@ -288,14 +208,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--projects", type=int, default=20)
-    parser.add_argument("--measure", metavar="POKE_KEY", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.measure:
-        print(json.dumps(measure(args.measure)))
-        return 0
-    from tests.cluster import testbed as testbed_mod
-    from tests.fakes.gitlab import FakeGitLab
-
     bed = testbed_mod.load_running()
     if bed is None:
         say("no test bed is running: `make cluster-up` first")
