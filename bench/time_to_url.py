@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,7 @@ class Bench:
         self.server: Any = None
         self.values_file = bed.tmp / "bare-values.json"
         self.bare_namespaces: list[str] = []
+        self.last_timeline: list[str] = []
 
     # --- previewbot ----------------------------------------------------------------
     def start(self, ready_after: str) -> None:
@@ -126,8 +128,29 @@ class Bench:
 
         mr_ms = wait(f"the URL of {key} on the MR", on_mr, timeout, interval=0.05)
         slack_ms = wait(f"the URL of {key} in Slack", in_slack, timeout, interval=0.05)
+        self.last_timeline = self.timeline(key, sent_wall)
         return key, {"on_mr_ms": mr_ms, "in_slack_ms": slack_ms,
                      "url_ms": max(mr_ms, slack_ms)}
+
+    def timeline(self, key: str, sent_wall: float) -> list[str]:
+        """What serve logged about ``key`` (and its delivery), ms after the webhook was
+        sent: where the time between webhook and URL goes."""
+        lines = []
+        for line in self.server.log().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("env") != key and f"!{key.rsplit('-', 1)[1]} " not in \
+                    entry.get("message", ""):
+                continue
+            at = datetime.fromisoformat(entry["time"]).timestamp()
+            if at + 1 < sent_wall:
+                continue
+            message = str(entry.get("message", "")).replace(key, "ENV")
+            lines.append(f"+{(at - sent_wall) * 1000:.0f} ms {entry.get('logger')}: "
+                         f"{message[:110]}")
+        return lines
 
     def bot_down(self, key: str, timeout: float) -> float:
         """The MR merged (GitLab, then its webhook); ms until the namespace is gone."""
@@ -222,6 +245,7 @@ def run_mode(bench: Bench, mode: str, rounds: int) -> dict[str, Any]:
     return {
         "pods_ready_after": ready_after or "0s", "rounds": rounds,
         "warmup": {"url_ms": round(warm["url_ms"], 1), "teardown_ms": round(warm_down, 1)},
+        "serve_log_of_last_round": bench.last_timeline,
         "time_to_url": {
             "previewbot_url_on_mr_and_in_slack": summary(bot_url),
             "previewbot_url_on_mr": summary(bot_mr),
