@@ -67,7 +67,8 @@ def main() -> int:
         return 1
     with tempfile.TemporaryDirectory() as tmp, leased_redis(bed, "bench-cli") as redis_url:
         config = Path(tmp) / "previewbot.yaml"
-        config.write_text("defaults: {domain: preview.test, chart: ./charts/preview-app}\n"
+        config.write_text("defaults: {domain: preview.test, channel: C0PREVIEWS, "
+                          "chart: ./charts/preview-app}\n"
                           "projects:\n  - path: bench/cli\n")
         seed(redis_url, config, 20)
         env = {**os.environ, **bed.environ(), "REDIS_URL": redis_url,
