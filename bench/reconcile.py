@@ -156,15 +156,18 @@ class Seeder:
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(delete, self.namespaces))
-        selector = f"app.kubernetes.io/managed-by=previewbot,previewbot/project-id in " \
-                   f"({','.join(str(i) for i in self.ids)})"
+        mine = set(self.namespaces)
         deadline = started + timeout
         while time.monotonic() < deadline:
-            left = len(self.api.list_namespace(label_selector=selector, limit=1000).items)
+            left = [ns.metadata.name for ns in self.api.list_namespace(
+                label_selector="app.kubernetes.io/managed-by=previewbot").items
+                if ns.metadata.name in mine]
             if not left:
                 break
-            say(f"reconcile: {left}+ namespaces still terminating")
-            time.sleep(5)  # polling the namespace controller's progress, with a deadline
+            say(f"reconcile: {len(left)} namespaces still terminating; finalizing them")
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(delete, left))
+            time.sleep(1)  # polling the API server's progress, with a deadline
         return round(time.monotonic() - started, 1)
 
     def run_child(self) -> dict[str, Any]:
