@@ -64,8 +64,9 @@ def _reconcile(result: dict[str, Any], targets: dict[str, Any]) -> list[str]:
             f"projects: {ms(warm['seconds'] * 1000)} a pass ({ms(cold['seconds'] * 1000)} in "
             f"a fresh process), {warm['gitlab_calls']} GitLab calls, "
             f"{warm['kubernetes_calls']} Kubernetes API calls, {warm['redis_calls']} Redis "
-            f"round trips, peak RSS {figures['peak_rss_mb']:.0f} MB. Every environment is "
-            "checked against GitLab and the cluster well inside the 60 s interval.")
+            f"round trips, peak RSS {figures['peak_rss_mb']:.0f} MB. A full check of every "
+            f"environment against GitLab and the cluster takes "
+            f"{warm['seconds'] / 60 * 100:.0f}% of the default 60 s reconcile interval.")
         lines.append(
             f"- **Single-environment poke at {int(size):,}**: {ms(poke['seconds'] * 1000)}, "
             f"{poke['gitlab_calls']} GitLab, {poke['kubernetes_calls']} Kubernetes and "
