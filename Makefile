@@ -7,7 +7,7 @@ TESTBED := $(PY) -m tests.cluster.testbed
 # Parallel test workers; the cluster itself also needs CPU on a 2-core machine.
 TEST_WORKERS ?= 2
 
-.PHONY: help venv deps testbed cluster-up cluster-down test unit lint demo demo-down clean
+.PHONY: help venv deps testbed cluster-up cluster-down test unit lint bench demo demo-down clean
 
 help:
 	@echo "make test         install, build/reuse the test bed, run every test"
@@ -16,6 +16,7 @@ help:
 	@echo "make cluster-up   start the local cluster + Redis (prints the exports to use them)"
 	@echo "make cluster-down stop them"
 	@echo "make lint         ruff, mypy --strict, import-linter"
+	@echo "make bench        every benchmark (~15 min) -> bench/results.json + README Performance"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +57,19 @@ test: testbed lint
 	trap 'if [ $$started = 1 ]; then $(TESTBED) down; fi' EXIT; \
 	eval "$$($(TESTBED) env)"; \
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup tests
+
+# Every bench/ script against the test bed (started and stopped again unless one is
+# running, as for `make test`); writes bench/results.json and regenerates the README's
+# "Performance" section from it. Progress on stderr.
+bench: testbed
+	@set -e; \
+	state=$${PREVIEWBOT_TESTBED_STATE:-.testbed}; \
+	if [ -f "$$state/testbed.json" ]; then started=0; else started=1; fi; \
+	$(TESTBED) env >/dev/null 2>&1 || $(TESTBED) up >/dev/null; \
+	trap 'if [ $$started = 1 ]; then $(TESTBED) down; fi' EXIT; \
+	eval "$$($(TESTBED) env)"; \
+	$(PY) bench/run.py; \
+	$(PY) bench/readme.py
 
 unit: venv
 	$(VENV)/bin/pytest -q tests/unit

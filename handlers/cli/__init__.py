@@ -26,7 +26,6 @@ from bot.engine.requests import Requests
 from bot.runtime.wiring import build, build_core
 from bot.state.queue import DeliveryQueue
 from handlers.cli import formatting
-from handlers.serve import serve
 
 ACTOR = f"cli:{os.environ.get('USER', 'operator')}"
 
@@ -167,6 +166,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "check-config":
         return cmd_check_config(settings)
     if args.command == "serve":
+        # Imported here: the HTTP app, Slack's Bolt and uvicorn cost every other command
+        # about a tenth of a second of start-up (bench/cli_startup.py).
+        from handlers.serve import serve  # noqa: PLC0415
+
         return serve(settings)
     if args.command == "events":
         return cmd_events(DeliveryQueue.from_url(settings.redis_url), args.requeue)
