@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +78,21 @@ class Kube:
 
     def __init__(self, api: client.ApiClient, access: NamespaceAccess | None = None) -> None:
         self._api = api
-        self._core = client.CoreV1Api(api)
-        self._apps = client.AppsV1Api(api)
-        self._rbac = client.RbacAuthorizationV1Api(api)
         self._access = access
+
+    # Built on first use: the API classes pull in hundreds of model modules (about a
+    # second), which a CLI command that never talks to the cluster should not pay.
+    @cached_property
+    def _core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self._api)
+
+    @cached_property
+    def _apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self._api)
+
+    @cached_property
+    def _rbac(self) -> client.RbacAuthorizationV1Api:
+        return client.RbacAuthorizationV1Api(self._api)
 
     @classmethod
     def from_kubeconfig(cls, path: str | None, access: NamespaceAccess | None = None) -> Kube:

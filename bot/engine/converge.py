@@ -38,6 +38,9 @@ from bot.engine.notify import NoticeKind
 log = logging.getLogger("previewbot.converge")
 PENDING_GRACE = timedelta(seconds=60)  # beyond the Helm timeout, before a pending release is stale
 READY_INLINE_WAIT = 2.0  # seconds a deploy waits for readiness in place before yielding
+# Checks during that wait: soon after Helm returns (the controllers report a rollout
+# within a few hundred ms), then further apart, as often as the later rechecks.
+FIRST_READY_CHECK = 0.05
 RECHECK_DELAY = 0.25  # seconds until a deploy still waiting is checked again
 CONFIRM_DELAY = 1.0  # seconds until a started namespace deletion is checked again
 
@@ -112,6 +115,7 @@ def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_has
     began = env.observed.step_started_at or env.observed.updated_at or core.clock.now()
     inline_until = time.monotonic() + READY_INLINE_WAIT
     reported = env.observed.reason
+    pause = FIRST_READY_CHECK
     while True:
         status = core.kube.workload_status(namespace, release)
         if status.ready:
@@ -128,8 +132,9 @@ def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_has
                 run.fence()
                 env = core.save(env, Status.DEPLOYING, reported)
             return env  # checked again after RECHECK_DELAY
-        if core.stopping.wait(core.poll_interval):
+        if core.stopping.wait(min(pause, RECHECK_DELAY, core.poll_interval)):
             raise TemporaryError(messages.shutting_down(env.key), delay=1.0)
+        pause *= 2
     url = project.url(env.key)
     if project.smoke_path is not None:
         problem = smoke_check(url + project.smoke_path)

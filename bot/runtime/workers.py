@@ -30,6 +30,7 @@ from bot.logs import log_context
 from bot.state.queue import Delivery, DeliveryQueue
 
 log = logging.getLogger("previewbot.worker")
+IDLE_WAIT = 0.2  # seconds an idle worker waits before it looks for work again
 
 
 def consumer_name() -> str:
@@ -86,7 +87,7 @@ class Workers:
                 busy = False
                 self._stop.wait(2.0)
             if not busy:
-                self._stop.wait(0.2)
+                self._stop.wait(IDLE_WAIT)
 
     def intake_once(self) -> bool:
         deliveries = self.queue.claim(self.consumer, count=10)
@@ -135,7 +136,13 @@ class Workers:
     def converge_once(self) -> bool:
         keys = self.queue.take_poked()
         if not keys:
-            return False
+            # A recheck due sooner than the idle poll is taken when due, not up to
+            # IDLE_WAIT late: readiness is told as soon as it is seen.
+            due_in = self.queue.seconds_to_next_poke()
+            if due_in is None or due_in >= IDLE_WAIT:
+                return False
+            self._stop.wait(due_in)
+            return True
         result = self.reconciler.run_pass(dry_run=False, only=keys)
         for outcome in result.outcomes:
             if outcome.retry_after is not None:  # busy lock, dependency down: after its delay

@@ -301,3 +301,11 @@ class DeliveryQueue:
             taken = self._take_due(keys=[self._key("pokes")],
                                    args=[_epoch_ms(self._clock.now()), limit])
         return sorted(text(key) for key in taken or [])
+
+    def seconds_to_next_poke(self) -> float | None:
+        """How long until the earliest poke is due (0 when it is); None when none waits."""
+        with self._errors():
+            earliest = self._redis.zrange(self._key("pokes"), 0, 0, withscores=True)
+        if not earliest:
+            return None
+        return max(0.0, (float(earliest[0][1]) - _epoch_ms(self._clock.now())) / 1000)
