@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/run.py [--only NAME,...] [--output bench/results.json] [--quick]
 
+`--only` with an existing output file replaces just those benchmarks' figures in it
+(the others are kept, the targets recomputed): re-measure one figure after a change.
+
 Needs a running test bed (`make bench` starts one when none is running). Runs each
 bench script as its own process (its JSON on stdout, its progress passed through
 on stderr), then writes one JSON file: the machine (cores, CPU model, memory,
@@ -82,7 +85,16 @@ def main() -> int:
         say("no test bed is running: `make cluster-up` first (or `make bench`)")
         return 1
     started = time.monotonic()
-    results = {name: run_one(name, args.quick) for name in args.only.split(",")}
+    names = args.only.split(",")
+    unknown = [name for name in names if name not in BENCHES]
+    if unknown:
+        say(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHES)}")
+        return 2
+    results: dict[str, Any] = {}
+    if set(names) != set(BENCHES) and args.output.exists():
+        results = json.loads(args.output.read_text())["benchmarks"]
+        say(f"keeping the other figures of {args.output}")
+    results.update({name: run_one(name, args.quick) for name in names})
     report = {
         "generated_by": "make bench" + (" (--quick: small sizes)" if args.quick else ""),
         "machine": machine(bed),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -52,12 +53,30 @@ def values_hash(chart: str, values: Mapping[str, Any]) -> str:
 
 _digests: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
 _digests_lock = threading.Lock()
+# A pass hashes every environment's values: the chart's files are looked at (walked and
+# stat'ed) at most once per STAMP_TTL seconds, not once per environment.
+STAMP_TTL = 1.0
+_recent: dict[str, tuple[float, str]] = {}
 
 
 def chart_digest(chart: str) -> str:
     """What identifies the chart's content. A local chart directory: a digest of every
     file (path and bytes), recomputed only when a file's size or mtime changed. Any other
     reference (``oci://…:1.2.3``, ``repo/chart``) names its version itself: ``""``."""
+    now = time.monotonic()
+    with _digests_lock:
+        recent = _recent.get(chart)
+    if recent is not None and now - recent[0] < STAMP_TTL:
+        return recent[1]
+    value = _chart_digest(chart)
+    with _digests_lock:
+        if len(_recent) > 64:
+            _recent.clear()
+        _recent[chart] = (now, value)
+    return value
+
+
+def _chart_digest(chart: str) -> str:
     root = Path(chart)
     if not root.is_dir():
         return ""
