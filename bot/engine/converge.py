@@ -71,7 +71,8 @@ def deploy(core: Core, env: Environment, run: Run) -> Environment:
     core.emit(NoticeKind.DEPLOYING, env)
     run.say(f"namespace {namespace}")
     before = _ensure_namespace(core, env, namespace, run)
-    current = core.helm.get_release(release, namespace)
+    # Helm keeps its releases in the namespace: none in one that was just created.
+    current = core.helm.get_release(release, namespace) if before is not None else None
     if current is not None and current.status in PENDING_RELEASE_STATES:
         _check_not_in_progress(core, current)
         run.say(f"recovering release {release} from {current.status}")
@@ -83,10 +84,11 @@ def deploy(core: Core, env: Environment, run: Run) -> Environment:
     if current is None or current.status != "deployed" or deployed_hash != wanted_hash:
         run.say(f"helm upgrade --install {release} ({project.chart})")
         run.fence()
-        core.helm.upgrade_install(release, project.chart, namespace, values)
+        current = core.helm.upgrade_install(release, project.chart, namespace, values)
         run.fence()
         core.kube.annotate_namespace(namespace, {records.DEPLOYED_HASH: wanted_hash})
-    return check_ready(core, env, project, wanted_hash, run)
+    return check_ready(core, env, project, wanted_hash, run,
+                       revision=current.revision if current is not None else None)
 
 
 def _check_not_in_progress(core: Core, release: Release) -> None:
@@ -105,7 +107,7 @@ def _check_not_in_progress(core: Core, release: Release) -> None:
 
 
 def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_hash: str,
-                run: Run) -> Environment:
+                run: Run, *, revision: int | None = None) -> Environment:
     """Is the release available? Waits in place at most ``READY_INLINE_WAIT`` (most are
     ready by then), else leaves the environment DEPLOYING for a later check — a worker
     thread is never held for a whole readiness wait. FAILED, with the object and the
@@ -140,12 +142,14 @@ def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_has
         problem = smoke_check(url + project.smoke_path)
         if problem:
             return _failed(core, env, problem, wanted_hash, run)
-    revision = core.helm.get_release(release, namespace)
+    if revision is None:  # not known from this very deploy: ask Helm
+        found = core.helm.get_release(release, namespace)
+        revision = found.revision if found is not None else None
     metrics.DEPLOY_SECONDS.observe((core.clock.now() - began).total_seconds())
     run.fence()
     env = core.save(env, Status.READY, "", url=url, deployed_sha=env.desired.sha,
                     deployed_hash=wanted_hash, last_deploy_at=core.clock.now(),
-                    helm_revision=revision.revision if revision else None, timeouts=0)
+                    helm_revision=revision, timeouts=0)
     core.emit(NoticeKind.READY, env)
     run.say(f"ready: {url}")
     return sync_gitlab(core, env, wanted_hash)
