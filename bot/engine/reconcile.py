@@ -394,13 +394,14 @@ class Reconciler:
             env = self.core.store.get(action.env_key)
             if env is None:
                 return Outcome(action, True, "record vanished; nothing to do")
-            fresh = plan_one(self._fresh_snapshot(env), self.core.clock.now())
+            snapshot, revision = self._fresh_snapshot(env)
+            fresh = plan_one(snapshot, self.core.clock.now())
             if fresh is None:
                 return outcome
             if fresh.kind is ActionKind.BLOCKED:
                 return Outcome(action, False, fresh.reason)
             try:
-                done = self._converge(fresh, env, run)
+                done = self._converge(fresh, env, run, revision)
             except TemporaryError:
                 raise
             except Exception as error:
@@ -431,13 +432,17 @@ class Reconciler:
         current = self.core.store.get(env.key)
         return current is not None and current.desired != env.desired
 
-    def _fresh_snapshot(self, env: Environment) -> Snapshot:
+    def _fresh_snapshot(self, env: Environment) -> tuple[Snapshot, int | None]:
+        """The environment as it is now, and its Helm release's revision (None: none)."""
         namespace = namespace_for(env.desired)
         ns = self.core.kube.get_namespace(namespace)
         release = self.core.helm.get_release(release_for(env.desired), namespace) if ns else None
-        return self.snapshot(env, ns, release.status if release else None)
+        return (self.snapshot(env, ns, release.status if release else None),
+                release.revision if release else None)
 
-    def _converge(self, action: Action, env: Environment, run: converge.Run) -> Environment:
+    def _converge(self, action: Action, env: Environment, run: converge.Run,
+                  revision: int | None) -> Environment:
+        """Apply ``action``; ``revision`` is the release's, as the snapshot just read it."""
         if action.kind is ActionKind.DELETE:
             return converge.teardown(self.core, env, action.reason, run, dry_run=False)
         if action.kind is ActionKind.SYNC:
@@ -453,7 +458,8 @@ class Reconciler:
         if action.kind is ActionKind.VERIFY:
             project = self.core.project(env)
             assert project is not None  # plan_one blocks unknown projects
-            return converge.check_ready(self.core, env, project, self.core.wanted(env)[1], run)
+            return converge.check_ready(self.core, env, project, self.core.wanted(env)[1], run,
+                                        revision=revision)
         return converge.deploy(self.core, env, run)
 
     def _record_failure(self, action: Action, env: Environment, reason: str) -> None:
