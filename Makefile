@@ -56,7 +56,7 @@ test: testbed lint
 	$(TESTBED) env >/dev/null 2>&1 || $(TESTBED) up >/dev/null; \
 	trap 'if [ $$started = 1 ]; then $(TESTBED) down; fi' EXIT; \
 	eval "$$($(TESTBED) env)"; \
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup tests
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15 tests
 
 # Every bench/ script against the test bed (started and stopped again unless one is
 # running, as for `make test`); writes bench/results.json and regenerates the README's

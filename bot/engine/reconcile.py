@@ -233,7 +233,9 @@ class Reconciler:
         return snapshots
 
     def _release_status(self, env: Environment, ns: NamespaceRecord | None) -> str | None:
-        if ns is None or not ns.managed:
+        if ns is None or not ns.managed or ns.phase == "Terminating":
+            # A release in a namespace being deleted goes with it; and its Role
+            # Binding may be gone already, so Helm could not even read it.
             return None
         settled = (env.observed.status is Status.READY
                    and env.observed.deployed_hash == ns.annotations.get(records.DEPLOYED_HASH)
@@ -436,7 +438,8 @@ class Reconciler:
         """The environment as it is now, and its Helm release's revision (None: none)."""
         namespace = namespace_for(env.desired)
         ns = self.core.kube.get_namespace(namespace)
-        release = self.core.helm.get_release(release_for(env.desired), namespace) if ns else None
+        live = ns is not None and ns.phase != "Terminating"  # see _release_status
+        release = self.core.helm.get_release(release_for(env.desired), namespace) if live else None
         return (self.snapshot(env, ns, release.status if release else None),
                 release.revision if release else None)
 

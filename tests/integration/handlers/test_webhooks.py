@@ -221,6 +221,7 @@ def test_an_event_accepted_before_a_kill_is_processed_after_restart(bed: Lifecyc
         second.stop()
 
 
+@pytest.mark.xdist_group("heavy")  # two replicas and 200 events: not beside the storm
 def test_two_replicas_process_each_of_200_events_exactly_once(bed: LifecycleBed) -> None:
     # Close events of MRs whose environments exist only as records (no namespace yet):
     # each event is confirmed with GitLab and recorded once, cheap to tear down.

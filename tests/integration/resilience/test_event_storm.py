@@ -52,7 +52,8 @@ from tests.integration.slack.support import configure_slack, states
 from tests.integration.webhook_support import Server, post
 from tests.polling import poll
 
-pytestmark = pytest.mark.slow
+# The heaviest scenarios share one xdist group: never two of them at once on 2 cores.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("heavy")]
 DELIVERIES = 1000
 MRS_PER_PROJECT = (17, 17, 16)  # 50 MRs
 SEED = 20261201

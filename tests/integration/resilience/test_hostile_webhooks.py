@@ -39,7 +39,8 @@ from tests.integration.resilience.support import (
 from tests.integration.webhook_support import SECRET, Server
 from tests.polling import poll
 
-pytestmark = pytest.mark.slow
+# The heaviest scenarios share one xdist group: never two of them at once on 2 cores.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("heavy")]
 EXAMPLES = 5000
 IIDS = (1, 2, 3)
 

@@ -52,7 +52,8 @@ from tests.integration.resilience.support import (
 from tests.integration.webhook_support import Server, mr_event, post
 from tests.polling import poll, wait_for
 
-pytestmark = pytest.mark.slow
+# The heaviest scenarios share one xdist group: never two of them at once on 2 cores.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("heavy")]
 INTERVAL = 10.0  # the reconcile interval of this test, seconds
 OUTAGE = 20.0
 SLACK = 5.0  # a pass's own work before it starts the change
