@@ -47,29 +47,29 @@ lint: venv
 	$(VENV)/bin/mypy --strict bot handlers
 	$(VENV)/bin/lint-imports
 
-# Starts the test bed unless one is already running (then reuses it and leaves it up; a bed
-# that was running with an older configuration is restarted and also left up).
-test: testbed lint
-	@set -e; \
+# Runs $(1) with the test bed's environment. Starts the bed unless one is running (then
+# reuses it and leaves it up; one that was running with an older configuration is
+# restarted and also left up); a bed it started is stopped again afterwards.
+define with_testbed
+@set -e; \
 	state=$${PREVIEWBOT_TESTBED_STATE:-.testbed}; \
 	if [ -f "$$state/testbed.json" ]; then started=0; else started=1; fi; \
 	$(TESTBED) env >/dev/null 2>&1 || $(TESTBED) up >/dev/null; \
 	trap 'if [ $$started = 1 ]; then $(TESTBED) down; fi' EXIT; \
 	eval "$$($(TESTBED) env)"; \
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15 tests
+	$(1)
+endef
+
+# Starts the test bed unless one is already running (then reuses it and leaves it up; a bed
+# that was running with an older configuration is restarted and also left up).
+test: testbed lint
+	$(call with_testbed,$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15 tests)
 
 # Every bench/ script against the test bed (started and stopped again unless one is
 # running, as for `make test`); writes bench/results.json and regenerates the README's
 # "Performance" section from it. Progress on stderr.
 bench: testbed
-	@set -e; \
-	state=$${PREVIEWBOT_TESTBED_STATE:-.testbed}; \
-	if [ -f "$$state/testbed.json" ]; then started=0; else started=1; fi; \
-	$(TESTBED) env >/dev/null 2>&1 || $(TESTBED) up >/dev/null; \
-	trap 'if [ $$started = 1 ]; then $(TESTBED) down; fi' EXIT; \
-	eval "$$($(TESTBED) env)"; \
-	$(PY) bench/run.py; \
-	$(PY) bench/readme.py
+	$(call with_testbed,$(PY) bench/run.py; $(PY) bench/readme.py)
 
 unit: venv
 	$(VENV)/bin/pytest -q tests/unit

@@ -47,6 +47,7 @@ from tests.fakes.slack import FakeSlack
 from tests.integration.lifecycle_bed import CHART, LifecycleBed
 from tests.integration.slack.support import configure_slack, start_slack_server
 from tests.integration.webhook_support import mr_event, post
+from tests.polling import wait_for
 
 TARGET_MEDIAN_OVERHEAD_MS = 150.0
 TARGET_MAX_OVERHEAD_MS = 500.0
@@ -56,14 +57,7 @@ POLL = 0.02  # seconds between looks at the namespace during a teardown
 
 def wait(what: str, probe: Callable[[], Any], timeout: float, interval: float = POLL) -> Any:
     """Poll ``probe`` until it returns something truthy, with a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout} s")
-        time.sleep(interval)
+    return wait_for(what, probe, timeout, interval)
 
 
 def run(args: list[str], env: dict[str, str]) -> float:
