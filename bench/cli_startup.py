@@ -15,33 +15,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import leased_redis, say, summary
+from bench.common import leased_redis, running_bed, say, summary, timed_ms
 from bot.config import Settings
 from bot.domain.model import Desired, Environment, Observed, Status
 from bot.runtime.wiring import build_core
-from tests.cluster import testbed as testbed_mod
 
 PREVIEWBOT = str(Path(sys.executable).parent / "previewbot")
-
-
-def timed(args: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False,
-                          timeout=120)
-    took = (time.perf_counter() - started) * 1000
-    if done.returncode != 0:
-        raise RuntimeError(f"{args[0]} failed: {done.stderr.strip()[-500:]}")
-    return took
 
 
 def seed(redis_url: str, config: Path, count: int) -> None:
@@ -61,9 +48,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    bed = testbed_mod.load_running()
+    bed = running_bed()
     if bed is None:
-        say("no test bed is running: `make cluster-up` first")
         return 1
     with tempfile.TemporaryDirectory() as tmp, leased_redis(bed, "bench-cli") as redis_url:
         config = Path(tmp) / "previewbot.yaml"
@@ -83,11 +69,11 @@ def main() -> int:
                                                 "import kubernetes.client"],
         }
         for argv in commands.values():  # warm the page cache once
-            timed(argv, env)
+            timed_ms(argv, env, timeout=120)
         runs: dict[str, list[float]] = {name: [] for name in commands}
         for n in range(args.runs):
             for name, argv in commands.items():
-                runs[name].append(timed(argv, env))
+                runs[name].append(timed_ms(argv, env, timeout=120))
             if (n + 1) % 5 == 0:
                 say(f"cli start-up: {n + 1}/{args.runs} runs")
     figures = {name: summary(values) for name, values in runs.items()}

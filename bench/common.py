@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 
+from tests.cluster import testbed as testbed_mod
 from tests.cluster.redis_leases import lease_database, release_database
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,6 +31,25 @@ REPO = Path(__file__).resolve().parents[1]
 def say(message: str) -> None:
     """Progress for a person watching a long run (stderr; stdout is the JSON)."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def running_bed() -> testbed_mod.Testbed | None:
+    """The running test bed; None, said on stderr, when there is none."""
+    bed = testbed_mod.load_running()
+    if bed is None:
+        say("no test bed is running: `make cluster-up` first (or `make bench`)")
+    return bed
+
+
+def timed_ms(args: list[str], env: dict[str, str], *, timeout: float) -> float:
+    """Run a command (argument list, no shell) to its end; its wall time in ms."""
+    started = time.perf_counter()
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False,
+                          timeout=timeout)
+    took = (time.perf_counter() - started) * 1000
+    if done.returncode != 0:
+        raise RuntimeError(f"{args[:3]} failed: {done.stderr.strip()[-1000:]}")
+    return took
 
 
 def percentile(values: Sequence[float], q: float) -> float:

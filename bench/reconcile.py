@@ -44,13 +44,12 @@ from kubernetes.client.exceptions import ApiException
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import REPO, leased_redis, say
+from bench.common import REPO, leased_redis, running_bed, say
 from bot.cluster.values import namespace_for
 from bot.config import Settings
 from bot.domain import records
 from bot.domain.model import Desired, Environment, Observed, Status
 from bot.runtime.wiring import build_core
-from tests.cluster import testbed as testbed_mod
 from tests.fakes.gitlab import FakeGitLab
 
 CHART = REPO / "charts" / "preview-app"
@@ -212,9 +211,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--projects", type=int, default=20)
     args = parser.parse_args()
-    bed = testbed_mod.load_running()
+    bed = running_bed()
     if bed is None:
-        say("no test bed is running: `make cluster-up` first")
         return 1
     sizes = sorted(int(s) for s in args.sizes.split(","))
     results: dict[str, Any] = {}

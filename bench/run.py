@@ -26,8 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import REPO, machine, say
-from tests.cluster import testbed as testbed_mod
+from bench.common import REPO, machine, running_bed, say
 
 HERE = Path(__file__).resolve().parent
 # name → (script, arguments, arguments with --quick)
@@ -80,9 +79,8 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=HERE / "results.json")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    bed = testbed_mod.load_running()
+    bed = running_bed()
     if bed is None:
-        say("no test bed is running: `make cluster-up` first (or `make bench`)")
         return 1
     started = time.monotonic()
     names = args.only.split(",")

@@ -39,8 +39,7 @@ from kubernetes.client.exceptions import ApiException
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import leased_redis, overhead, say, summary
-from tests.cluster import testbed as testbed_mod
+from bench.common import leased_redis, overhead, running_bed, say, summary, timed_ms
 from tests.cluster.testbed import READY_AFTER
 from tests.fakes.gitlab import FakeGitLab
 from tests.fakes.slack import FakeSlack
@@ -58,17 +57,6 @@ POLL = 0.02  # seconds between looks at the namespace during a teardown
 def wait(what: str, probe: Callable[[], Any], timeout: float, interval: float = POLL) -> Any:
     """Poll ``probe`` until it returns something truthy, with a deadline."""
     return wait_for(what, probe, timeout, interval)
-
-
-def run(args: list[str], env: dict[str, str]) -> float:
-    """Run a command (argument list, no shell); its wall time in ms."""
-    started = time.perf_counter()
-    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False,
-                          timeout=600)
-    took = (time.perf_counter() - started) * 1000
-    if done.returncode != 0:
-        raise RuntimeError(f"{args[:3]} failed: {done.stderr.strip()[-1000:]}")
-    return took
 
 
 class Bench:
@@ -177,16 +165,16 @@ class Bench:
     # --- bare Helm -----------------------------------------------------------------
     def bare_up(self, name: str) -> float:
         self.bare_namespaces.append(name)
-        return run([self.bed.testbed.helm, "upgrade", "--install", name, str(CHART),
-                    "--namespace", name, "--create-namespace", "--wait", "--timeout", "5m",
-                    "--values", str(self.values_file)], self.bed.environ())
+        return timed_ms([self.bed.testbed.helm, "upgrade", "--install", name, str(CHART),
+                         "--namespace", name, "--create-namespace", "--wait", "--timeout", "5m",
+                         "--values", str(self.values_file)], self.bed.environ(), timeout=600)
 
     def bare_down(self, name: str) -> float:
         environ = self.bed.environ()
-        took = run([self.bed.testbed.helm, "uninstall", name, "--namespace", name, "--wait"],
-                   environ)
-        took += run([self.bed.testbed.kubectl, "delete", "namespace", name, "--wait=true",
-                     "--timeout=5m"], environ)
+        took = timed_ms([self.bed.testbed.helm, "uninstall", name, "--namespace", name,
+                         "--wait"], environ, timeout=600)
+        took += timed_ms([self.bed.testbed.kubectl, "delete", "namespace", name, "--wait=true",
+                          "--timeout=5m"], environ, timeout=600)
         self.bare_namespaces.remove(name)
         return took
 
@@ -273,9 +261,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--modes", default=",".join(MODES))
     args = parser.parse_args()
-    bed_info = testbed_mod.load_running()
+    bed_info = running_bed()
     if bed_info is None:
-        say("no test bed is running: `make cluster-up` first")
         return 1
     api = client.CoreV1Api(config.new_client_from_config(config_file=bed_info.kubeconfig))
     modes: dict[str, Any] = {}

@@ -282,14 +282,15 @@ def _ensure_namespace(core: Core, env: Environment, namespace: str,
     return existing
 
 
-def write_annotations(core: Core, env: Environment, run: Run) -> None:
+def write_annotations(core: Core, env: Environment) -> None:
     """Bring the namespace's annotations (the durable record) up to the record in Redis:
-    nothing is deployed, and a namespace that is not this environment's is left alone."""
+    nothing is deployed, and a namespace that is not this environment's is left alone.
+    The caller holds the environment's lock (and fenced it), or is the request that
+    just recorded ``env``."""
     namespace = core.kube.get_namespace(namespace_for(env.desired))
     if (namespace is None or namespace.phase != "Active"
             or not records.is_ours(namespace.labels, env.desired)):
         return
-    run.fence()
     try:
         core.kube.annotate_namespace(namespace.name, records.namespace_annotations(env.desired))
     except TemporaryError:

@@ -125,7 +125,7 @@ def _ensure_environment(core: Core, env: Environment) -> Environment:
     for name in dict.fromkeys((gitlab_environment_name(env), fallback_environment_name(env))):
         made = core.gitlab.ensure_environment(
             env.desired.project_id, name, env.observed.url, known_id=known,
-            create_started_at=None if known is not None else env.observed.gitlab_create_started_at)
+            create_started_at=env.observed.gitlab_create_started_at)
         if made is not None:
             break
         log.warning("GitLab environment %s of project %d was not made by previewbot; "

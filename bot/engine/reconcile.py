@@ -452,7 +452,7 @@ class Reconciler:
             run.fence()
             if env.observed.status is Status.GONE:
                 return gitlab_sync.finish_gitlab_stop(self.core, env)
-            converge.write_annotations(self.core, env, run)
+            converge.write_annotations(self.core, env)
             wanted_hash = self.core.wanted(env)[1]
             behind = env.observed.gitlab_synced_hash != wanted_hash
             if env.observed.status is Status.READY and behind:

@@ -25,6 +25,7 @@ from bot.domain.model import (
     Status,
     short_sha,
 )
+from bot.engine.converge import write_annotations
 from bot.engine.core import Core
 from bot.engine.notify import NoticeKind
 from bot.gitlab.port import GitLabClient, MergeRequestInfo
@@ -392,11 +393,7 @@ class Requests:
     def _after(self, env: Environment, action: str, actor: str, detail: str) -> None:
         """History, then the namespace (the durable record) follows Redis."""
         self.core.store.record(env.key, HistoryEntry(self.core.clock.now(), action, actor, detail))
-        namespace = self.core.kube.get_namespace(namespace_for(env.desired))
-        if (namespace is not None and namespace.phase == "Active"
-                and records.is_ours(namespace.labels, env.desired)):
-            self.core.kube.annotate_namespace(namespace.name,
-                                              records.namespace_annotations(env.desired))
+        write_annotations(self.core, env)
 
     def gitlab(self) -> GitLabClient:
         if self.core.gitlab is None:

@@ -258,7 +258,7 @@ def _made_by_us(env: ProjectEnvironment, known_id: int | None, external_url: str
     except ValueError:
         return False
     return ((attributes.get("external_url") or "") == external_url
-            and attributes.get("state") != "stopped"
+            and attributes.get("state") not in _STOPPED_STATES
             and not attributes.get("last_deployment")
             and created_at >= create_started_at - CLOCK_SKEW)
 

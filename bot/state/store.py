@@ -305,12 +305,12 @@ class Store:
     def owed_notice(self, env_key: str) -> str | None:
         with self._errors():
             raw = self._redis.hget(self._key("notices-owed"), env_key)
-        return None if raw is None else _text(raw)
+        return None if raw is None else text(raw)
 
     def owed_notices(self) -> dict[str, str]:
         with self._errors():
             raw = self._redis.hgetall(self._key("notices-owed"))
-        return {_text(k): _text(v) for k, v in raw.items()}
+        return {text(k): text(v) for k, v in raw.items()}
 
     def settle_notice(self, env_key: str, notice: str) -> None:
         """``notice`` is owed no more, if it is still what is owed for ``env_key`` (a
@@ -342,7 +342,3 @@ if redis.call('HGET', KEYS[1], 'expiry_warned') == ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'expiry_warned', ARGV[1])
 return 1
 """
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
