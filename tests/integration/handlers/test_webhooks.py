@@ -242,15 +242,24 @@ def test_two_replicas_process_each_of_200_events_exactly_once(bed: LifecycleBed)
             code, _ = post(servers[n % 2], "Merge Request Hook",
                            mr_event(bed, "close", iid, "f" * 40))
             assert code == 202
-        poll("all 200 events to be processed",
-             lambda: sum(s.metric("previewbot_events_total", outcome="applied")
-                         for s in servers) >= 200, timeout=240)
-        processed = [s.metric("previewbot_events_total", outcome="applied") for s in servers]
+        # The leader's own pass (at once, at leadership) may tear some of them down first,
+        # as the closed MRs imply: their events then find nothing to do. Either way each
+        # delivery is handled by one replica, once.
+        def handled(server: Server) -> float:
+            return sum(server.metric("previewbot_events_total", outcome=outcome)
+                       for outcome in ("applied", "ignored", "refused"))
+        poll("all 200 events to be handled",
+             lambda: sum(handled(s) for s in servers) >= 200, timeout=240)
+        processed = [handled(s) for s in servers]
         assert sum(processed) == 200
         assert all(count > 0 for count in processed)  # both replicas took a share
+        applied = sum(s.metric("previewbot_events_total", outcome="applied") for s in servers)
         recorded = {iid: [h.action for h in store.history(f"{bed.slug}-mr-{iid}")]
                     .count("webhook") for iid in iids}
-        assert set(recorded.values()) == {1}
+        assert set(recorded.values()) <= {0, 1} and sum(recorded.values()) == applied
+        left = [e.key for e in store.get_many(f"{bed.slug}-mr-{iid}" for iid in iids)
+                if e is not None and e.desired.present]
+        assert left == []  # every closed MR's environment is down
     finally:
         for server in servers:
             server.stop()
