@@ -1,4 +1,4 @@
-"""Prometheus metrics (SPEC §3), one registry for the process; `/metrics` serves it."""
+"""Prometheus metrics (README "Operating it"); one registry per process, `/metrics` serves it."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Kubernetes adapter: namespaces with ownership labels, and workload readiness.
 
 The bot only ever changes namespaces that carry ``app.kubernetes.io/managed-by:
-previewbot`` (SPEC §5). Ownership is checked first and every write carries the
+previewbot`` (README "How it converges"). Ownership is checked first and every write carries the
 ``resourceVersion`` (or delete preconditions) of the object that was checked, so
 a namespace that changes hands in between makes the write fail (409, retried)
 instead of touching a stranger's namespace.

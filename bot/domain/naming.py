@@ -1,4 +1,4 @@
-"""Kubernetes names for projects and environments (SPEC §5).
+"""Kubernetes names for projects and environments (README "How it converges").
 
 Every name made here is a lowercase DNS-1123 label (``[a-z0-9]([-a-z0-9]*[a-z0-9])?``)
 within its limit:

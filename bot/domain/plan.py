@@ -2,7 +2,7 @@
 
 ``build_plan`` compares each environment's desired state with a snapshot of
 what the cluster shows and returns one action per environment that needs
-work. Applying is ``bot.reconcile``'s job; a dry run prints the plan only.
+work. Applying is ``bot.engine.reconcile``'s job; a dry run prints the plan only.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The cluster as the durable record (SPEC §5).
+"""The cluster as the durable record (README "How it converges").
 
 Every environment's namespace carries the labels and annotations from which
 its desired state can be rebuilt when Redis is wiped: no environment is
@@ -25,7 +25,7 @@ BRANCH = "previewbot/branch"
 SHA = "previewbot/sha"
 MR_URL = "previewbot/mr-url"
 OWNER = "previewbot/owner"
-# Beyond SPEC §5, so that a rebuild loses nothing either:
+# Beyond the labels and annotations the README names, so that a rebuild loses nothing either:
 CREATED_AT = "previewbot/created-at"
 KEEP = "previewbot/keep"
 MANUAL = "previewbot/manual"

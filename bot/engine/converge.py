@@ -264,8 +264,8 @@ def recover(core: Core, env: Environment, run: Run, *, dry_run: bool) -> str:
 
 def _ensure_namespace(core: Core, env: Environment, namespace: str,
                       run: Run) -> NamespaceRecord | None:
-    """Labels and annotations of SPEC §5; stale keys (a cancelled teardown) removed.
-    Returns the namespace as it was before (None: it was just created)."""
+    """The labels and annotations (README "How it converges"); stale keys (a cancelled
+    teardown) removed. Returns the namespace as it was before (None: it was just created)."""
     wanted = records.namespace_annotations(env.desired)
     existing = core.kube.get_namespace(namespace)
     if existing is not None and existing.managed:

@@ -1,4 +1,4 @@
-"""Expiry warnings: EXPIRING once per expiry time, ``warn_before`` ahead (SPEC §7).
+"""Expiry warnings: EXPIRING once per expiry time, ``warn_before`` ahead (README "Slack app").
 
 The periodic scheduler calls :func:`warn_expiring` after each full pass. An
 environment is warned when ``now >= expires_at - warn_before`` and before it

@@ -96,8 +96,8 @@ def _lagging(core: Core, env: Environment, *, done: str) -> Environment:
 
 
 def gitlab_environment_name(env: Environment) -> str:
-    """``review/<source branch>`` (SPEC §6) where GitLab accepts it (letters, digits,
-    ``_/$ {}.-``, ≤ 255 characters, no leading/trailing ``/``); else
+    """``review/<source branch>`` (README "GitLab webhooks") where GitLab accepts it
+    (letters, digits, ``_/$ {}.-``, ≤ 255 characters, no leading/trailing ``/``); else
     ``review/<ENV>``, so any branch name still gets a GitLab environment."""
     name = f"review/{env.desired.branch}"
     if len(name) <= 255 and not name.endswith("/") and _GITLAB_ENV_NAME.fullmatch(name):

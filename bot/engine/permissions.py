@@ -1,4 +1,4 @@
-"""Who may act on an environment from Slack (SPEC §7).
+"""Who may act on an environment from Slack (README "Slack app").
 
 - ``down``, ``extend`` and ``keep`` (commands and buttons): the MR's author, the
   project's GitLab Maintainers and Owners, and ``slack_admins``.

@@ -1,6 +1,6 @@
 """GitLab adapter: the `GitLabClient` port implemented with python-gitlab (REST v4, sync).
 
-What the bot keeps in GitLab (SPEC §6), without any local state, so a bot that
+What the bot keeps in GitLab (README "GitLab webhooks"), without any local state, so a bot that
 lost its memory finds everything again:
 
 - one GitLab environment per preview, found by exact name (`review/<branch>`) with
@@ -11,7 +11,7 @@ lost its memory finds everything again:
   is never edited; duplicates of ours (two replicas racing) are deleted, the oldest
   stays. A token of a *different* user therefore starts a new note.
 
-Errors: every call raises only `bot.errors` errors, see `bot.gitlab_http.translate`.
+Errors: every call raises only `bot.domain.errors` errors, see `bot.gitlab.rest.translate`.
 The client is lazy: constructing `GitLab` sends no request.
 """
 

@@ -1,8 +1,8 @@
 """What the core knows about GitLab: plain records and the `GitLabClient` port.
 
 The engine depends on `GitLabClient` only, so tests and tools can hand it any
-implementation; `bot.gitlab.GitLab` is the real one (python-gitlab over REST v4).
-Every method raises only `bot.errors` errors: `TemporaryError` when GitLab is
+implementation; `bot.gitlab.client.GitLab` is the real one (python-gitlab over REST v4).
+Every method raises only `bot.domain.errors` errors: `TemporaryError` when GitLab is
 unreachable, busy or failing (retry later), `PermanentError` when retrying
 cannot help (bad token, missing scope, unknown project or MR).
 """

@@ -53,7 +53,7 @@ class RestClient(gitlab.Gitlab):
 
     @contextmanager
     def guard(self, action: str, subject: str) -> Iterator[None]:
-        """Turn python-gitlab and transport errors raised inside into `bot.errors` errors."""
+        """Turn python-gitlab and transport errors raised inside into `bot.domain.errors` errors."""
         try:
             yield
         except (GitlabError, OSError) as error:
@@ -64,7 +64,7 @@ class RestClient(gitlab.Gitlab):
 def translate(
     error: Exception, action: str, subject: str, retry_after: float | None = None
 ) -> PreviewError:
-    """The `bot.errors` error for a failed call `action` (e.g. "reading") on `subject`."""
+    """The `bot.domain.errors` error for a failed call `action` (e.g. "reading") on `subject`."""
     if isinstance(error, GitlabAuthenticationError):
         return AccessError(
             f"GitLab rejected GITLAB_TOKEN (401) while {action} {subject}: the token is "

@@ -264,7 +264,7 @@ def ensure_fakes(state: DemoState, say: Say) -> Fakes:
 
 def serve_environ(bed: testbed_mod.Testbed, redis_url: str, fakes: Fakes,
                   state: DemoState) -> dict[str, str]:
-    """The variables of SPEC §4 for the demo's `previewbot serve` (and its CLI)."""
+    """The variables of README "Configuration" for the demo's `previewbot serve` (and its CLI)."""
     return {
         **bed.environ(),
         "REDIS_URL": redis_url,

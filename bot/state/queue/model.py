@@ -1,4 +1,4 @@
-"""Records of the intake queue (see ``bot.queue``) and decoding of Redis replies.
+"""Records of the intake queue (see ``bot.state.queue``) and decoding of Redis replies.
 
 Stream entries carry the fields ``type``, ``body``, ``dedupe`` (empty: none),
 ``received`` (ISO 8601) and ``attempts``; parked entries add ``error``,

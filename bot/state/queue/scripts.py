@@ -1,4 +1,4 @@
-"""Lua scripts of the intake queue (see ``bot.queue``; entry fields in ``bot.queue_model``).
+"""Lua scripts of the intake queue (``bot.state.queue``; entry fields: ``bot.state.queue.model``).
 
 Each script runs atomically inside Redis and names every key it touches in KEYS.
 Times are passed in by the caller (its injectable clock), never read in Redis.

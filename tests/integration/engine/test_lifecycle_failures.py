@@ -263,7 +263,7 @@ def test_a_namespace_managed_for_another_project_is_left_alone_and_ours_gets_its
     before = core_api.read_namespace(f"preview-{env_key}").metadata.resource_version
     done = bed.cli("up", f"{bed.project_path}!30")
     assert done.returncode == 0, done.stdout + done.stderr
-    # SPEC §5: two identities never share a key; ours gets the stable hash suffix
+    # README "How it converges": two identities never share a key; ours gets the stable hash suffix
     ours = identity_key(env_key, f"{bed.project_id}:mr:30")
     assert f"{ours}: ready" in done.stdout
     labels = core_api.read_namespace(f"preview-{ours}").metadata.labels

@@ -1,5 +1,5 @@
 """/metrics of a real `previewbot serve` after a lifecycle: Prometheus' own text parser
-reads it, and every series of SPEC §3 is there."""
+reads it, and every series of README "Operating it" is there."""
 
 from __future__ import annotations
 

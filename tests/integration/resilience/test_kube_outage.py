@@ -232,8 +232,8 @@ def test_the_api_server_stopped_for_20s(private_testbed: tuple[Testbed, ControlP
         back_at = time.monotonic()
         assert set(control_plane.restart_the_dead()) <= {"kube-controller-manager",
                                                          "kube-scheduler"}
-        # Within one interval every change is under way (SPEC §8: teardowns start within
-        # one interval, also when several are due) ...
+        # Within one interval every change is under way (teardowns start within one
+        # interval, also when several are due) ...
         topic = project.branch_key("topic")
         lagging: list[list[str]] = [[]]
 

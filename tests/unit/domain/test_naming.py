@@ -37,7 +37,7 @@ def assert_label(name: str, limit: int) -> None:
     assert len(name) <= limit, name
 
 
-# --- tables: SPEC §5 examples and the rules around them ---------------------
+# --- tables: README "How it converges" examples and the rules around them ---------------------
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """docker-compose.yml and .env.example, by structure: the bot and Redis (AOF, a
 persistent volume), healthchecks, the developer's kubeconfig, and environment names
-that are exactly the bot's (SPEC §4 and bot.config.settings.ENV_VARS)."""
+that are exactly the bot's (README "Configuration" and bot.config.settings.ENV_VARS)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[3]
 COMPOSE: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 BOT, REDIS = SERVICES["previewbot"], SERVICES["redis"]
-# SPEC §4, "Configuration": the variables every deployment of the bot understands.
+# README "Configuration": the variables every deployment of the bot understands.
 SPEC_VARIABLES = {
     "PREVIEWBOT_CONFIG", "PREVIEWBOT_HOST", "PREVIEWBOT_PORT", "REDIS_URL", "GITLAB_URL",
     "GITLAB_TOKEN", "GITLAB_WEBHOOK_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET",

@@ -1,7 +1,7 @@
 """5,000 hostile branch names, MR authors and reasons (people and GitLab write them)
 through every Slack message previewbot builds about an environment: nothing of them
 becomes a Slack control sequence — no <!channel>, no foreign link, no mention — in the
-blocks that show nor in the `text` that notifies (SPEC §7, the module's promise)."""
+blocks that show nor in the `text` that notifies (README "Slack app", the module's promise)."""
 
 from __future__ import annotations
 
