@@ -84,6 +84,10 @@ class SlackNotifier:
                 return
             ref = self._show(env, project.channel, ref, text, blocks)
         channel, ts = ref
+        if notice.kind is not NoticeKind.TORN_DOWN:
+            # Before the extras: the namespace is the durable copy of where the
+            # announcement is, and once the thread reply is seen the ref is there too.
+            self._remember_on_namespace(env, f"{channel}/{ts}")
         # The announcement shows where the environment stands: once it is right the
         # notice is delivered. The thread reply and the author's message are extras; a
         # failure of theirs is logged, never owed (a catch-up would repeat the reply).
@@ -101,8 +105,6 @@ class SlackNotifier:
                 log.warning("%s: expiry message to its author not sent: %s", env.key, error)
         if notice.kind is NoticeKind.TORN_DOWN:
             self.core.store.set_announcement(env.key, None)  # a new lifecycle, a new message
-        else:
-            self._remember_on_namespace(env, f"{channel}/{ts}")
 
     def refresh(self, env_key: str, note: str) -> bool:
         """Re-render the announcement from the current record, with ``note`` (who pressed
