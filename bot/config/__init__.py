@@ -34,23 +34,26 @@ from bot.config.model import (
     Overlay,
     ProjectConfig,
     Routing,
-    Trigger,
 )
 from bot.config.project import DEFAULTS_KEYS, Layer, build_project, read_layer
 from bot.config.reader import Where
 from bot.config.settings import NamespaceAccess, Settings
+from bot.config.trigger import Failing, Rule, Trigger, TriggerInputs
 from bot.domain import messages
 from bot.domain.errors import ConfigError
 
 __all__ = [
     "Config",
     "DeployOn",
+    "Failing",
     "NamespaceAccess",
     "Overlay",
     "ProjectConfig",
     "Routing",
+    "Rule",
     "Settings",
     "Trigger",
+    "TriggerInputs",
     "load_config",
     "load_config_text",
 ]

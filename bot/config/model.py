@@ -7,13 +7,13 @@ tests) skips file validation but still freezes ``values``.
 from __future__ import annotations
 
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import Any, Literal
 
+from bot.config.trigger import Trigger
 from bot.domain import messages, naming
 from bot.domain.errors import PermanentError
 from bot.domain.model import short_sha
@@ -61,44 +61,6 @@ def template_fields(template: str) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Trigger:
-    """Which merge requests get an environment. An empty tuple means no restriction."""
-
-    labels: tuple[str, ...] = ()
-    drafts: bool = False
-    paths: tuple[str, ...] = ()
-    target_branches: tuple[str, ...] = ()
-
-    def matches(
-        self,
-        labels: Iterable[str],
-        draft: bool,
-        changed_paths: Iterable[str],
-        target_branch: str,
-    ) -> bool:
-        """True when an MR with these properties should have an environment.
-
-        Labels: any one configured label present (case-insensitive, as GitLab
-        treats label titles). Paths and target branches: shell globs via
-        ``fnmatchcase``, where ``*`` also matches ``/`` (``docs/*`` covers
-        ``docs/a/b.md``).
-        """
-        if draft and not self.drafts:
-            return False
-        if self.labels:
-            present = {label.casefold() for label in labels}
-            if not any(label.casefold() in present for label in self.labels):
-                return False
-        if self.target_branches and not _any_glob(self.target_branches, [target_branch]):
-            return False
-        return not self.paths or _any_glob(self.paths, changed_paths)
-
-
-def _any_glob(patterns: tuple[str, ...], names: Iterable[str]) -> bool:
-    return any(fnmatchcase(name, pattern) for name in names for pattern in patterns)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class ProjectConfig:
     """One GitLab project: every ``defaults`` key already applied."""
 
@@ -107,7 +69,7 @@ class ProjectConfig:
     id: int | None = None
     values: Mapping[str, Any] = field(default_factory=dict, hash=False)
     image_tag: str = DEFAULT_IMAGE_TAG
-    trigger: Trigger = Trigger()
+    trigger: Trigger = field(default_factory=Trigger)
     deploy_on: DeployOn = "push"
     domain: str
     ttl: timedelta = DEFAULT_TTL

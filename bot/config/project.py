@@ -24,10 +24,10 @@ from bot.config.model import (
     OVERLAYS,
     ROUTINGS,
     ProjectConfig,
-    Trigger,
     template_fields,
 )
 from bot.config.reader import Where
+from bot.config.trigger import Trigger
 from bot.domain import messages, naming
 from bot.domain.durations import format_duration
 from bot.domain.errors import ConfigError, PermanentError

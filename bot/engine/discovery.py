@@ -29,9 +29,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
-from bot.config import ProjectConfig
+from bot.config import ProjectConfig, TriggerInputs
 from bot.domain import messages
 from bot.domain.errors import PreviewError
 from bot.domain.model import Desired, EndKind, Environment, short_sha
@@ -199,8 +198,7 @@ class Discovery:
         if cached is not None:
             return cached == "1"
         paths = self.requests.gitlab().changed_paths(mr.project_id, mr.iid)
-        matched = any(fnmatchcase(path, pattern) for path in paths
-                      for pattern in project.trigger.paths)
+        matched = not project.trigger.failing(TriggerInputs(iid=mr.iid, changed_paths=paths))
         if not dry_run:  # a dry run writes nothing, not even a cache
             self.core.store.cache(cache_key, "1" if matched else "0", PATHS_CACHE_SECONDS)
         return matched

@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 
-from bot.config import ProjectConfig
+from bot.config import ProjectConfig, TriggerInputs
 from bot.domain import messages
 from bot.domain.errors import BadDeliveryError, PermanentError, TemporaryError
 from bot.domain.model import EndKind, Environment, short_sha
@@ -88,9 +87,9 @@ class Intake:
             return Handled((), f"ignored: {messages.pipeline_creates_nothing(mr.iid)}")
         if intent.check_paths and project.trigger.paths:
             paths = self.requests.gitlab().changed_paths(intent.project_id, intent.mr_iid)
-            if not any(fnmatchcase(path, pattern) for path in paths
-                       for pattern in project.trigger.paths):
-                return Handled((), f"ignored: {messages.paths_not_matched(mr.iid)}")
+            failing = project.trigger.failing(TriggerInputs(iid=mr.iid, changed_paths=paths))
+            if failing:
+                return Handled((), f"ignored: {failing[0].reason}")
         env = self.requests.request_up_mr(intent.project_path, intent.mr_iid,
                                         actor=self._actor(intent),
                                         sha=self._pinned_sha(intent),

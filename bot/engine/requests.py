@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.cluster.values import helm_values, namespace_for
-from bot.config import ProjectConfig
+from bot.config import ProjectConfig, TriggerInputs
 from bot.domain import messages, naming, records
 from bot.domain.errors import NotOwnedError, PermanentError
 from bot.domain.model import (
@@ -44,9 +44,9 @@ CLOSED_STATES = ("closed", "merged")
 def wants_environment(project: ProjectConfig, mr: MergeRequestInfo) -> bool:
     """Does the MR, as GitLab shows it now, want an environment? (Paths are
     checked separately: they cost an API call and do not change on relabels.)"""
-    without_paths = replace(project.trigger, paths=())
-    return mr.state in OPEN_STATES and without_paths.matches(mr.labels, mr.draft, (),
-                                                             mr.target_branch)
+    inputs = TriggerInputs(iid=mr.iid, labels=mr.labels, draft=mr.draft,
+                           target_branch=mr.target_branch)
+    return mr.state in OPEN_STATES and not project.trigger.failing(inputs)
 
 
 def identity_of(project_id: int, *, mr_iid: int | None, branch: str) -> str:

@@ -11,9 +11,9 @@ shaped like GitLab's payload raises :class:`PermanentError` naming the field.
 - Merge Request Hook: see :mod:`bot.events_mr`.
 - Pipeline Hook: only ``status: success`` of a branch (not a tag) acts.
   With a ``merge_request`` (open) → UP for that MR at ``object_attributes.sha``
-  in both ``deploy_on`` modes (with ``push`` it repeats the MR's head: a no-op);
-  ``check_trigger`` is set when the trigger has labels or refuses drafts, since
-  the hook carries neither. ``trigger.target_branches`` is checked here.
+  in both ``deploy_on`` modes (with ``push`` it repeats the MR's head: a no-op).
+  ``trigger.target_branches`` is checked here; the hook carries no labels or
+  draft state, so the intake applies the rest from the MR as GitLab shows it.
   Without one → a branch UP (``mr_iid`` None) with ``deploy_on: pipeline``,
   Ignored with ``push``. The caller applies a branch UP only to an environment
   that already exists for that branch — an MR environment of an open MR from
@@ -30,12 +30,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot.config import Config
+from bot.config import Config, TriggerInputs
 from bot.domain import messages
 from bot.domain.model import EndKind, short_sha
 from bot.gitlab.hooks.fields import Fields, parse_gitlab_time
 from bot.gitlab.hooks.intent import Ignored, Intent, IntentKind, Origin
-from bot.gitlab.hooks.merge_request import Rule, RuleInputs, decide_merge_request, failing_rules
+from bot.gitlab.hooks.merge_request import decide_merge_request
 
 __all__ = ["Ignored", "Intent", "IntentKind", "decide", "parse_gitlab_time"]
 
@@ -109,16 +109,13 @@ def _merge_request_pipeline(
     branch = merge_request.optional_text("source_branch") or attrs.text("ref")
     if branch == origin.default_branch:
         return Ignored(messages.event_default_branch(branch))
-    trigger = origin.project.trigger
     target = merge_request.optional_text("target_branch")
-    if target is not None and Rule.TARGET in failing_rules(trigger, RuleInputs((), False, target)):
-        return Ignored(messages.event_wrong_target(iid, target, trigger.target_branches))
+    failing = origin.project.trigger.failing(TriggerInputs(iid=iid, target_branch=target))
+    if failing:
+        return Ignored(failing[0].reason)
     return origin.up(mr_iid=iid, branch=branch, sha=sha,
                      reason=messages.event_pipeline_succeeded_mr(iid, short_sha(sha)),
-                     updated_at=attrs.timestamp("created_at"),
-                     mr_url=merge_request.optional_text("url") or "",
-                     check_trigger=bool(trigger.labels) or not trigger.drafts,
-                     from_pipeline=True)
+                     updated_at=attrs.timestamp("created_at"), from_pipeline=True)
 
 
 def _push(hook: Fields, origin: Origin) -> Intent | Ignored:

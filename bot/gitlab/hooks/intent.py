@@ -28,11 +28,9 @@ class Intent:
     finishes later), None for pushes. ``author_username`` is the GitLab user who
     caused the event (hooks carry only the MR author's numeric id).
 
-    Before acting on an UP the caller must:
-
-    - ``check_paths``: fetch the MR's changed paths and apply ``trigger.paths``;
-    - ``check_trigger``: fetch the MR and apply the whole trigger
-      (``Trigger.matches``): pipeline hooks carry no labels or draft state.
+    Before acting on an UP the caller must fetch the MR and apply the trigger
+    (``Trigger.failing``): pipeline hooks carry no labels or draft state; with
+    ``check_paths`` also its changed paths against ``trigger.paths``.
     """
 
     kind: IntentKind
@@ -44,9 +42,7 @@ class Intent:
     reason: str
     updated_at: datetime | None
     author_username: str = ""
-    mr_url: str = ""
     check_paths: bool = False
-    check_trigger: bool = False
     from_pipeline: bool = False  # sha is a passed pipeline's (its image exists)
     end_kind: EndKind | None = None  # for DOWN: why (MR closed, trigger lost, branch deleted)
 
@@ -68,17 +64,16 @@ class Origin:
     username: str
 
     def up(self, *, mr_iid: int | None, branch: str, sha: str, reason: str,
-           updated_at: datetime | None, mr_url: str = "",
-           check_trigger: bool = False, from_pipeline: bool = False) -> Intent:
+           updated_at: datetime | None, from_pipeline: bool = False) -> Intent:
         return Intent(
             IntentKind.UP, self.project.path, self.project_id, mr_iid, branch, sha, reason,
-            updated_at, self.username, mr_url,
+            updated_at, self.username,
             check_paths=mr_iid is not None and bool(self.project.trigger.paths),
-            check_trigger=check_trigger, from_pipeline=from_pipeline,
+            from_pipeline=from_pipeline,
         )
 
     def down(self, *, mr_iid: int | None, branch: str, reason: str, end_kind: EndKind,
-             updated_at: datetime | None, mr_url: str = "") -> Intent:
+             updated_at: datetime | None) -> Intent:
         return Intent(IntentKind.DOWN, self.project.path, self.project_id, mr_iid, branch,
-                      None, reason, updated_at, self.username, mr_url, end_kind=end_kind)
+                      None, reason, updated_at, self.username, end_kind=end_kind)
 

@@ -20,11 +20,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import Enum
 
-from bot.config import Trigger
+from bot.config import Rule, Trigger, TriggerInputs
 from bot.domain import messages
 from bot.domain.model import EndKind, short_sha
 from bot.gitlab.hooks.fields import Fields
@@ -36,32 +35,15 @@ END_ACTIONS = frozenset({"close", "merge"})
 OPEN_STATE = "opened"
 
 
-class Rule(Enum):
-    """The trigger rules a hook can check; ``paths`` needs the GitLab API."""
-
-    LABELS = "labels"
-    DRAFT = "drafts"
-    TARGET = "target_branches"
-
-
-@dataclass(frozen=True, slots=True)
-class RuleInputs:
-    """What the trigger rules look at in an MR."""
-
-    labels: tuple[str, ...]
-    draft: bool
-    target_branch: str
-
-
 @dataclass(frozen=True, slots=True)
 class MergeRequest:
     iid: int
     source_branch: str
     state: str
     head_sha: str | None
-    url: str
+    target_branch: str
     updated_at: datetime | None
-    now: RuleInputs
+    now: TriggerInputs  # labels, draft and target branch: what the hook shows now
 
 
 def decide_merge_request(hook: Fields, origin: Origin) -> Intent | Ignored:
@@ -73,7 +55,7 @@ def decide_merge_request(hook: Fields, origin: Origin) -> Intent | Ignored:
         return Ignored(messages.event_action_not_handled(action))
     mr = read_merge_request(hook, attrs)
     if action in END_ACTIONS:
-        return origin.down(mr_iid=mr.iid, branch=mr.source_branch, mr_url=mr.url,
+        return origin.down(mr_iid=mr.iid, branch=mr.source_branch,
                            reason=messages.event_mr_ended(mr.iid, action),
                            end_kind=EndKind.MR_CLOSED, updated_at=mr.updated_at)
     if mr.state != OPEN_STATE:
@@ -91,22 +73,23 @@ def read_merge_request(hook: Fields, attrs: Fields) -> MergeRequest:
     if draft is None:
         draft = attrs.optional_flag("work_in_progress") or False
     labels = hook.label_titles("labels") if hook.has("labels") else attrs.label_titles("labels")
+    iid = attrs.integer("iid")
+    target_branch = attrs.text("target_branch")
     return MergeRequest(
-        iid=attrs.integer("iid"),
+        iid=iid,
         source_branch=attrs.text("source_branch"),
         state=attrs.text("state"),
         head_sha=last_commit.text("id") if last_commit else None,
-        url=attrs.optional_text("url") or "",
+        target_branch=target_branch,
         updated_at=attrs.timestamp("updated_at"),
-        now=RuleInputs(labels, draft, attrs.text("target_branch")),
+        now=TriggerInputs(iid=iid, labels=labels, draft=draft, target_branch=target_branch),
     )
 
 
 def _open(attrs: Fields, mr: MergeRequest, origin: Origin, action: str) -> Intent | Ignored:
-    trigger = origin.project.trigger
-    failing = failing_rules(trigger, mr.now)
+    failing = origin.project.trigger.failing(mr.now)
     if failing:
-        return Ignored(_mismatch_text(failing[0], trigger, mr))
+        return Ignored(failing[0].reason)
     sha = _head(attrs, mr)
     if origin.project.deploy_on == "pipeline":
         return Ignored(messages.event_waiting_for_pipeline(short_sha(sha)))
@@ -116,27 +99,26 @@ def _open(attrs: Fields, mr: MergeRequest, origin: Origin, action: str) -> Inten
 def _update(hook: Fields, attrs: Fields, mr: MergeRequest, origin: Origin) -> Intent | Ignored:
     trigger = origin.project.trigger
     before = previous_inputs(hook, mr.now)
-    failing_now = failing_rules(trigger, mr.now)
-    failing_before = failing_rules(trigger, before)
+    failing_now = trigger.failing(mr.now)
+    failing_before = trigger.failing(before)
     if failing_now and not failing_before:
-        reason = _lost_text(failing_now[0], trigger, mr, before)
+        reason = _lost_text(failing_now[0].rule, trigger, mr, before)
         return origin.down(mr_iid=mr.iid, branch=mr.source_branch, reason=reason,
-                           end_kind=EndKind.TRIGGER_LOST, updated_at=mr.updated_at,
-                           mr_url=mr.url)
+                           end_kind=EndKind.TRIGGER_LOST, updated_at=mr.updated_at)
     if failing_now:
-        return Ignored(_mismatch_text(failing_now[0], trigger, mr))
+        return Ignored(failing_now[0].reason)
     if attrs.optional_text("oldrev") is not None:
         sha = _head(attrs, mr)
         if origin.project.deploy_on == "pipeline":
             return Ignored(messages.event_waiting_for_pipeline(short_sha(sha)))
         return _up(origin, mr, sha, messages.event_mr_new_commits(mr.iid, short_sha(sha)))
     if failing_before:
-        reason = _gained_text(failing_before[0], trigger, mr)
+        reason = _gained_text(failing_before[0].rule, trigger, mr)
         return _up(origin, mr, _head(attrs, mr), reason)
     return Ignored(messages.event_nothing_relevant(mr.iid))
 
 
-def previous_inputs(hook: Fields, now: RuleInputs) -> RuleInputs:
+def previous_inputs(hook: Fields, now: TriggerInputs) -> TriggerInputs:
     """The rule inputs before this event: ``changes.*.previous`` where given, else ``now``."""
     if isinstance(hook.data.get("changes"), list) and not hook.data["changes"]:
         return now  # an empty "changes" may come as [] rather than {}
@@ -155,41 +137,20 @@ def previous_inputs(hook: Fields, now: RuleInputs) -> RuleInputs:
     target = now.target_branch
     if changes.has("target_branch"):
         target = changes.obj("target_branch").optional_text("previous") or target
-    return RuleInputs(labels, draft, target)
+    return replace(now, labels=labels, draft=draft, target_branch=target)
 
 
-def failing_rules(trigger: Trigger, inputs: RuleInputs) -> list[Rule]:
-    """The rules that do not hold, each judged alone by ``Trigger.matches``."""
-    alone = {
-        Rule.LABELS: Trigger(labels=trigger.labels, drafts=True),
-        Rule.DRAFT: Trigger(drafts=trigger.drafts),
-        Rule.TARGET: Trigger(drafts=True, target_branches=trigger.target_branches),
-    }
-    return [
-        rule for rule, only in alone.items()
-        if not only.matches(inputs.labels, inputs.draft, (), inputs.target_branch)
-    ]
-
-
-def _trigger_labels_in(trigger: Trigger, labels: Iterable[str]) -> list[str]:
+def _trigger_labels_in(trigger: Trigger, labels: Iterable[str] | None) -> list[str]:
     wanted = {label.casefold() for label in trigger.labels}
-    return [label for label in labels if label.casefold() in wanted]
+    return [label for label in labels or () if label.casefold() in wanted]
 
 
-def _mismatch_text(rule: Rule, trigger: Trigger, mr: MergeRequest) -> str:
-    if rule is Rule.LABELS:
-        return messages.event_no_trigger_label(mr.iid, trigger.labels)
-    if rule is Rule.DRAFT:
-        return messages.event_is_draft(mr.iid)
-    return messages.event_wrong_target(mr.iid, mr.now.target_branch, trigger.target_branches)
-
-
-def _lost_text(rule: Rule, trigger: Trigger, mr: MergeRequest, before: RuleInputs) -> str:
+def _lost_text(rule: Rule, trigger: Trigger, mr: MergeRequest, before: TriggerInputs) -> str:
     if rule is Rule.LABELS:
         return messages.event_labels_removed(_trigger_labels_in(trigger, before.labels))
     if rule is Rule.DRAFT:
         return messages.event_marked_draft(mr.iid)
-    return messages.event_target_changed(mr.iid, mr.now.target_branch)
+    return messages.event_target_changed(mr.iid, mr.target_branch)
 
 
 def _gained_text(rule: Rule, trigger: Trigger, mr: MergeRequest) -> str:
@@ -197,7 +158,7 @@ def _gained_text(rule: Rule, trigger: Trigger, mr: MergeRequest) -> str:
         return messages.event_labels_added(_trigger_labels_in(trigger, mr.now.labels))
     if rule is Rule.DRAFT:
         return messages.event_marked_ready(mr.iid)
-    return messages.event_target_changed(mr.iid, mr.now.target_branch)
+    return messages.event_target_changed(mr.iid, mr.target_branch)
 
 
 def _head(attrs: Fields, mr: MergeRequest) -> str:
@@ -208,4 +169,4 @@ def _head(attrs: Fields, mr: MergeRequest) -> str:
 
 def _up(origin: Origin, mr: MergeRequest, sha: str, reason: str) -> Intent:
     return origin.up(mr_iid=mr.iid, branch=mr.source_branch, sha=sha, reason=reason,
-                     updated_at=mr.updated_at, mr_url=mr.url)
+                     updated_at=mr.updated_at)

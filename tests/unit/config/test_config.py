@@ -14,6 +14,7 @@ from bot.config import (
     ProjectConfig,
     Settings,
     Trigger,
+    TriggerInputs,
     load_config,
     load_config_text,
 )
@@ -280,7 +281,9 @@ def test_trigger_matches(
     target: str,
     expected: bool,
 ) -> None:
-    assert trigger.matches(labels, draft, paths, target) is expected
+    inputs = TriggerInputs(iid=7, labels=tuple(labels), draft=draft, changed_paths=tuple(paths),
+                           target_branch=target)
+    assert (not trigger.failing(inputs)) is expected
 
 
 # --- what is refused, and what the message says ---------------------------------

@@ -223,7 +223,6 @@ def test_merge_request_open_intent_in_full() -> None:
         kind=IntentKind.UP, project_path="group/app", project_id=42, mr_iid=7,
         branch="feature-x", sha=HEAD, reason="MR !7 opened",
         updated_at=datetime(2026, 3, 2, 9, 58, 12, tzinfo=UTC), author_username="alice",
-        mr_url="https://gitlab.example.com/group/app/-/merge_requests/7",
     )
 
 
@@ -233,7 +232,6 @@ def test_merge_intent_in_full() -> None:
         kind=IntentKind.DOWN, project_path="group/app", project_id=42, mr_iid=7,
         branch="feature-x", sha=None, reason="MR !7 merged",
         updated_at=datetime(2026, 3, 3, 8, 5, 10, tzinfo=UTC), author_username="alice",
-        mr_url="https://gitlab.example.com/group/app/-/merge_requests/7",
         end_kind=EndKind.MR_CLOSED,
     )
 
@@ -264,21 +262,21 @@ def test_renamed_project_keeps_the_configured_path() -> None:
     assert (result.project_path, result.project_id) == ("group/App", 42)
 
 
-@pytest.mark.parametrize(("name", "project", "check_paths", "check_trigger"), [
-    ("merge_request_open", {}, False, False),
-    ("merge_request_open", {"trigger": {"paths": ["app/*"]}}, True, False),
-    ("merge_request_update_commits", {"trigger": {"paths": ["app/*"]}}, True, False),
-    ("pipeline_success_mr", {"trigger": {"drafts": True}}, False, False),
-    ("pipeline_success_mr", {}, False, True),  # drafts refused: the hook has no draft state
-    ("pipeline_success_mr", {"trigger": {"labels": ["preview"], "drafts": True}}, False, True),
-    ("pipeline_success_mr", {"trigger": {"paths": ["app/*"], "drafts": True}}, True, False),
-    ("pipeline_success_branch", {"trigger": {"paths": ["app/*"]}, **PIPELINE}, False, False),
+@pytest.mark.parametrize(("name", "project", "check_paths"), [
+    ("merge_request_open", {}, False),
+    ("merge_request_open", {"trigger": {"paths": ["app/*"]}}, True),
+    ("merge_request_update_commits", {"trigger": {"paths": ["app/*"]}}, True),
+    ("pipeline_success_mr", {"trigger": {"drafts": True}}, False),
+    ("pipeline_success_mr", {}, False),
+    ("pipeline_success_mr", {"trigger": {"labels": ["preview"], "drafts": True}}, False),
+    ("pipeline_success_mr", {"trigger": {"paths": ["app/*"], "drafts": True}}, True),
+    ("pipeline_success_branch", {"trigger": {"paths": ["app/*"]}, **PIPELINE}, False),
 ])
-def test_what_the_caller_must_check(name: str, project: dict[str, object], check_paths: bool,
-                                    check_trigger: bool) -> None:
+def test_what_the_caller_must_check(name: str, project: dict[str, object],
+                                    check_paths: bool) -> None:
     result = decide(hook(name), fixture(name), config(**project))
     assert isinstance(result, Intent)
-    assert (result.check_paths, result.check_trigger) == (check_paths, check_trigger)
+    assert result.check_paths == check_paths
 
 
 @pytest.mark.parametrize("event_type", ["Issue Hook", "Tag Push Hook", "Note Hook", "", "push"])
