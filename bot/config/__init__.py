@@ -1,4 +1,4 @@
-"""Configuration: the YAML project file and the environment (SPEC §4).
+"""Configuration: the YAML project file and the environment (README "Configuration").
 
 ``load_config`` reads the file strictly: an unknown key anywhere, a bad
 duration, a missing required key, a duplicate project → :class:`ConfigError`
@@ -11,7 +11,7 @@ id), ``reconcile_interval``, ``max_envs``, ``dry_run`` (plan and report, never
 change anything), ``max_parallel_teardowns`` (default 8), ``orphan_grace`` (1h: how long a managed
 namespace nothing explains is kept before it is torn down), ``defaults``, ``projects``.
 
-Keys beyond the SPEC example (defaults or per project): ``image_tag``,
+Keys beyond the minimal example (defaults or per project): ``image_tag``,
 ``trigger.target_branches``, ``deploy_on`` (push | pipeline), ``overlay``
 (prod | dev | preview), ``max_envs`` (cap per project; at the top level: cap in
 total), ``ready_timeout``, ``smoke_path``; per project only: ``slug``, ``id``.

@@ -1,4 +1,4 @@
-"""The validated configuration: what the rest of the bot reads (SPEC §4).
+"""The validated configuration: what the rest of the bot reads (README "Configuration").
 
 Built by :func:`bot.config.load_config`; constructing these directly (e.g. in
 tests) skips file validation but still freezes ``values``.
@@ -110,7 +110,7 @@ class ProjectConfig:
         return naming.branch_env_key(self.slug, branch)
 
     def url(self, env_key: str) -> str:
-        """``https://<ENV>.<domain>`` (SPEC §5)."""
+        """``https://<ENV>.<domain>`` (README "How it converges")."""
         return f"https://{env_key}.{self.domain}"
 
 

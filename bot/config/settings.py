@@ -1,4 +1,4 @@
-"""Secrets and endpoints from environment variables (SPEC §4).
+"""Secrets and endpoints from environment variables (README "Configuration").
 
 An empty variable counts as unset (``FOO=`` in a compose file means "not given").
 Secrets, and ``REDIS_URL`` (it may carry a password), never show in ``repr()``.
@@ -159,7 +159,7 @@ class Settings:
 
     @property
     def slack_socket_mode(self) -> bool:
-        """SLACK_APP_TOKEN set → Socket Mode instead of HTTP (SPEC §4)."""
+        """SLACK_APP_TOKEN set → Socket Mode instead of HTTP (README "Configuration")."""
         return self.slack_app_token is not None
 
     def require(self, *names: str) -> None:

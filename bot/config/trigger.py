@@ -1,4 +1,4 @@
-"""The trigger rules: which merge requests get an environment (SPEC §4).
+"""The trigger rules: which merge requests get an environment (README "Configuration").
 
 One evaluator, :meth:`Trigger.failing`, judges every rule for the hooks, the
 intake, discovery and ``wants_environment``. Each caller passes what it knows

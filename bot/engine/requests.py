@@ -111,7 +111,7 @@ class Requests:
 
     def candidate_keys(self, project: ProjectConfig, project_id: int, *,
                        mr_iid: int | None, branch: str) -> tuple[str, str]:
-        """The plain key of an identity and its identity key (SPEC §5)."""
+        """The plain key of an identity and its identity key (README "How it converges")."""
         plain = project.mr_env_key(mr_iid) if mr_iid is not None else \
             project.branch_env_key(branch)
         return plain, naming.identity_key(plain, identity_of(project_id, mr_iid=mr_iid,

@@ -1,4 +1,4 @@
-"""GitLab webhook deliveries → what should happen to which environment (SPEC §6).
+"""GitLab webhook deliveries → what should happen to which environment (README "GitLab webhooks").
 
 :func:`decide` is pure: no I/O, no clock. It reads the ``X-Gitlab-Event``
 header and the JSON body and answers an :class:`Intent` (UP at a commit, or
@@ -8,7 +8,7 @@ shaped like GitLab's payload raises :class:`PermanentError` naming the field.
 - The project is looked up by ``project.path_with_namespace`` (case-insensitive),
   then by ``project.id``; unknown → Ignored. The default branch is never
   previewbot's (GitOps deploys it): anything for it is Ignored.
-- Merge Request Hook: see :mod:`bot.events_mr`.
+- Merge Request Hook: see :mod:`bot.gitlab.hooks.merge_request`.
 - Pipeline Hook: only ``status: success`` of a branch (not a tag) acts.
   With a ``merge_request`` (open) → UP for that MR at ``object_attributes.sha``
   in both ``deploy_on`` modes (with ``push`` it repeats the MR's head: a no-op).

@@ -1,4 +1,4 @@
-"""Merge Request Hook → Intent (SPEC §6).
+"""Merge Request Hook → Intent (README "GitLab webhooks").
 
 - ``close`` / ``merge`` → DOWN, whatever the trigger rules say: an environment
   made by hand (``/preview up group/app!7``) goes too; with none, DOWN is a no-op.
