@@ -624,6 +624,8 @@ def role_binding_not_effective(namespace: str, role: str, account: str, seconds:
 
 # --- Slack: who may act, expiry, commands -----------------------------------
 
+# Slack passes the verb itself (handlers.slack.grammar:Subcommand, its verb); this maps
+# the action names other callers of Permissions.check_change may still pass.
 _ACTION_VERBS = {"down": "tear down", "extend": "extend", "keep": "keep"}
 
 

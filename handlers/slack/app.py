@@ -53,12 +53,7 @@ from handlers.web import BodyTooLarge, read_capped
 
 log = logging.getLogger("previewbot.slack")
 COMMAND = "/preview"
-BUTTON_COMMANDS: dict[str, Callable[[str], grammar.Command]] = {
-    formatting.EXTEND: grammar.Extend,
-    formatting.KEEP: grammar.Keep,
-    formatting.DOWN: grammar.Down,
-    formatting.REDEPLOY: grammar.Redeploy,
-}
+BUTTON_COMMANDS = grammar.BUTTONS  # action id → the command its button gives
 Endpoint = Callable[[Request], Awaitable[Response]]
 FORM = "application/x-www-form-urlencoded"
 

@@ -31,6 +31,7 @@ from handlers.slack.grammar import (
     Up,
     name_of,
     suggest,
+    verb_of,
 )
 
 log = logging.getLogger("previewbot.slack")
@@ -86,15 +87,15 @@ class Commands:
             case Up():
                 return self._up(command, user_id, actor, now)
             case Extend(text, duration):
-                env = self._changeable(text, user_id, "extend")
+                env = self._changeable(text, user_id, verb_of(command))
                 env, capped = self.requests.extend(env.key, duration, actor=actor)
                 return self._done(env, formatting.extended(env, capped), now)
             case Keep(text):
-                env = self._changeable(text, user_id, "keep")
+                env = self._changeable(text, user_id, verb_of(command))
                 env = self.requests.keep(env.key, actor=actor)
                 return self._done(env, formatting.kept(env), now)
             case Down(text):
-                env = self._changeable(text, user_id, "down")
+                env = self._changeable(text, user_id, verb_of(command))
                 env = self.requests.request_down(
                     env.key, reason=messages.down_requested_in_slack(actor), actor=actor)
                 return self._done(env, formatting.tearing_down(env), None)
@@ -130,9 +131,10 @@ class Commands:
         self.poke(env.key)  # the reconciler converges, as after a webhook
         return Reply(*formatting.done(text, env, now), env_key=env.key)
 
-    def _changeable(self, text: str, user_id: str, action: str) -> Environment:
+    def _changeable(self, text: str, user_id: str, verb: str) -> Environment:
+        """``verb``: what the refusal says one may not do (``grammar.verb_of``)."""
         env = self.resolve(text)
-        self.permissions.check_change(user_id, action, env)
+        self.permissions.check_change(user_id, verb, env)
         return env
 
     def resolve(self, text: str) -> Environment:

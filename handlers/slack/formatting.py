@@ -19,14 +19,15 @@ from bot.domain.durations import format_duration
 from bot.domain.model import Environment, HistoryEntry, Status, short_sha
 from bot.engine.notify import NoticeKind
 from bot.engine.permissions import GITLAB_ACTOR_PREFIX, SLACK_ACTOR_PREFIX
+from handlers.slack import grammar
 
 Block = dict[str, Any]
 Blocks = list[Block]
 
-ACTION_PREFIX = "preview."
-OPEN, EXTEND, KEEP, DOWN, REDEPLOY = (ACTION_PREFIX + name for name in
-                                      ("open", "extend", "keep", "down", "redeploy"))
-BUTTON_EXTENSION = "24h"
+ACTION_PREFIX, OPEN, BUTTON_EXTENSION = (grammar.ACTION_PREFIX, grammar.OPEN,
+                                         grammar.BUTTON_EXTENSION)
+EXTEND, KEEP, DOWN, REDEPLOY = (grammar.action_id(name) for name in
+                                ("extend", "keep", "down", "redeploy"))
 LIST_LIMIT = 40  # a message holds at most 50 blocks
 HOME_MINE_LIMIT = 20  # a Home view holds at most 100 blocks; each environment takes 2
 HOME_ALL_LIMIT = 25
@@ -49,17 +50,7 @@ _EVENT = {
     NoticeKind.TORN_DOWN: ":wastebasket:",
 }
 
-USAGE = {
-    "help": "`/preview help` — this help",
-    "list": "`/preview list [mine|PROJECT]` — active environments (yours, or one project's)",
-    "status": "`/preview status ENV` — commit, last deploy, and who did what",
-    "up": "`/preview up PROJECT!IID [for DURATION]` · `/preview up PROJECT@BRANCH "
-          "[for DURATION]` — deploy a merge request or a branch",
-    "extend": "`/preview extend ENV [DURATION]` — push the expiry (default 24h, at most "
-              "max_ttl after creation)",
-    "keep": "`/preview keep ENV` — keep until the merge request closes (at most max_ttl)",
-    "down": "`/preview down ENV` — tear it down now",
-}
+USAGE = {sub.name: sub.usage for sub in grammar.TYPED}  # in the order of the help
 NOTES = ("ENV is e.g. `app-mr-7`, `group/app!7` or `group/app@feature-x`; DURATION e.g. "
          "`30m`, `4h`, `2d`. `down`, `extend` and `keep`: the MR author, the project's "
          "GitLab Maintainers and Owners, and previewbot admins. `up`: workspace members.")
@@ -252,13 +243,9 @@ def expiry_dm(env: Environment, reason: str, channel: str) -> tuple[str, Blocks]
     return text, blocks
 
 
-_PRESSED = {EXTEND: f"extended by {BUTTON_EXTENSION}", KEEP: "kept until the merge request closes",
-            DOWN: "teardown requested", REDEPLOY: "redeploy requested"}
-
-
 def pressed(action_id: str, user_id: str) -> str:
     """The announcement's note after a button: what was done, by whom."""
-    return f"{_PRESSED.get(action_id, 'changed')} by <@{escape(user_id)}>"
+    return f"{grammar.PRESSED.get(action_id, 'changed')} by <@{escape(user_id)}>"
 
 
 def headline(blocks: Blocks) -> str:

@@ -12,13 +12,22 @@ escapes ``&``, ``<`` and ``>`` in command text and wraps links in ``<…>``: bot
 are undone first. A wrong word gets a :class:`UsageError` saying what was wrong,
 with a "did you mean" for near-miss subcommands and project paths; the reply
 adds the subcommand's usage. Pure: no I/O, so it runs inside Slack's 3 s ack.
+
+Every subcommand is listed once, in ``REGISTRY``: its word, parser, usage line,
+the verb its refusal names and its button. ``SUBCOMMANDS`` and :func:`parse`,
+:func:`name_of` (metrics and logs), the usage text (``formatting.USAGE``),
+:func:`verb_of` (for ``Permissions.check_change``), the button action ids with the
+command each gives (``BUTTONS``) and the note it leaves (``PRESSED``) are derived
+from it; ``tests/unit/slack/test_subcommands.py`` checks that they agree. A new
+command is its class, its argument parser and one ``Subcommand`` here, plus what it
+does in ``handlers.slack.commands``.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,7 +36,9 @@ from bot.domain.durations import parse_duration
 from bot.domain.errors import PermanentError
 
 DEFAULT_EXTENSION = timedelta(hours=24)
-SUBCOMMANDS = ("help", "list", "status", "up", "extend", "keep", "down")
+ACTION_PREFIX = "preview."
+OPEN = ACTION_PREFIX + "open"  # a link button: Slack opens it, no command behind it
+BUTTON_EXTENSION = "24h"  # what the Extend button adds: DEFAULT_EXTENSION
 _LINK = re.compile(r"<(?:[^|<>]*\|)?([^<>]*)>")  # <http://x|x> → x, <mailto:a@b|a@b> → a@b
 
 
@@ -89,12 +100,6 @@ class UsageError(Exception):
         self.subcommand = subcommand
 
 
-def name_of(command: Command) -> str:
-    """The command's name for metrics and logs."""
-    return {Help: "help", ListEnvs: "list", Status: "status", Up: "up", Extend: "extend",
-            Keep: "keep", Down: "down", Redeploy: "redeploy"}[type(command)]
-
-
 def unescape(text: str) -> str:
     """Slack's escaping undone: links unwrapped, then &lt; &gt; &amp;."""
     text = _LINK.sub(lambda m: m.group(1), text)
@@ -104,17 +109,6 @@ def unescape(text: str) -> str:
 def suggest(word: str, choices: Sequence[str]) -> str | None:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return close[0] if close else None
-
-
-def parse(text: str, projects: Sequence[str] = ()) -> Command:
-    """``projects``: the configured paths and slugs, to check PROJECT and suggest one."""
-    words = unescape(text).split()
-    if not words:
-        return Help()
-    head, args = words[0].lower(), words[1:]
-    if head not in SUBCOMMANDS:
-        raise UsageError(messages.unknown_subcommand(words[0], suggest(head, SUBCOMMANDS)))
-    return _PARSERS[head](args, projects)
 
 
 def _help(args: list[str], _: Sequence[str]) -> Command:
@@ -173,8 +167,90 @@ def _down(args: list[str], projects: Sequence[str]) -> Command:
     return Down(_env("down", args, projects))
 
 
-_PARSERS = {"help": _help, "list": _list, "status": _status, "up": _up, "extend": _extend,
-            "keep": _keep, "down": _down}
+# --- the registry --------------------------------------------------------------------
+
+Parser = Callable[[list[str], Sequence[str]], Command]
+
+
+@dataclass(frozen=True, slots=True)
+class Subcommand:
+    """One command a person can give, typed after `/preview` or with a button."""
+
+    name: str  # the word typed, and the name in metrics and logs
+    command: type[Command]  # what it parses into
+    parse: Parser | None = None  # the arguments → the command; None: a button only
+    usage: str = ""  # its line in the help and usage text (typed subcommands)
+    verb: str = ""  # "you may not VERB …", for the commands that check_change
+    press: Callable[[str], Command] | None = None  # its button: environment key → command
+    pressed: str = ""  # the announcement's note after its button
+
+    @property
+    def action_id(self) -> str:
+        """Its button's action id (empty without a button)."""
+        return ACTION_PREFIX + self.name if self.press is not None else ""
+
+
+REGISTRY: tuple[Subcommand, ...] = (
+    Subcommand("help", Help, _help, "`/preview help` — this help"),
+    Subcommand("list", ListEnvs, _list,
+               "`/preview list [mine|PROJECT]` — active environments (yours, or one "
+               "project's)"),
+    Subcommand("status", Status, _status,
+               "`/preview status ENV` — commit, last deploy, and who did what"),
+    Subcommand("up", Up, _up,
+               "`/preview up PROJECT!IID [for DURATION]` · `/preview up PROJECT@BRANCH "
+               "[for DURATION]` — deploy a merge request or a branch"),
+    Subcommand("extend", Extend, _extend,
+               "`/preview extend ENV [DURATION]` — push the expiry (default 24h, at most "
+               "max_ttl after creation)",
+               verb="extend", press=Extend, pressed=f"extended by {BUTTON_EXTENSION}"),
+    Subcommand("keep", Keep, _keep,
+               "`/preview keep ENV` — keep until the merge request closes (at most max_ttl)",
+               verb="keep", press=Keep, pressed="kept until the merge request closes"),
+    Subcommand("down", Down, _down,
+               "`/preview down ENV` — tear it down now",
+               verb="tear down", press=Down, pressed="teardown requested"),
+    Subcommand("redeploy", Redeploy, press=Redeploy, pressed="redeploy requested"),
+)
+
+BY_NAME = {sub.name: sub for sub in REGISTRY}
+_BY_TYPE = {sub.command: sub for sub in REGISTRY}
+TYPED = tuple(sub for sub in REGISTRY if sub.parse is not None)
+SUBCOMMANDS = tuple(sub.name for sub in TYPED)
+BUTTONS: dict[str, Callable[[str], Command]] = {
+    sub.action_id: sub.press for sub in REGISTRY if sub.press is not None}
+PRESSED = {sub.action_id: sub.pressed for sub in REGISTRY if sub.press is not None}
+
+
+def action_id(name: str) -> str:
+    """The button action id of subcommand ``name``; KeyError if it has no button."""
+    sub = BY_NAME[name]
+    if sub.press is None:
+        raise KeyError(f"{name} has no button")
+    return sub.action_id
+
+
+def name_of(command: Command) -> str:
+    """The command's name for metrics and logs."""
+    return _BY_TYPE[type(command)].name
+
+
+def verb_of(command: Command) -> str:
+    """What a refusal says one may not do, e.g. "tear down"; the name if none is set."""
+    sub = _BY_TYPE[type(command)]
+    return sub.verb or sub.name
+
+
+def parse(text: str, projects: Sequence[str] = ()) -> Command:
+    """``projects``: the configured paths and slugs, to check PROJECT and suggest one."""
+    words = unescape(text).split()
+    if not words:
+        return Help()
+    head, args = words[0].lower(), words[1:]
+    parser = BY_NAME[head].parse if head in BY_NAME else None
+    if parser is None:
+        raise UsageError(messages.unknown_subcommand(words[0], suggest(head, SUBCOMMANDS)))
+    return parser(args, projects)
 
 
 def _at_most(subcommand: str, args: list[str], count: int) -> None:
