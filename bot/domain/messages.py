@@ -202,7 +202,8 @@ def env_bad_url(name: str, schemes: Iterable[str], example: str) -> str:
 
 
 def env_missing(names: Iterable[str]) -> str:
-    return f"missing environment variables: {_listing(names)}: set them (see SPEC §4)"
+    return (f"missing environment variables: {_listing(names)}: set them (see the README,"
+            " Configuration)")
 
 
 # --- engine: requests, deploys, teardowns ------------------------------------

@@ -1,4 +1,4 @@
-"""Slack (SPEC §7): `/preview` commands, one live announcement per environment,
+"""Slack (README "Slack app"): `/preview` commands, one live announcement per environment,
 buttons, expiry warnings, App Home.
 
 - ``app``: the Bolt app (HTTP at ``POST /slack/events``, or Socket Mode) and ``SlackBot``,

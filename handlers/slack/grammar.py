@@ -1,4 +1,4 @@
-"""The `/preview` command grammar (SPEC §7): text → one typed command, or a usage error.
+"""The `/preview` grammar (README "Slack app"): text → one typed command, or a usage error.
 
     command := ""            | "help" [WORD]
              | "list" ["mine" | PROJECT]

@@ -1,4 +1,4 @@
-"""Core → Slack: the ``Notifier`` port over the Slack Web API (SPEC §7).
+"""Core → Slack: the ``Notifier`` port over the Slack Web API (README "Slack app").
 
 One announcement per environment, in its project's channel, edited in place
 with ``chat.update`` as the state changes (deploying → ready with the URL →
