@@ -5,6 +5,9 @@
   retried with backoff by the queue, then parked; malformed deliveries are
   parked at once; refusals (capacity, MR not open) are acked and logged.
 - converge threads take poked environments and run a reconcile pass for them.
+- a renew thread tells the queue, well within ``claim_idle``, which deliveries this
+  process still holds (in a claimed batch or being handled): a slow delivery on a busy
+  machine is never taken over as if its worker had died, and so never handled twice.
 
 The periodic full pass is the scheduler's (``bot.runtime.scheduler``).
 """
@@ -47,12 +50,17 @@ class Workers:
         self.reconciler = Reconciler(core)
         self.consumer = consumer_name()
         self._stop = threading.Event()
+        self._held: set[str] = set()  # delivery ids this process's intake threads are at
+        self._held_lock = threading.Lock()
         self._threads = [threading.Thread(target=self._loop, args=(self.intake_once,),
                                           name=f"intake-{i}", daemon=True)
                          for i in range(intake_threads)]
         self._threads += [threading.Thread(target=self._loop, args=(self.converge_once,),
                                            name=f"converge-{i}", daemon=True)
                           for i in range(converge_threads)]
+        if intake_threads:
+            self._threads.append(threading.Thread(target=self._renew_loop, name="intake-renew",
+                                                  daemon=True))
 
     def start(self) -> None:
         for thread in self._threads:
@@ -91,14 +99,61 @@ class Workers:
 
     def intake_once(self) -> bool:
         deliveries = self.queue.claim(self.consumer, count=10)
-        for delivery in deliveries:
-            try:
-                self.process(delivery)
-            except Exception as error:
-                log.exception("delivery %s (%s) crashed its handler", delivery.id,
-                              delivery.event_type)
-                self._count(self.queue.fail(delivery, f"handler crashed: {error!r}"))
+        with self._held_lock:
+            # The threads of one process share a consumer name: one may take over an
+            # entry a sibling is still at (its renewal late). The sibling keeps it.
+            mine = [delivery for delivery in deliveries if delivery.id not in self._held]
+            self._held.update(delivery.id for delivery in mine)
+        try:
+            for delivery in mine:
+                if not self.queue.renew(self.consumer, [delivery.id]):
+                    log.info("delivery %s (%s) was taken over by another worker while it "
+                             "waited in this batch; left to that one", delivery.id,
+                             delivery.event_type)
+                    continue
+                try:
+                    self.process(delivery)
+                except Exception as error:
+                    log.exception("delivery %s (%s) crashed its handler", delivery.id,
+                                  delivery.event_type)
+                    self._count(self.queue.fail(delivery, f"handler crashed: {error!r}"))
+                finally:
+                    with self._held_lock:
+                        self._held.discard(delivery.id)
+        finally:
+            with self._held_lock:
+                self._held.difference_update(delivery.id for delivery in mine)
         return bool(deliveries)
+
+    def renew_held(self) -> set[str]:
+        """Renew the deliveries this process holds; returns those it no longer holds."""
+        with self._held_lock:
+            held = set(self._held)
+        lost = held - self.queue.renew(self.consumer, held)
+        with self._held_lock:
+            lost &= self._held  # finished meanwhile: acked, not lost
+        for entry_id in sorted(lost):
+            log.warning("delivery %s is no longer held by %s (taken over, acked or failed "
+                        "elsewhere)", entry_id, self.consumer)
+        return lost
+
+    def _renew_loop(self) -> None:
+        # Four renewals per claim_idle: one late renewal still leaves room. Goes on after
+        # stop() while deliveries are still being handled.
+        period = max(0.05, self.queue.claim_idle.total_seconds() / 4)
+        pause = threading.Event()  # never set: a wait that stop() does not cut short
+        while True:
+            if self._stop.is_set():
+                with self._held_lock:
+                    if not self._held:
+                        return
+                pause.wait(period)
+            else:
+                self._stop.wait(period)
+            try:
+                self.renew_held()
+            except PreviewError as error:  # Redis is down: the next renewal tries again
+                log.warning("%s: %s", threading.current_thread().name, error)
 
     def process(self, delivery: Delivery) -> str:
         """Handle one queued delivery; returns the outcome recorded in metrics."""

@@ -24,7 +24,9 @@ converge to a desired state (doing it twice does no harm).
 Durability:
   * Enqueuer SIGKILLed after it answered 202: the stream entry is in Redis; a worker reads it.
   * Worker SIGKILLed mid-handling: the entry stays pending in the group; after
-    ``claim_idle`` another worker takes it over (XAUTOCLAIM). Each takeover counts
+    ``claim_idle`` another worker takes it over (XAUTOCLAIM). A live worker
+    :meth:`~DeliveryQueue.renew`\\ s what it holds (claimed, waiting in its batch or being
+    handled), so a slow delivery is never handled twice for a lost one. Each takeover counts
     as a failed attempt, so a delivery that kills its worker ends up parked instead
     of killing every replica in turn. A worker that dies after taking pokes loses
     them; the periodic reconcile pass converges those environments anyway.
@@ -46,6 +48,7 @@ Durability:
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
@@ -104,6 +107,7 @@ class DeliveryQueue:
         self._park_script = client.register_script(lua.PARK)
         self._requeue = client.register_script(lua.REQUEUE)
         self._take_due = client.register_script(lua.TAKE_DUE)
+        self._renew = client.register_script(lua.RENEW)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> DeliveryQueue:
@@ -201,6 +205,22 @@ class DeliveryQueue:
             else:
                 self.park(event, messages.queue_worker_lost(lost), attempts=event.attempts)
         return events
+
+    @property
+    def claim_idle(self) -> timedelta:
+        """How long a claimed entry may go unrenewed before another worker takes it."""
+        return self._claim_idle
+
+    def renew(self, consumer: str, entry_ids: Collection[str]) -> set[str]:
+        """Tell the group ``consumer`` is still at these entries (their idle time starts
+        again). Returns the ids it still holds; one left out was acked, failed or taken
+        over meanwhile. A worker renews well within ``claim_idle``, so only the entries
+        of a worker that stopped are ever taken over."""
+        if not entry_ids:
+            return set()
+        with self._errors():
+            held = self._renew(keys=[self._stream], args=[GROUP, consumer, *entry_ids])
+        return {text(entry_id) for entry_id in held or []}
 
     def ack(self, event: Delivery) -> None:
         """Done: delete the entry, remember its id (:meth:`already_done`). Idempotent."""

@@ -136,6 +136,38 @@ def test_event_of_a_dead_consumer_is_taken_over_after_claim_idle(
     assert alive.stats()["pending"] == 0
 
 
+def test_renew_keeps_what_a_live_consumer_holds_and_says_what_it_lost(
+        make_queue: Callable[..., DeliveryQueue], redis_url: str) -> None:
+    # Wide margins: a busy machine may pause between two lines for a good while.
+    live = make_queue(claim_idle=timedelta(seconds=1))
+    other = make_queue(claim_idle=timedelta(seconds=1))
+    for key in ("uuid-1", "uuid-2", "uuid-3"):
+        live.enqueue(MR, BODY, key)
+    held = live.claim("live", count=2, block=NO_WAIT)
+    [elsewhere] = other.claim("other", count=1, block=NO_WAIT)
+    ids = {event.id for event in held}
+    raw = redis.Redis.from_url(redis_url)
+
+    def pending(entry_id: str) -> dict[str, Any]:
+        [entry] = raw.xpending_range("previewbot:queue:events", "workers", min=entry_id,
+                                     max=entry_id, count=1)
+        return dict(entry)
+
+    poll("all three entries to idle past claim_idle",
+         lambda: all(pending(i)["time_since_delivered"] >= 1500 for i in ids | {elsewhere.id}))
+    assert live.renew("live", ids | {elsewhere.id}) == ids  # not another consumer's entry
+    # Renewed, they are not taken over; the other consumer's entry, idle, is.
+    assert [e.id for e in other.claim("thief", block=NO_WAIT)] == [elsewhere.id]
+    assert all(pending(i)["time_since_delivered"] < 1500 for i in ids)
+    assert all(pending(i)["consumer"] == b"live" for i in ids)
+    assert all(pending(i)["times_delivered"] == 1 for i in ids)  # a renewal is no delivery
+    first = held[0]
+    live.ack(first)
+    assert live.renew("live", ids) == ids - {first.id}  # acked: no longer held
+    assert live.renew("live", set()) == set()
+    raw.close()
+
+
 def test_event_that_keeps_killing_workers_is_parked(
         make_queue: Callable[..., DeliveryQueue], caplog: pytest.LogCaptureFixture) -> None:
     queue = make_queue(claim_idle=timedelta(milliseconds=100), max_attempts=2)
