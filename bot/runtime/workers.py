@@ -5,16 +5,21 @@
   retried with backoff by the queue, then parked; malformed deliveries are
   parked at once; refusals (capacity, MR not open) are acked and logged.
 - converge threads take poked environments and run a reconcile pass for them.
-- a renew thread tells the queue, well within ``claim_idle``, which deliveries this
-  process still holds (in a claimed batch or being handled): a slow delivery on a busy
-  machine is never taken over as if its worker had died, and so never handled twice.
+- a renew thread tells the queue, well within ``claim_idle``, which deliveries the
+  intake threads still hold (in a claimed batch or being handled): a slow delivery on a
+  busy machine is never taken over as if its worker had died, and so never handled
+  twice. A handler stuck for ``HOLD_LIMIT`` claim_idles is renewed no longer, so what
+  it holds is taken over as from a dead worker. Each intake thread is a consumer of its
+  own (``<host>-<pid>-intake-<n>``): a takeover between two threads is a real one.
 
 The periodic full pass is the scheduler's (``bot.runtime.scheduler``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import os
 import socket
 import threading
@@ -34,6 +39,8 @@ from bot.state.queue import Delivery, DeliveryQueue
 
 log = logging.getLogger("previewbot.worker")
 IDLE_WAIT = 0.2  # seconds an idle worker waits before it looks for work again
+HOLD_LIMIT = 10  # claim_idles a delivery is renewed at most (then a stuck handler lets go)
+RELEASED = -math.inf  # the claim time of a delivery no longer renewed
 
 
 def consumer_name() -> str:
@@ -50,11 +57,15 @@ class Workers:
         self.reconciler = Reconciler(core)
         self.consumer = consumer_name()
         self._stop = threading.Event()
-        self._held: set[str] = set()  # delivery ids this process's intake threads are at
+        # delivery id -> (the intake thread's consumer, when it claimed it, monotonic)
+        self._held: dict[str, tuple[str, float]] = {}
         self._held_lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._loop, args=(self.intake_once,),
-                                          name=f"intake-{i}", daemon=True)
-                         for i in range(intake_threads)]
+        self._intake = [threading.Thread(target=self._loop,
+                                         args=(functools.partial(self.intake_once,
+                                                                 f"{self.consumer}-intake-{i}"),),
+                                         name=f"intake-{i}", daemon=True)
+                        for i in range(intake_threads)]
+        self._threads = list(self._intake)
         self._threads += [threading.Thread(target=self._loop, args=(self.converge_once,),
                                            name=f"converge-{i}", daemon=True)
                           for i in range(converge_threads)]
@@ -97,62 +108,90 @@ class Workers:
             if not busy:
                 self._stop.wait(IDLE_WAIT)
 
-    def intake_once(self) -> bool:
-        deliveries = self.queue.claim(self.consumer, count=10)
+    def intake_once(self, consumer: str | None = None) -> bool:
+        """Claim a batch as ``consumer`` (default: the process's name) and handle it."""
+        consumer = consumer or self.consumer
+        deliveries = self.queue.claim(consumer, count=10)
+        claimed = time.monotonic()
         with self._held_lock:
-            # The threads of one process share a consumer name: one may take over an
-            # entry a sibling is still at (its renewal late). The sibling keeps it.
-            mine = [delivery for delivery in deliveries if delivery.id not in self._held]
-            self._held.update(delivery.id for delivery in mine)
+            self._held.update((delivery.id, (consumer, claimed)) for delivery in deliveries)
         try:
-            for delivery in mine:
-                if not self.queue.renew(self.consumer, [delivery.id]):
-                    log.info("delivery %s (%s) was taken over by another worker while it "
-                             "waited in this batch; left to that one", delivery.id,
-                             delivery.event_type)
-                    continue
+            for delivery in deliveries:
                 try:
-                    self.process(delivery)
-                except Exception as error:
-                    log.exception("delivery %s (%s) crashed its handler", delivery.id,
-                                  delivery.event_type)
-                    self._count(self.queue.fail(delivery, f"handler crashed: {error!r}"))
+                    self._handle_held(consumer, delivery)
                 finally:
                     with self._held_lock:
-                        self._held.discard(delivery.id)
+                        self._held.pop(delivery.id, None)
         finally:
             with self._held_lock:
-                self._held.difference_update(delivery.id for delivery in mine)
+                for delivery in deliveries:
+                    self._held.pop(delivery.id, None)
         return bool(deliveries)
 
+    def _handle_held(self, consumer: str, delivery: Delivery) -> None:
+        try:
+            # A delivery that waited in the batch may have been taken over meanwhile
+            # (its renewals late or past HOLD_LIMIT): then it is the new holder's.
+            still_held = bool(self.queue.renew(consumer, [delivery.id]))
+        except PreviewError as error:  # cannot tell: handle it (ack/fail settle it)
+            log.warning("delivery %s: cannot renew it (%s); handling it anyway",
+                        delivery.id, error)
+            still_held = True
+        if not still_held:
+            log.info("delivery %s (%s) was taken over by another worker while it waited "
+                     "in this batch; left to that one", delivery.id, delivery.event_type)
+            return
+        try:
+            self.process(delivery)
+        except Exception as error:
+            log.exception("delivery %s (%s) crashed its handler", delivery.id,
+                          delivery.event_type)
+            self._count(self.queue.fail(delivery, f"handler crashed: {error!r}"))
+
     def renew_held(self) -> set[str]:
-        """Renew the deliveries this process holds; returns those it no longer holds."""
+        """Renew the deliveries the intake threads hold (those held for fewer than
+        ``HOLD_LIMIT`` claim_idles); returns the ids no longer held."""
+        limit = HOLD_LIMIT * self.queue.claim_idle.total_seconds()
+        now = time.monotonic()
+        by_consumer: dict[str, set[str]] = {}
         with self._held_lock:
-            held = set(self._held)
-        lost = held - self.queue.renew(self.consumer, held)
+            for entry_id, (consumer, since) in self._held.items():
+                if now - since < limit:
+                    by_consumer.setdefault(consumer, set()).add(entry_id)
+                elif since != RELEASED:  # logged once; from now on it is not renewed
+                    log.error("delivery %s held by %s for %.0f s: its handler seems stuck; "
+                              "no longer renewed, so another worker takes it over",
+                              entry_id, consumer, now - since)
+                    self._held[entry_id] = (consumer, RELEASED)
+        lost: set[str] = set()
+        for consumer, ids in by_consumer.items():
+            lost |= ids - self.queue.renew(consumer, ids)
         with self._held_lock:
-            lost &= self._held  # finished meanwhile: acked, not lost
+            lost &= self._held.keys()  # finished meanwhile: acked, not lost
         for entry_id in sorted(lost):
-            log.warning("delivery %s is no longer held by %s (taken over, acked or failed "
-                        "elsewhere)", entry_id, self.consumer)
+            log.warning("delivery %s is no longer held here (taken over by another worker)",
+                        entry_id)
         return lost
 
     def _renew_loop(self) -> None:
         # Four renewals per claim_idle: one late renewal still leaves room. Goes on after
-        # stop() while deliveries are still being handled.
+        # stop() until the intake threads have finished what they hold.
         period = max(0.05, self.queue.claim_idle.total_seconds() / 4)
-        pause = threading.Event()  # never set: a wait that stop() does not cut short
+        pause = threading.Event()  # never set: short waits once stop() was called
+        due = time.monotonic() + period
         while True:
             if self._stop.is_set():
-                with self._held_lock:
-                    if not self._held:
-                        return
-                pause.wait(period)
+                if not any(thread.is_alive() for thread in self._intake):
+                    return
+                pause.wait(max(0.0, min(due - time.monotonic(), 0.1)))
             else:
-                self._stop.wait(period)
+                self._stop.wait(max(0.0, due - time.monotonic()))
+            if time.monotonic() < due:
+                continue
+            due = time.monotonic() + period
             try:
                 self.renew_held()
-            except PreviewError as error:  # Redis is down: the next renewal tries again
+            except Exception as error:  # Redis down, or a bug: the next renewal tries again
                 log.warning("%s: %s", threading.current_thread().name, error)
 
     def process(self, delivery: Delivery) -> str:

@@ -86,8 +86,9 @@ RENEW = """
 local held = {}
 for i = 3, #ARGV do
   local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
-  if #pending > 0 then
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  -- XCLAIM of an entry deleted meanwhile answers nothing (and drops it): not held.
+  if #pending > 0 and #redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i],
+                                  'JUSTID') > 0 then
     held[#held + 1] = ARGV[i]
   end
 end

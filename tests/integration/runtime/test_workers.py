@@ -5,7 +5,10 @@ the operator's view of parked events through `previewbot events`."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
+
+import pytest
 
 from bot import metrics
 from bot.domain.model import Status
@@ -14,6 +17,7 @@ from bot.state.queue import DeliveryQueue
 from tests.clock import MovableClock
 from tests.integration.lifecycle_bed import LifecycleBed
 from tests.integration.webhook_support import fixture, mr_event
+from tests.polling import poll
 
 
 def workers_for(bed: LifecycleBed,
@@ -125,3 +129,27 @@ def test_an_mr_opened_while_gitlab_rejected_the_token_is_deployed_once_it_accept
     env = bed.core().store.get(env_key)
     assert env is not None and env.desired.sha == sha
     assert queue.stats() == {"queued": 0, "pending": 0, "retrying": 0, "parked": 0}
+
+
+def test_a_stuck_handler_lets_go_after_the_hold_limit_and_a_sibling_takes_over(
+        bed: LifecycleBed, caplog: pytest.LogCaptureFixture) -> None:
+    # claim_idle 300 ms: renewed for HOLD_LIMIT of them (3 s), then released.
+    queue = DeliveryQueue.from_url(bed.redis_url, claim_idle=timedelta(milliseconds=300))
+    workers = Workers(bed.core(), queue, intake_threads=2, converge_threads=0)
+    sha = bed.add_mr(44)
+    # The first read of the MR answers after 8 s (within GitLab's 10 s client timeout):
+    # its handler is stuck for well past the hold limit.
+    bed.gitlab.hang_next(1, seconds=8, method="GET", path_contains="/merge_requests/44")
+    queue_one(queue, mr_event(bed, "open", 44, sha), "d-44")
+    caplog.set_level(logging.INFO)
+    workers.start()
+    try:
+        poll("the stuck handler to let go and a sibling to take the delivery over",
+             lambda: any("its handler seems stuck" in r.getMessage() for r in caplog.records)
+             and any("taken over by" in r.getMessage() for r in caplog.records), timeout=30)
+        poll("the delivery handled", lambda: "webhook" in [
+            h.action for h in bed.core().store.history(f"{bed.slug}-mr-44")], timeout=30)
+    finally:
+        workers.stop()
+    takeovers = [r.getMessage() for r in caplog.records if "taken over by" in r.getMessage()]
+    assert all(f"{workers.consumer}-intake-" in m for m in takeovers), takeovers
