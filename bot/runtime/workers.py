@@ -118,7 +118,7 @@ class Workers:
         try:
             for delivery in deliveries:
                 try:
-                    self._handle_held(consumer, delivery)
+                    self._handle_held(consumer, delivery, claimed)
                 finally:
                     with self._held_lock:
                         self._held.pop(delivery.id, None)
@@ -128,11 +128,13 @@ class Workers:
                     self._held.pop(delivery.id, None)
         return bool(deliveries)
 
-    def _handle_held(self, consumer: str, delivery: Delivery) -> None:
+    def _handle_held(self, consumer: str, delivery: Delivery, claimed: float) -> None:
         try:
             # A delivery that waited in the batch may have been taken over meanwhile
-            # (its renewals late or past HOLD_LIMIT): then it is the new holder's.
-            still_held = bool(self.queue.renew(consumer, [delivery.id]))
+            # (its renewals late or past HOLD_LIMIT): then it is the new holder's. Within
+            # half a claim_idle of the claim nobody can have taken it: no round trip.
+            fresh = time.monotonic() - claimed < self.queue.claim_idle.total_seconds() / 2
+            still_held = fresh or bool(self.queue.renew(consumer, [delivery.id]))
         except PreviewError as error:  # cannot tell: handle it (ack/fail settle it)
             log.warning("delivery %s: cannot renew it (%s); handling it anyway",
                         delivery.id, error)

@@ -215,7 +215,7 @@ class DeliveryQueue:
         """Tell the group ``consumer`` is still at these entries (their idle time starts
         again). Returns the ids it still holds; one left out was acked, failed or taken
         over meanwhile. A worker renews well within ``claim_idle``, so only the entries
-        of a worker that stopped are ever taken over."""
+        of a worker that stopped (or stopped renewing them) are ever taken over."""
         if not entry_ids:
             return set()
         with self._errors():
