@@ -32,9 +32,10 @@ from typing import Any
 
 from bot.config import Config, TriggerInputs
 from bot.domain import messages
+from bot.domain.events import Ignored, Intent, IntentKind
 from bot.domain.model import EndKind, short_sha
 from bot.gitlab.hooks.fields import Fields, parse_gitlab_time
-from bot.gitlab.hooks.intent import Ignored, Intent, IntentKind, Origin
+from bot.gitlab.hooks.intent import Origin
 from bot.gitlab.hooks.merge_request import decide_merge_request
 
 __all__ = ["Ignored", "Intent", "IntentKind", "decide", "parse_gitlab_time"]

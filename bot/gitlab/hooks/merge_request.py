@@ -25,9 +25,10 @@ from datetime import datetime
 
 from bot.config import Rule, Trigger, TriggerInputs
 from bot.domain import messages
+from bot.domain.events import Ignored, Intent
 from bot.domain.model import EndKind, short_sha
 from bot.gitlab.hooks.fields import Fields
-from bot.gitlab.hooks.intent import Ignored, Intent, Origin
+from bot.gitlab.hooks.intent import Origin
 
 APPROVAL_ACTIONS = frozenset({"approved", "unapproved", "approval", "unapproval"})
 OPEN_ACTIONS = frozenset({"open", "reopen"})
