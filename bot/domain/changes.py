@@ -58,3 +58,11 @@ class ChangeRequest:
     head_pipeline_sha: str = ""
     head_pipeline_status: str = ""  # the forge's own word, shown to people
     head_pipeline_passed: bool = False
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a review surface took of an environment."""
+
+    environment_id: int | None  # the forge environment the bot made; None: none (yet)
+    complete: bool  # False: part of it was not taken (forge down): a later pass retries

@@ -291,50 +291,6 @@ def namespace_not_gone(namespace: str, timeout: float) -> str:
             "(finalizers?); the next reconcile pass checks again")
 
 
-def note_marker(env_key: str) -> str:
-    """Hidden marker that finds the bot's one note per environment on an MR."""
-    return f"<!-- previewbot:{env_key} -->"
-
-
-def ended_marker(sha: str) -> str:
-    """Hidden in the MR note of an environment ended on purpose (by a person or its
-    TTL) at commit ``sha``: after a Redis loss, discovery reads it and does not bring
-    the environment back for that same commit."""
-    return f"<!-- previewbot-ended:{sha} -->"
-
-
-def ended_sha(note_body: str) -> str | None:
-    """The commit of :func:`ended_marker` in a note body; None when it has none."""
-    start = note_body.find("<!-- previewbot-ended:")
-    if start < 0:
-        return None
-    end = note_body.find(" -->", start)
-    sha = note_body[start + len("<!-- previewbot-ended:"):end] if end > 0 else ""
-    return sha if sha.isalnum() else None
-
-
-def mr_note(marker: str, env: Environment) -> str:
-    until = f"{env.desired.expires_at:%Y-%m-%d %H:%M} UTC"
-    return (f"{marker}\n:rocket: Preview environment ready: {env.observed.url}\n\n"
-            f"Deployed commit `{short_sha(env.desired.sha)}`; it stays up until {until} "
-            "(`/preview extend` in Slack keeps it longer).")
-
-
-def mr_note_failed(marker: str, env: Environment) -> str:
-    return (f"{marker}\n:x: Preview environment of commit `{short_sha(env.desired.sha)}` "
-            f"failed: {env.observed.reason}\n\nA new commit retries it, or "
-            f"`/preview up {env.desired.label}` in Slack.")
-
-
-def mr_note_torn_down(marker: str, env: Environment, reason: str, deliberate: bool) -> str:
-    note = (f"{marker}\n:wastebasket: Preview environment torn down: {reason} "
-            f"(it ran commit `{short_sha(env.desired.sha)}`).")
-    if deliberate:
-        note += (f"\n\nIt stays down until a new commit or "
-                 f"`/preview up {env.desired.label}` in Slack.\n{ended_marker(env.desired.sha)}")
-    return note
-
-
 # --- GitLab webhook events (bot/events.py) -----------------------------------
 
 

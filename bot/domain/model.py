@@ -115,13 +115,14 @@ class Observed:
     deployed_hash: str = ""
     last_deploy_at: datetime | None = None
     step_started_at: datetime | None = None  # when the current deploy or teardown began
-    gitlab_synced_hash: str = ""
-    gitlab_environment_id: int | None = None  # the GitLab environment the bot made
-    # When the bot first asked GitLab to create it without learning its id (a create
+    # The review surface (the forge's page of the change request, bot.engine.review):
+    review_synced_hash: str = ""  # values hash it last showed; STOP_PENDING: stop owed
+    review_environment_id: int | None = None  # the forge environment the bot made
+    # When the bot first asked the forge to create it without learning its id (a create
     # whose answer is lost to a timeout still made it): see GitLab.ensure_environment.
-    gitlab_create_started_at: datetime | None = None
+    review_create_started_at: datetime | None = None
     timeouts: int = 0  # Helm hook/wait timeouts in a row (see bot.engine.reconcile)
-    gitlab_attempts: int = 0  # passes in a row GitLab did not take the sync
+    review_attempts: int = 0  # passes in a row the forge did not take the sync
     updated_at: datetime | None = None
 
 

@@ -85,7 +85,7 @@ def plan_one(snap: Snapshot, now: datetime) -> Action | None:
             else f"TTL expired at {desired.expires_at:%Y-%m-%d %H:%M} UTC"
         if exists or snap.env.observed.status is not Status.GONE:
             return Action(ActionKind.DELETE, key, reason)
-        if snap.env.observed.gitlab_synced_hash == STOP_PENDING:
+        if snap.env.observed.review_synced_hash == STOP_PENDING:
             return Action(ActionKind.SYNC, key, "GitLab environment not stopped yet")
         return None
     if snap.namespace_phase == "Terminating":
@@ -113,7 +113,7 @@ def _plan_present(snap: Snapshot) -> Action | None:
     if observed.status is not Status.READY:
         return Action(ActionKind.VERIFY, key, f"status {observed.status.value}; "
                                               "check readiness")
-    if observed.gitlab_synced_hash != snap.wanted_hash:
+    if observed.review_synced_hash != snap.wanted_hash:
         return Action(ActionKind.SYNC, key, "GitLab environment/note not up to date")
     return _annotations_sync(snap)
 

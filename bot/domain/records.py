@@ -34,8 +34,10 @@ TEARDOWN_KIND = "previewbot/teardown-kind"
 SOURCE_UPDATED_AT = "previewbot/source-updated-at"
 # The hash of the values last deployed successfully by helm (see bot.cluster.values).
 DEPLOYED_HASH = "previewbot/deployed-hash"
-# The id of the GitLab environment the bot made (it never touches one it did not make).
-GITLAB_ENVIRONMENT_ID = "previewbot/gitlab-environment-id"
+# The id of the forge environment the bot made (it never touches one it did not make).
+REVIEW_ENVIRONMENT_ID = "previewbot/review-environment-id"
+# Its name until 0.x: still read, so namespaces annotated before keep their id.
+OLD_REVIEW_ENVIRONMENT_ID = "previewbot/gitlab-environment-id"
 # When a managed namespace without a record or enough annotations was first seen.
 ORPHAN_SINCE = "previewbot/orphan-since"
 
@@ -113,8 +115,8 @@ def desired_from_namespace(labels: Mapping[str, str], annotations: Mapping[str, 
     )
 
 
-def gitlab_environment_id(annotations: Mapping[str, str]) -> int | None:
-    raw = annotations.get(GITLAB_ENVIRONMENT_ID, "")
+def review_environment_id(annotations: Mapping[str, str]) -> int | None:
+    raw = annotations.get(REVIEW_ENVIRONMENT_ID) or annotations.get(OLD_REVIEW_ENVIRONMENT_ID, "")
     return int(raw) if raw.isdecimal() else None
 
 

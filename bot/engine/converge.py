@@ -26,13 +26,8 @@ from bot.domain.durations import format_duration
 from bot.domain.errors import NotOwnedError, PermanentError, PreviewError, TemporaryError
 from bot.domain.model import EndKind, Environment, HistoryEntry, Status, short_sha
 from bot.domain.plan import PENDING_RELEASE_STATES, STOP_PENDING
+from bot.engine import review
 from bot.engine.core import Core
-from bot.engine.gitlab_sync import (
-    gitlab_environment_name,
-    note_failure,
-    stop_gitlab,
-    sync_gitlab,
-)
 from bot.engine.notify import NoticeKind
 
 log = logging.getLogger("previewbot.converge")
@@ -152,7 +147,7 @@ def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_has
                     helm_revision=revision, timeouts=0)
     core.emit(NoticeKind.READY, env)
     run.say(f"ready: {url}")
-    return sync_gitlab(core, env, wanted_hash)
+    return review.show_ready(core, env, wanted_hash)
 
 
 def _failed(core: Core, env: Environment, reason: str, wanted_hash: str,
@@ -161,7 +156,7 @@ def _failed(core: Core, env: Environment, reason: str, wanted_hash: str,
     env = core.save(env, Status.FAILED, reason, deployed_hash=wanted_hash,
                     deployed_sha=env.desired.sha)
     core.emit(NoticeKind.FAILED, env, reason)
-    note_failure(core, env)
+    review.tell_failed(core, env)
     return env
 
 
@@ -211,7 +206,9 @@ def _rehearse_teardown(core: Core, env: Environment, existing: NamespaceRecord |
     if existing is not None:
         core.kube.delete_namespace(namespace, owner=records.namespace_labels(env.desired),
                                    dry_run=True)
-    run.say(f"DRY-RUN: would stop GitLab environment {gitlab_environment_name(env)}")
+    if core.forge is not None:
+        surface = core.forge.review(env.desired.project_path)
+        run.say(f"DRY-RUN: would stop {surface.describe(env)}")
 
 
 def _start_teardown(core: Core, env: Environment, reason: str, run: Run) -> None:
@@ -236,12 +233,12 @@ def _start_teardown(core: Core, env: Environment, reason: str, run: Run) -> None
 
 def _finish_teardown(core: Core, env: Environment, reason: str, run: Run) -> Environment:
     run.fence()  # a lapsed lock: the environment may be someone else's again by now
-    stopped = stop_gitlab(core, env, reason)
+    stopped = review.stop(core, env, reason)
     started_at = env.observed.step_started_at
     run.fence()
     env = core.save(env, Status.GONE, reason,
-                    gitlab_synced_hash="" if stopped else STOP_PENDING,
-                    gitlab_attempts=0 if stopped else 1)
+                    review_synced_hash="" if stopped else STOP_PENDING,
+                    review_attempts=0 if stopped else 1)
     if started_at is not None:
         metrics.TEARDOWN_SECONDS.observe((core.clock.now() - started_at).total_seconds())
     metrics.TEARDOWNS.labels(reason=metrics.reason_class(reason)).inc()

@@ -20,10 +20,11 @@ from bot.cluster.kube import Kube
 from bot.cluster.values import helm_values, values_hash
 from bot.config import Config, ProjectConfig
 from bot.domain import messages
+from bot.domain.changes import SourceProject
 from bot.domain.errors import PermanentError, PreviewError
 from bot.domain.model import Clock, Environment, Status
 from bot.engine.notify import Notice, NoticeKind, Notifier
-from bot.gitlab.port import GitLabClient, ProjectInfo
+from bot.engine.ports import ChangeSource, Forge, ReviewSurface
 from bot.state.store import Store
 
 log = logging.getLogger("previewbot.engine")
@@ -37,10 +38,10 @@ CATCH_UP_LOCK_WAIT = 1.0  # seconds; a deploy holding the environment: the next 
 
 @dataclass
 class ProjectInfoCache:
-    """GitLab's view of each configured project (id, default branch), read at most every
+    """The forge's view of each configured project (id, default branch), read at most every
     ``PROJECT_INFO_TTL``: a pass must not cost one extra GitLab call per project."""
 
-    entries: dict[str, tuple[ProjectInfo, datetime]] = field(default_factory=dict)
+    entries: dict[str, tuple[SourceProject, datetime]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -54,23 +55,34 @@ class Core:
     helm: Helm
     notifier: Notifier
     clock: Clock
-    gitlab: GitLabClient | None = None
+    forge: Forge | None = None  # None: no forge configured (Slack-only tools, tests)
     poll_interval: float = 1.0
     teardown_timeout: float = 120.0
     projects: ProjectInfoCache = field(default_factory=ProjectInfoCache)
     # Set when the process shuts down: long waits end early, no new work starts.
     stopping: threading.Event = field(default_factory=threading.Event)
 
-    def project_info(self, project: ProjectConfig) -> ProjectInfo:
-        """GitLab's id and default branch of ``project`` (cached briefly)."""
-        if self.gitlab is None:
+    def source(self, project_path: str) -> ChangeSource:
+        """Where the project's change requests live; PermanentError without a forge."""
+        if self.forge is None:
             raise PermanentError(messages.gitlab_not_configured())
+        return self.forge.source(project_path)
+
+    def review(self, project_path: str) -> ReviewSurface:
+        """Where people see the project's environments beside their change requests."""
+        if self.forge is None:
+            raise PermanentError(messages.gitlab_not_configured())
+        return self.forge.review(project_path)
+
+    def project_info(self, project: ProjectConfig) -> SourceProject:
+        """The forge's id and default branch of ``project`` (cached briefly)."""
+        source = self.source(project.path)
         now = self.clock.now()
         with self.projects.lock:
             cached = self.projects.entries.get(project.path)
         if cached is not None and now - cached[1] < PROJECT_INFO_TTL:
             return cached[0]
-        info = self.gitlab.project(project.id or project.path)
+        info = source.project(project.id or project.path)
         with self.projects.lock:
             self.projects.entries[project.path] = (info, now)
         return info

@@ -17,7 +17,7 @@ What was ended on purpose stays ended: an environment torn down by a person or
 by its TTL is not brought back for the same commit; a new commit, a new passing
 pipeline or an explicit ``up`` does. The record says how it ended
 (``Desired.down_kind``); after a Redis loss the MR note's hidden marker does
-(``bot.engine.gitlab_sync``), read once per such MR and remembered as a GONE
+(``bot.gitlab.review``), read once per such MR and remembered as a GONE
 record.
 
 When GitLab cannot list a project, that project gets no MR-state teardown in
@@ -32,15 +32,10 @@ from dataclasses import dataclass
 
 from bot.config import ProjectConfig, TriggerInputs
 from bot.domain import messages
+from bot.domain.changes import ChangeRequest
 from bot.domain.errors import PreviewError
 from bot.domain.model import Desired, EndKind, Environment, short_sha
-from bot.engine.requests import (
-    CLOSED_STATES,
-    Requests,
-    is_active,
-    wants_environment,
-)
-from bot.gitlab.port import MergeRequestInfo
+from bot.engine.requests import Requests, is_active, wants_environment
 
 log = logging.getLogger("previewbot.discovery")
 ACTOR = "reconcile"
@@ -74,7 +69,7 @@ class Discovery:
         self.core = requests.core
 
     def run(self, records: Iterable[Environment], *, dry_run: bool) -> Discovered:
-        if self.core.gitlab is None:
+        if self.core.forge is None:
             return Discovered((), (), ())
         envs = list(records)
         findings: list[Finding] = []
@@ -98,9 +93,9 @@ class Discovery:
 
     def _project(self, project: ProjectConfig, mine: list[Environment], *,
                  dry_run: bool) -> list[tuple[Finding, str]]:
-        gitlab = self.requests.gitlab()
-        open_mrs = gitlab.list_open_merge_requests(project.id or project.path)
-        passed = (gitlab.successful_pipeline_shas(project.id or project.path)
+        source = self.core.source(project.path)
+        open_mrs = source.open_change_requests(project.id or project.path)
+        passed = (source.passed_commits(project.id or project.path)
                   if project.deploy_on == "pipeline" and open_mrs else frozenset())
         project_ids = {mr.project_id for mr in open_mrs} or {e.desired.project_id for e in mine}
         by_iid = {e.desired.mr_iid: e for e in mine if e.desired.project_id in project_ids}
@@ -126,7 +121,7 @@ class Discovery:
                     results.append(result)
         return results
 
-    def _open_mr(self, project: ProjectConfig, mr: MergeRequestInfo,
+    def _open_mr(self, project: ProjectConfig, mr: ChangeRequest,
                  env: Environment | None, passed: frozenset[str], *,
                  dry_run: bool) -> tuple[Finding, str] | None:
         label = f"{project.path}!{mr.iid}"
@@ -164,13 +159,14 @@ class Discovery:
     def _not_listed(self, env: Environment, *, dry_run: bool) -> tuple[Finding, str] | None:
         """Not in the open list: closed, merged — or locked, or opened a moment ago."""
         assert env.desired.mr_iid is not None
-        mr = self.requests.gitlab().merge_request(env.desired.project_id, env.desired.mr_iid)
-        if mr.state not in CLOSED_STATES:
+        mr = self.core.source(env.desired.project_path).change_request(
+            env.desired.project_id, env.desired.mr_iid)
+        if not mr.state.has_ended:
             return None
         reason = messages.drift_mr_closed(mr.iid, mr.state)
         return self._down(env, env.desired.label, reason, EndKind.MR_CLOSED, dry_run=dry_run)
 
-    def _up(self, project: ProjectConfig, mr: MergeRequestInfo, sha: str, label: str,
+    def _up(self, project: ProjectConfig, mr: ChangeRequest, sha: str, label: str,
             reason: str, *, dry_run: bool) -> tuple[Finding, str]:
         finding = Finding("up", label, reason)
         if dry_run:
@@ -188,7 +184,7 @@ class Discovery:
                                                  kind=kind, unless=unless)
         return (finding, env.key) if done is not None else None
 
-    def _paths_match(self, project: ProjectConfig, mr: MergeRequestInfo, *,
+    def _paths_match(self, project: ProjectConfig, mr: ChangeRequest, *,
                      dry_run: bool) -> bool:
         """``trigger.paths`` needs the MR's diff: asked once per commit, then remembered."""
         if not project.trigger.paths:
@@ -197,13 +193,13 @@ class Discovery:
         cached = self.core.store.cached(cache_key)
         if cached is not None:
             return cached == "1"
-        paths = self.requests.gitlab().changed_paths(mr.project_id, mr.iid)
+        paths = self.core.source(project.path).changed_paths(mr.project_id, mr.iid)
         matched = not project.trigger.failing(TriggerInputs(iid=mr.iid, changed_paths=paths))
         if not dry_run:  # a dry run writes nothing, not even a cache
             self.core.store.cache(cache_key, "1" if matched else "0", PATHS_CACHE_SECONDS)
         return matched
 
-    def _ended_sha(self, project: ProjectConfig, mr: MergeRequestInfo, *,
+    def _ended_sha(self, project: ProjectConfig, mr: ChangeRequest, *,
                    dry_run: bool) -> str | None:
         """After a Redis loss: the commit the MR note says its environment was ended at.
         Asked once per head commit, then remembered (a refused creation — capacity, a
@@ -214,15 +210,13 @@ class Discovery:
             return cached or None
         keys = self.requests.candidate_keys(project, mr.project_id, mr_iid=mr.iid,
                                             branch=mr.source_branch)
-        body = self.requests.gitlab().mr_note(mr.project_id, mr.iid,
-                                              [messages.note_marker(key) for key in keys])
-        ended = messages.ended_sha(body) if body else None
+        ended = self.core.review(project.path).ended_at(mr.project_id, mr.iid, list(keys))
         if not dry_run:
             self.core.store.cache(cache_key, ended or "", PATHS_CACHE_SECONDS)
         return ended
 
 
-def _changed_since(planned: Desired, mr: MergeRequestInfo) -> Callable[[Desired], bool]:
+def _changed_since(planned: Desired, mr: ChangeRequest) -> Callable[[Desired], bool]:
     """Whether the record moved on since the listing this teardown was planned from: a
     person took it over (manual), or an event newer than the listing recorded it."""
     def moved(current: Desired) -> bool:
@@ -232,7 +226,7 @@ def _changed_since(planned: Desired, mr: MergeRequestInfo) -> Callable[[Desired]
     return moved
 
 
-def _deployable_sha(project: ProjectConfig, mr: MergeRequestInfo,
+def _deployable_sha(project: ProjectConfig, mr: ChangeRequest,
                     passed: frozenset[str]) -> str:
     """The head in push mode; in pipeline mode only once a pipeline of it passed."""
     if not mr.sha:

@@ -28,8 +28,8 @@ def check_all(core: Core, *, include_optional: bool = True) -> list[Check]:
     checks = [_probe("redis", core.store.ping), _probe("kubernetes", core.kube.server_version)]
     if include_optional:
         checks.append(_probe("helm", core.helm.version))
-        if core.gitlab is not None:
-            checks.append(_probe("gitlab", core.gitlab.check))
+        if core.forge is not None:
+            checks.append(_probe("gitlab", core.forge.check))
         else:
             checks.append(Check("gitlab", False, "GITLAB_URL / GITLAB_TOKEN not set"))
     return checks

@@ -16,17 +16,12 @@ from dataclasses import dataclass
 
 from bot.config import ProjectConfig, TriggerInputs
 from bot.domain import messages
+from bot.domain.changes import ChangeState
 from bot.domain.errors import BadDeliveryError, PermanentError, TemporaryError
+from bot.domain.events import Ignored, Intent, IntentKind
 from bot.domain.model import EndKind, Environment, short_sha
 from bot.engine.core import Core
-from bot.engine.requests import (
-    CLOSED_STATES,
-    OPEN_STATES,
-    Requests,
-    is_active,
-    wants_environment,
-)
-from bot.gitlab.hooks import Ignored, Intent, IntentKind, decide
+from bot.engine.requests import Requests, is_active, wants_environment
 
 log = logging.getLogger("previewbot.intake")
 
@@ -57,8 +52,10 @@ class Intake:
         self.requests = requests
 
     def handle(self, event_type: str, body: bytes) -> Handled:
+        if self.core.forge is None:
+            raise PermanentError(messages.gitlab_not_configured())
         try:
-            decision = decide(event_type, parse_body(body), self.core.config)
+            decision = self.core.forge.decode(event_type, parse_body(body), self.core.config)
         except PermanentError as error:
             raise BadDeliveryError(str(error)) from error
         if isinstance(decision, Ignored):
@@ -74,19 +71,20 @@ class Intake:
         if intent.mr_iid is None:
             return self._branch_pipeline(intent)
         project = self.requests.project(intent.project_path)
-        mr = self.requests.gitlab().merge_request(intent.project_id, intent.mr_iid)
+        source = self.core.source(intent.project_path)
+        mr = source.change_request(intent.project_id, intent.mr_iid)
         existing = self.requests.find(project, mr_iid=mr.iid, branch=mr.source_branch,
                                       project_id=intent.project_id)
         active = existing is not None and is_active(existing)
         by_hand = active and existing is not None and existing.desired.manual
-        if not wants_environment(project, mr) and not (by_hand and mr.state in OPEN_STATES):
+        if not wants_environment(project, mr) and not (by_hand and mr.state.is_open):
             return Handled((), f"ignored: {messages.trigger_not_matched(mr.iid)}")
         if intent.from_pipeline and project.deploy_on == "push" and not active:
             # In push mode the MR's own hooks (and discovery) create environments; a
             # pipeline (a retry, a late success) only refreshes one that is up.
             return Handled((), f"ignored: {messages.pipeline_creates_nothing(mr.iid)}")
         if intent.check_paths and project.trigger.paths:
-            paths = self.requests.gitlab().changed_paths(intent.project_id, intent.mr_iid)
+            paths = source.changed_paths(intent.project_id, intent.mr_iid)
             failing = project.trigger.failing(TriggerInputs(iid=mr.iid, changed_paths=paths))
             if failing:
                 return Handled((), f"ignored: {failing[0].reason}")
@@ -115,8 +113,8 @@ class Intake:
                 project.path, intent.branch, actor=self._actor(intent), sha=intent.sha,
                 source_updated_at=intent.updated_at).key)
         if project.deploy_on == "pipeline":
-            for mr in self.requests.gitlab().open_merge_requests(intent.project_id,
-                                                               intent.branch):
+            source = self.core.source(project.path)
+            for mr in source.open_change_requests_from(intent.project_id, intent.branch):
                 if wants_environment(project, mr):
                     touched.append(self.requests.request_up_mr(
                         project.path, mr.iid, actor=self._actor(intent), sha=intent.sha,
@@ -147,9 +145,9 @@ class Intake:
     def _why_not(self, project: ProjectConfig, intent: Intent, env: Environment,
                  kind: EndKind) -> str:
         """Why this teardown event must not act ("" when it must)."""
-        gitlab = self.requests.gitlab()
+        source = self.core.source(project.path)
         if intent.mr_iid is None:
-            if gitlab.branch_head(intent.project_id, intent.branch) is not None:
+            if source.branch_head(intent.project_id, intent.branch) is not None:
                 return messages.branch_still_exists(intent.branch)
             return ""
         last = env.desired.source_updated_at
@@ -157,9 +155,9 @@ class Intake:
             return messages.older_than_environment(intent.mr_iid)
         if kind is EndKind.TRIGGER_LOST and env.desired.manual:
             return messages.manual_kept(env.key)
-        mr = gitlab.merge_request(intent.project_id, intent.mr_iid)
+        mr = source.change_request(intent.project_id, intent.mr_iid)
         if kind is EndKind.MR_CLOSED:
-            if mr.state == "locked":  # being merged right now: ask again shortly
+            if mr.state is ChangeState.MERGING:  # being merged right now: ask again shortly
                 raise TemporaryError(messages.mr_locked(intent.mr_iid), delay=10.0)
-            return "" if mr.state in CLOSED_STATES else messages.stale_down(intent.mr_iid)
+            return "" if mr.state.has_ended else messages.stale_down(intent.mr_iid)
         return messages.stale_down(intent.mr_iid) if wants_environment(project, mr) else ""

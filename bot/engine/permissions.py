@@ -14,7 +14,7 @@
   destroys nothing.
 
 A person is matched from GitLab to Slack by the ``slack_users`` map, else by the
-GitLab user's e-mail (``GitLabClient.user_email``: the public one unless the
+GitLab user's e-mail (``Forge.user_email``: the public one unless the
 token is an admin's) looked up in Slack (``users.lookupByEmail``). Owners that
 name a Slack user directly (``slack:U…``: a branch environment brought up from
 Slack) need no lookup. Lookups are cached briefly (``ttl``) on the injectable
@@ -112,10 +112,10 @@ class Permissions:
         mapped = self.core.config.slack_users.get(username)
         if mapped:
             return mapped
-        gitlab = self.core.gitlab
-        if gitlab is None:
+        forge = self.core.forge
+        if forge is None:
             return None
-        email = self._cache.get(("email", username.lower()), lambda: gitlab.user_email(username))
+        email = self._cache.get(("email", username.lower()), lambda: forge.user_email(username))
         if not email:
             return None
         return self._cache.get(("slack-id", email.lower()),
@@ -123,12 +123,11 @@ class Permissions:
 
     def maintainers(self, env: Environment) -> tuple[str, ...]:
         """GitLab usernames of the project's Maintainers and Owners."""
-        gitlab = self.core.gitlab
-        if gitlab is None:
+        if self.core.forge is None:
             return ()
-        project_id = env.desired.project_id
+        source, project_id = self.core.source(env.desired.project_path), env.desired.project_id
         return self._cache.get(("maintainers", project_id),
-                               lambda: gitlab.maintainer_usernames(project_id))
+                               lambda: source.maintainers(project_id))
 
     def owns(self, user_id: str, env: Environment) -> bool:
         """Is ``user_id`` the environment's author (MR author, or who brought a branch up)?"""

@@ -10,12 +10,11 @@ cannot help (bad token, missing scope, unknown project or change request).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bot.config import Config, ProjectConfig
-from bot.domain.changes import ChangeRequest, SourceProject
+from bot.config import Config
+from bot.domain.changes import ChangeRequest, Shown, SourceProject
 from bot.domain.events import Ignored, Intent
 from bot.domain.model import Environment
 
@@ -56,22 +55,15 @@ class ChangeSource(Protocol):
         """Usernames of those who may maintain the project (inherited ones too), sorted."""
         ...
 
-    def user_email(self, username: str) -> str | None:
-        """The user's e-mail as far as the bot may see it; None if unknown."""
-        ...
-
-
-@dataclass(frozen=True)
-class Shown:
-    """What a review surface took of an environment."""
-
-    environment_id: int | None  # the forge environment the bot made; None: none (yet)
-    complete: bool  # False: part of it was not taken (forge down): a later pass retries
-
 
 class ReviewSurface(Protocol):
     """What people see of an environment beside its change request: an environment
     with the URL, and one note that follows it (ready, failed, torn down)."""
+
+    def describe(self, env: Environment) -> str:
+        """How people know the environment there, for dry-run lines ("GitLab
+        environment review/feature")."""
+        ...
 
     def show(self, env: Environment, *, known_id: int | None,
              create_started_at: datetime | None) -> Shown:
@@ -97,15 +89,21 @@ class ReviewSurface(Protocol):
 
 
 class Forge(Protocol):
-    """The forges the configured projects live on, looked up per project."""
+    """The forges the projects live on, looked up per project path (a project no
+    longer configured still has its environments stopped on its forge)."""
 
     def check(self) -> str:
         """Who the bot acts as (proves every forge's URL and token work)."""
         ...
 
-    def source(self, project: ProjectConfig) -> ChangeSource: ...
+    def source(self, project_path: str) -> ChangeSource: ...
 
-    def review(self, project: ProjectConfig) -> ReviewSurface: ...
+    def user_email(self, username: str) -> str | None:
+        """A forge user's e-mail as far as the bot may see it; None if unknown (people
+        are the forge's, not a project's: ``gitlab:<username>`` owners)."""
+        ...
+
+    def review(self, project_path: str) -> ReviewSurface: ...
 
     def decode(self, event_type: str, payload: dict[str, object],
                config: Config) -> Intent | Ignored:

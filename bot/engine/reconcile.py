@@ -34,7 +34,7 @@ from bot.domain.plan import (
     build_plan,
     plan_one,
 )
-from bot.engine import converge, gitlab_sync, orphans
+from bot.engine import converge, orphans, review
 from bot.engine.core import Core
 from bot.engine.discovery import Discovery, Finding
 from bot.engine.requests import Requests
@@ -212,7 +212,7 @@ class Reconciler:
         cutoff = self.core.clock.now() - RECORD_RETENTION
         old = [env.key for env in self.core.store.all()
                if env.observed.status is Status.GONE
-               and env.observed.gitlab_synced_hash != STOP_PENDING
+               and env.observed.review_synced_hash != STOP_PENDING
                and env.observed.updated_at is not None and env.observed.updated_at < cutoff]
         return tuple(key for key in old
                      if self.core.store.delete_if(key, _still_gone_since(cutoff)))
@@ -284,7 +284,7 @@ class Reconciler:
             status = Status.TEARING_DOWN if ns.phase == "Terminating" else Status.PENDING
             env = Environment(desired, Observed(
                 status=status, reason="rebuilt from cluster",
-                gitlab_environment_id=records.gitlab_environment_id(ns.annotations)))
+                review_environment_id=records.review_environment_id(ns.annotations)))
             log.info("%srebuilding record of %s from namespace %s",
                      "DRY-RUN: would be " if dry_run else "", desired.env_key, ns.name)
             if not dry_run:  # unless a request recorded it meanwhile
@@ -298,7 +298,7 @@ class Reconciler:
         GitLab (a staging one): its namespaces are never adopted, upgraded or torn down."""
         if project.id is not None:
             return project.id == project_id
-        if self.core.gitlab is None:
+        if self.core.forge is None:
             return True  # no GitLab to ask (set the project's `id:` to be strict)
         try:
             return self.core.project_info(project).id == project_id
@@ -451,12 +451,12 @@ class Reconciler:
         if action.kind is ActionKind.SYNC:
             run.fence()
             if env.observed.status is Status.GONE:
-                return gitlab_sync.finish_gitlab_stop(self.core, env)
+                return review.finish_stop(self.core, env)
             converge.write_annotations(self.core, env)
             wanted_hash = self.core.wanted(env)[1]
-            behind = env.observed.gitlab_synced_hash != wanted_hash
+            behind = env.observed.review_synced_hash != wanted_hash
             if env.observed.status is Status.READY and behind:
-                return gitlab_sync.sync_gitlab(self.core, env, wanted_hash)
+                return review.show_ready(self.core, env, wanted_hash)
             return env
         if action.kind is ActionKind.VERIFY:
             project = self.core.project(env)

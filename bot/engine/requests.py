@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from bot.cluster.values import helm_values, namespace_for
 from bot.config import ProjectConfig, TriggerInputs
 from bot.domain import messages, naming, records
+from bot.domain.changes import ChangeRequest
 from bot.domain.errors import NotOwnedError, PermanentError
 from bot.domain.model import (
     Desired,
@@ -28,7 +29,6 @@ from bot.domain.model import (
 from bot.engine.converge import write_annotations
 from bot.engine.core import Core
 from bot.engine.notify import NoticeKind
-from bot.gitlab.port import GitLabClient, MergeRequestInfo
 
 CAPACITY_LOCK = "_capacity"  # not a valid ENV key (leading "_"), so it never clashes
 
@@ -37,16 +37,12 @@ def is_active(env: Environment) -> bool:
     return env.desired.present and env.observed.status is not Status.GONE
 
 
-OPEN_STATES = ("opened", "locked")  # locked: a merge in progress, not closed yet
-CLOSED_STATES = ("closed", "merged")
-
-
-def wants_environment(project: ProjectConfig, mr: MergeRequestInfo) -> bool:
+def wants_environment(project: ProjectConfig, mr: ChangeRequest) -> bool:
     """Does the MR, as GitLab shows it now, want an environment? (Paths are
     checked separately: they cost an API call and do not change on relabels.)"""
     inputs = TriggerInputs(iid=mr.iid, labels=mr.labels, draft=mr.draft,
                            target_branch=mr.target_branch)
-    return mr.state in OPEN_STATES and not project.trigger.failing(inputs)
+    return mr.state.is_open and not project.trigger.failing(inputs)
 
 
 def identity_of(project_id: int, *, mr_iid: int | None, branch: str) -> str:
@@ -89,7 +85,7 @@ class Requests:
         if env is not None and self._belongs(env, project, mr_iid=mr_iid, branch=branch,
                                              project_id=project_id):
             return env
-        if self.core.gitlab is None and project_id is None and project.id is None:
+        if self.core.forge is None and project_id is None and project.id is None:
             return None  # the identity key needs GitLab's project id
         known_id = project_id or project.id or self.core.project_info(project).id
         alternative = naming.identity_key(plain, identity_of(known_id, mr_iid=mr_iid,
@@ -163,16 +159,16 @@ class Requests:
     def request_up_mr(self, project_path: str, iid: int, *, actor: str,
                       ttl: timedelta | None = None, sha: str | None = None,
                       source_updated_at: datetime | None = None,
-                      mr: MergeRequestInfo | None = None, manual: bool = False) -> Environment:
+                      mr: ChangeRequest | None = None, manual: bool = False) -> Environment:
         """``sha`` pins the commit (a passed pipeline's); else the MR's current head.
         ``mr``: the MR as the caller just read it from GitLab (saves reading it again).
         ``manual``: a person asked (CLI, Slack), not an event: see ``Desired.manual``."""
         self._refuse_in_dry_run("up")
         project = self.project(project_path)
-        gitlab = self.gitlab()
         info = self.core.project_info(project)
-        mr = mr if mr is not None and mr.iid == iid else gitlab.merge_request(info.id, iid)
-        if mr.state not in OPEN_STATES:
+        if mr is None or mr.iid != iid:
+            mr = self.core.source(project.path).change_request(info.id, iid)
+        if not mr.state.is_open:
             raise PermanentError(messages.mr_not_open(project.path, iid, mr.state))
         if mr.source_branch == info.default_branch:
             raise PermanentError(messages.default_branch_refused(project.path, mr.source_branch))
@@ -190,11 +186,10 @@ class Requests:
                           manual: bool = False) -> Environment:
         self._refuse_in_dry_run("up")
         project = self.project(project_path)
-        gitlab = self.gitlab()
         info = self.core.project_info(project)
         if branch == info.default_branch:
             raise PermanentError(messages.default_branch_refused(project.path, branch))
-        sha = sha or gitlab.branch_head(info.id, branch)
+        sha = sha or self.core.source(project.path).branch_head(info.id, branch)
         if sha is None:
             raise PermanentError(messages.unknown_branch(project.path, branch))
         key = self.env_key_for(project, info.id, mr_iid=None, branch=branch)
@@ -259,8 +254,8 @@ class Requests:
                 # A new lifecycle observes nothing yet, but the GitLab environment the last
                 # one made (stopped now) is still the bot's own: it is replaced under its
                 # name instead of being taken for someone else's.
-                made = existing.observed.gitlab_environment_id if existing else None
-                observed = Observed(gitlab_environment_id=made)
+                made = existing.observed.review_environment_id if existing else None
+                observed = Observed(review_environment_id=made)
             if observed.status is Status.FAILED:
                 # Asked again for what failed: check readiness anew (and redeploy if
                 # Helm itself had failed) instead of keeping the failure.
@@ -324,7 +319,7 @@ class Requests:
         self._after(env, "down", actor, reason)
         return env
 
-    def record_ended(self, project: ProjectConfig, mr: MergeRequestInfo, sha: str,
+    def record_ended(self, project: ProjectConfig, mr: ChangeRequest, sha: str,
                      reason: str) -> None:
         """Remember (after a Redis loss) that the MR's environment was ended on purpose at
         ``sha``: a GONE record, so discovery does not ask GitLab again every pass."""
@@ -395,18 +390,13 @@ class Requests:
         self.core.store.record(env.key, HistoryEntry(self.core.clock.now(), action, actor, detail))
         write_annotations(self.core, env)
 
-    def gitlab(self) -> GitLabClient:
-        if self.core.gitlab is None:
-            raise PermanentError(messages.gitlab_not_configured())
-        return self.core.gitlab
 
-
-def _deployable_head(project: ProjectConfig, mr: MergeRequestInfo) -> str:
+def _deployable_head(project: ProjectConfig, mr: ChangeRequest) -> str:
     """The MR's head — in pipeline mode only once its pipeline passed (before that
     its image may not exist); the Pipeline Hook deploys it when it does."""
     if project.deploy_on != "pipeline":
         return mr.sha
-    if mr.head_pipeline_status == "success" and mr.head_pipeline_sha:
+    if mr.head_pipeline_passed and mr.head_pipeline_sha:
         return mr.head_pipeline_sha
     raise PermanentError(messages.waiting_for_pipeline(mr.iid, mr.sha,
                                                        mr.head_pipeline_status))

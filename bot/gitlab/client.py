@@ -1,4 +1,5 @@
-"""GitLab adapter: the `GitLabClient` port implemented with python-gitlab (REST v4, sync).
+"""GitLab over python-gitlab (REST v4, sync): the engine's `ChangeSource` port, plus the
+calls `bot.gitlab.review` shows environments with.
 
 What the bot keeps in GitLab (README "GitLab webhooks"), without any local state, so a bot that
 lost its memory finds everything again:
@@ -24,12 +25,15 @@ from urllib.parse import quote
 from gitlab.exceptions import GitlabCreateError, GitlabError, GitlabGetError
 from gitlab.v4.objects import Project, ProjectEnvironment, ProjectMergeRequestNote
 
+from bot.domain.changes import ChangeRequest, ChangeState, SourceProject
 from bot.domain.errors import PermanentError
 from bot.gitlab.hooks.fields import parse_gitlab_time
-from bot.gitlab.port import MAINTAINER_ACCESS, GitLabClient, MergeRequestInfo, ProjectInfo
 from bot.gitlab.rest import PER_PAGE, RestClient
 
-__all__ = ["GitLab", "GitLabClient", "MergeRequestInfo", "ProjectInfo"]
+MAINTAINER_ACCESS = 40  # GitLab access levels: 30 developer, 40 maintainer, 50 owner
+# GitLab's words for a merge request's state; "locked" is a merge in progress.
+_STATES = {"opened": ChangeState.OPEN, "locked": ChangeState.MERGING,
+           "closed": ChangeState.CLOSED, "merged": ChangeState.MERGED}
 
 _STOPPED_STATES = frozenset({"stopped", "stopping"})
 # GitLab's clock against ours, when telling whether an environment was created after
@@ -38,7 +42,7 @@ CLOCK_SKEW = timedelta(seconds=30)
 
 
 class GitLab:
-    """`GitLabClient` over python-gitlab. One instance per GitLab URL and token."""
+    """One instance per GitLab URL and token."""
 
     def __init__(self, url: str, token: str, *, timeout: float = 10.0) -> None:
         self._rest = RestClient(url, token, timeout=timeout)
@@ -56,23 +60,23 @@ class GitLab:
         self._username = str(user["username"])
         return self._username
 
-    def project(self, path_or_id: str | int) -> ProjectInfo:
+    def project(self, path_or_id: str | int) -> SourceProject:
         with self._rest.guard("reading", _project_name(path_or_id)):
             found = self._rest.projects.get(path_or_id)
         a = found.attributes
-        return ProjectInfo(
+        return SourceProject(
             id=int(a["id"]),
             path_with_namespace=str(a["path_with_namespace"]),
             default_branch=str(a.get("default_branch") or ""),
             web_url=str(a.get("web_url") or ""),
         )
 
-    def merge_request(self, project_id: int, iid: int) -> MergeRequestInfo:
+    def change_request(self, project_id: int, iid: int) -> ChangeRequest:
         with self._rest.guard("reading", _mr_name(project_id, iid)):
             found = self._project(project_id).mergerequests.get(iid)
         return _mr_info(project_id, found.attributes)
 
-    def list_open_merge_requests(self, project: str | int) -> list[MergeRequestInfo]:
+    def open_change_requests(self, project: str | int) -> list[ChangeRequest]:
         """Every open MR of ``project`` (path or id): one paginated listing, 100 a page.
 
         The listing carries what the trigger rules need (labels, draft, target branch,
@@ -82,7 +86,7 @@ class GitLab:
                 state="opened", iterator=True)
             return [_mr_info(int(mr.attributes["project_id"]), mr.attributes) for mr in found]
 
-    def successful_pipeline_shas(self, project: str | int) -> frozenset[str]:
+    def passed_commits(self, project: str | int) -> frozenset[str]:
         """Commits of the project's newest successful pipelines (one page of 100)."""
         path = f"/projects/{_encoded(project)}/pipelines"
         with self._rest.guard("listing the pipelines of", _project_name(project)):
@@ -102,8 +106,8 @@ class GitLab:
                           key=lambda n: int(n.attributes["id"]))
         return str(ours[0].attributes.get("body") or "") if ours else None
 
-    def open_merge_requests(self, project_id: int,
-                            source_branch: str) -> list[MergeRequestInfo]:
+    def open_change_requests_from(self, project_id: int,
+                                  source_branch: str) -> list[ChangeRequest]:
         """Open MRs from ``source_branch`` (branch pipelines in pipeline mode)."""
         with self._rest.guard("listing open merge requests of", f"project {project_id}"):
             found = self._project(project_id).mergerequests.list(
@@ -211,7 +215,7 @@ class GitLab:
                 return str(a.get("email") or a.get("public_email") or "") or None
         return None
 
-    def maintainer_usernames(self, project_id: int) -> tuple[str, ...]:
+    def maintainers(self, project_id: int) -> tuple[str, ...]:
         with self._rest.guard("listing the members of", f"project {project_id}"):
             names = {
                 str(m.attributes["username"])
@@ -295,12 +299,13 @@ def _mr_name(project_id: int, iid: int) -> str:
     return f"merge request !{iid} of project {project_id}"
 
 
-def _mr_info(project_id: int, a: dict[str, Any]) -> MergeRequestInfo:
-    return MergeRequestInfo(
+def _mr_info(project_id: int, a: dict[str, Any]) -> ChangeRequest:
+    pipeline = a.get("head_pipeline") or {}
+    return ChangeRequest(
         project_id=project_id,
         iid=int(a["iid"]),
         title=str(a.get("title") or ""),
-        state=str(a["state"]),
+        state=_state(a["state"]),
         source_branch=str(a["source_branch"]),
         target_branch=str(a["target_branch"]),
         sha=str(a.get("sha") or ""),
@@ -309,6 +314,14 @@ def _mr_info(project_id: int, a: dict[str, Any]) -> MergeRequestInfo:
         author_username=str((a.get("author") or {}).get("username") or ""),
         web_url=str(a.get("web_url") or ""),
         updated_at=_timestamp(a.get("updated_at")),
-        head_pipeline_sha=str((a.get("head_pipeline") or {}).get("sha") or ""),
-        head_pipeline_status=str((a.get("head_pipeline") or {}).get("status") or ""),
+        head_pipeline_sha=str(pipeline.get("sha") or ""),
+        head_pipeline_status=str(pipeline.get("status") or ""),
+        head_pipeline_passed=pipeline.get("status") == "success",
     )
+
+
+def _state(value: object) -> ChangeState:
+    try:
+        return _STATES[str(value)]
+    except KeyError:
+        raise PermanentError(f"GitLab answered an unknown merge request state {value!r}") from None

@@ -10,6 +10,7 @@ from bot.engine.core import Core
 from bot.engine.notify import LoggingNotifier, Notifier
 from bot.engine.reconcile import Reconciler
 from bot.engine.requests import Requests
+from bot.gitlab import GitLabForge
 from bot.gitlab.client import GitLab
 from bot.state.store import Store
 
@@ -17,9 +18,9 @@ from bot.state.store import Store
 def build_core(settings: Settings, *, config: Config | None = None,
                notifier: Notifier | None = None, clock: Clock | None = None) -> Core:
     """Adapters are lazy: nothing here talks to Redis, Kubernetes, Helm or GitLab."""
-    gitlab = None
+    forge = None
     if settings.gitlab_url and settings.gitlab_token:
-        gitlab = GitLab(settings.gitlab_url, settings.gitlab_token)
+        forge = GitLabForge(GitLab(settings.gitlab_url, settings.gitlab_token))
     return Core(
         config=config or load_config(settings.config_path),
         store=Store.from_url(settings.redis_url, lock_ttl=settings.lock_ttl),
@@ -28,7 +29,7 @@ def build_core(settings: Settings, *, config: Config | None = None,
                   timeout=settings.helm_timeout),
         notifier=notifier or LoggingNotifier(),
         clock=clock or SystemClock(),
-        gitlab=gitlab,
+        forge=forge,
     )
 
 

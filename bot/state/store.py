@@ -42,10 +42,22 @@ def _encode(value: object) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in raw.items()}
 
 
+# Fields stored under another name by earlier versions: still read.
+_RENAMED = {
+    "gitlab_synced_hash": "review_synced_hash",
+    "gitlab_environment_id": "review_environment_id",
+    "gitlab_create_started_at": "review_create_started_at",
+    "gitlab_attempts": "review_attempts",
+}
+
+
 def _decode(cls: type[T], raw: dict[str, Any]) -> T:
     known = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
-    for name, value in raw.items():
+    for stored, value in raw.items():
+        name = _RENAMED.get(stored, stored)
+        if name != stored and name in raw:
+            continue  # both names stored: the new one wins
         if name not in known:
             continue  # written by a newer version; ignore rather than fail
         # Annotations are strings under `from __future__ import annotations`.

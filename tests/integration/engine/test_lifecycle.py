@@ -131,7 +131,7 @@ def test_brought_back_after_a_teardown_it_keeps_its_gitlab_environment(
     assert environment["id"] != stopped["id"]  # a stopped one cannot be restarted: replaced
     engine, _ = bed.wired()
     env = engine.core.store.get(env_key)
-    assert env is not None and env.observed.gitlab_environment_id == environment["id"]
+    assert env is not None and env.observed.review_environment_id == environment["id"]
 
 
 def test_redis_flushall_then_reconcile_rebuilds_the_registry(bed: LifecycleBed) -> None:

@@ -416,7 +416,7 @@ def test_a_teardown_whose_mr_was_deleted_in_gitlab_is_finished_not_retried_forev
     requests, reconciler = bed.wired()
     env = requests.core.store.get(env_key)
     assert env is not None and env.observed.status is Status.GONE
-    assert env.observed.gitlab_synced_hash == ""  # done: nothing left to tell GitLab
+    assert env.observed.review_synced_hash == ""  # done: nothing left to tell GitLab
     before = len(bed.gitlab.requests)
     assert reconciler.run_pass(follow=True, dry_run=False, only=[env_key]).plan.actions == ()
     assert bed.gitlab.requests[before:] == []

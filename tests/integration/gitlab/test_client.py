@@ -8,8 +8,10 @@ from typing import Any
 import gitlab
 import pytest
 
+from bot.domain.changes import ChangeRequest, ChangeState, SourceProject
 from bot.domain.errors import AccessError, PermanentError, TemporaryError
-from bot.gitlab.client import GitLab, GitLabClient, MergeRequestInfo, ProjectInfo
+from bot.engine.ports import ChangeSource
+from bot.gitlab.client import GitLab
 from tests.fakes import DEVELOPER, MAINTAINER, OWNER, REPORTER, FakeGitLab
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -35,7 +37,7 @@ def _writes(fake: FakeGitLab) -> list[tuple[str, str]]:
 
 # --- reads ---------------------------------------------------------------------------
 def test_adapter_is_lazy_and_satisfies_the_port(fake_gitlab: FakeGitLab) -> None:
-    adapter: GitLabClient = _adapter(fake_gitlab)
+    adapter: ChangeSource = _adapter(fake_gitlab)
 
     assert fake_gitlab.requests == []
     assert adapter.check() == "previewbot"
@@ -53,7 +55,7 @@ def test_project_by_path_and_by_id(
 
     found = adapter.project(key)
 
-    assert found == ProjectInfo(42, "group/app", "main", f"{fake_gitlab.url}/group/app")
+    assert found == SourceProject(42, "group/app", "main", f"{fake_gitlab.url}/group/app")
     assert [r.path for r in fake_gitlab.requests] == [expected_path]
 
 
@@ -66,7 +68,7 @@ def test_project_by_path_and_by_id(
                 "labels": ("preview", "backend"),
                 "draft": True,
                 "title": "Login page",
-                "state": "opened",
+                "state": ChangeState.OPEN,
             },
         ),
         (
@@ -75,7 +77,7 @@ def test_project_by_path_and_by_id(
                 "labels": (),
                 "draft": False,
                 "title": "Change feat/x",
-                "state": "merged",
+                "state": ChangeState.MERGED,
                 "target_branch": "release",
             },
         ),
@@ -89,9 +91,9 @@ def test_merge_request_fields(
         42, iid=8, source_branch="feat/x", author_username="bob", sha=SHA, **seed
     )
 
-    mr = adapter.merge_request(42, 8)
+    mr = adapter.change_request(42, 8)
 
-    assert isinstance(mr, MergeRequestInfo)
+    assert isinstance(mr, ChangeRequest)
     assert {name: getattr(mr, name) for name in expected} == expected
     assert (mr.project_id, mr.iid, mr.source_branch, mr.sha) == (42, 8, "feat/x", SHA)
     assert (mr.author_username, mr.web_url) == ("bob", fake_gitlab.merge_request(42, 8)["web_url"])
@@ -162,7 +164,7 @@ def test_user_email(
     ]
 
 
-def test_maintainer_usernames_are_maintainers_and_owners(fake_gitlab: FakeGitLab) -> None:
+def test_maintainers_are_maintainers_and_owners(fake_gitlab: FakeGitLab) -> None:
     adapter = _seed(fake_gitlab)
     for user_id, (name, level) in enumerate(
         [("zoe", OWNER), ("bob", MAINTAINER), ("dev", DEVELOPER), ("rep", REPORTER)], start=20
@@ -170,7 +172,7 @@ def test_maintainer_usernames_are_maintainers_and_owners(fake_gitlab: FakeGitLab
         fake_gitlab.add_user(name, email=f"{name}@corp.example", id=user_id)
         fake_gitlab.add_member(42, user_id, level)
 
-    assert adapter.maintainer_usernames(42) == ("bob", "zoe")
+    assert adapter.maintainers(42) == ("bob", "zoe")
     assert [r.path for r in fake_gitlab.requests] == ["/api/v4/projects/42/members/all"]
 
 
@@ -305,7 +307,7 @@ def test_open_merge_requests_are_listed_in_pages_of_100(fake_gitlab: FakeGitLab)
     fake_gitlab.update_merge_request(42, 10, state="locked")
 
     before = len(fake_gitlab.requests)
-    found = adapter.list_open_merge_requests("group/app")
+    found = adapter.open_change_requests("group/app")
 
     # state=opened only: merged and locked MRs are not listed (7 is _seed's own)
     assert sorted(mr.iid for mr in found) == [7, 8, *range(11, 258)]
@@ -316,13 +318,13 @@ def test_open_merge_requests_are_listed_in_pages_of_100(fake_gitlab: FakeGitLab)
     assert (mr.project_id, mr.sha, mr.source_branch) == (42, f"{8:040d}", "f-8")
 
 
-def test_successful_pipeline_shas_are_one_page_of_the_newest(fake_gitlab: FakeGitLab) -> None:
+def test_passed_commits_are_one_page_of_the_newest(fake_gitlab: FakeGitLab) -> None:
     adapter = _seed(fake_gitlab)
     fake_gitlab.add_pipeline(42, sha="a" * 40, ref="refs/merge-requests/7/head")
     fake_gitlab.add_pipeline(42, sha="b" * 40, ref="f-1", status="failed")
     fake_gitlab.add_pipeline(42, sha="c" * 40, ref="f-2", status="running")
 
-    assert adapter.successful_pipeline_shas(42) == frozenset({"a" * 40})
+    assert adapter.passed_commits(42) == frozenset({"a" * 40})
     [call] = fake_gitlab.find_requests("GET", "/pipelines")
     assert call.query["status"] == ["success"]
 
@@ -433,11 +435,11 @@ def test_failures_worth_retrying_are_temporary(
     fake_gitlab.fail_next(1, status)
 
     with pytest.raises(TemporaryError, match=str(status)) as raised:
-        adapter.merge_request(42, 7)
+        adapter.change_request(42, 7)
 
     assert raised.value.delay == delay  # 429: the fake's Retry-After, not python-gitlab's sleep
     assert [r.status for r in fake_gitlab.requests] == [status]  # no retry inside the call
-    assert adapter.merge_request(42, 7).iid == 7
+    assert adapter.change_request(42, 7).iid == 7
 
 
 def test_gitlab_down_is_temporary(fake_gitlab: FakeGitLab) -> None:
@@ -475,12 +477,12 @@ def test_forbidden_names_the_missing_scope(fake_gitlab: FakeGitLab) -> None:
     [
         (lambda gl: gl.project("group/nope"), "project 'group/nope'"),
         (lambda gl: gl.project(404), "project 404"),
-        (lambda gl: gl.merge_request(42, 99), "merge request !99 of project 42"),
-        (lambda gl: gl.merge_request(404, 7), "merge request !7 of project 404"),
+        (lambda gl: gl.change_request(42, 99), "merge request !99 of project 42"),
+        (lambda gl: gl.change_request(404, 7), "merge request !7 of project 404"),
         (lambda gl: gl.changed_paths(42, 99), "merge request !99 of project 42"),
         (lambda gl: gl.branch_head(404, "main"), "branch 'main' of project 404"),
         (lambda gl: gl.upsert_mr_note(42, 99, MARKER, MARKER), "merge request !99"),
-        (lambda gl: gl.maintainer_usernames(404), "project 404"),
+        (lambda gl: gl.maintainers(404), "project 404"),
     ],
 )
 def test_unknown_things_are_permanent_errors_naming_them(

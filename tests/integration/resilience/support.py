@@ -21,8 +21,9 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from bot.domain import messages, records
+from bot.domain import records
 from bot.domain.model import Environment, Status
+from bot.gitlab.review import note_marker
 from bot.state.queue import DeliveryQueue
 from tests.fakes.gitlab import FakeGitLab
 from tests.fakes.slack import FakeSlack
@@ -299,7 +300,7 @@ def queue_settled(url: str) -> dict[str, int] | None:
 
 
 def bot_notes(gitlab: FakeGitLab, project: Project, iid: int, key: str) -> list[dict[str, Any]]:
-    marker = messages.note_marker(key)
+    marker = note_marker(key)
     return [n for n in gitlab.notes(project.id, iid)
             if n["author"]["username"] == BOT_USER and marker in n["body"]]
 
@@ -335,7 +336,7 @@ def gitlab_problems(gitlab: FakeGitLab, project: Project, iid: int, key: str, *,
         found.append(f"{key}: {len(envs)} GitLab environments for one environment: {shown}")
     if running and core_api is not None:
         ns = namespace_or_none(core_api, f"preview-{key}")
-        known = (ns.metadata.annotations or {}).get(records.GITLAB_ENVIRONMENT_ID) if ns else None
+        known = (ns.metadata.annotations or {}).get(records.REVIEW_ENVIRONMENT_ID) if ns else None
         if known not in [str(e["id"]) for e in envs]:
             found.append(f"{key}: the namespace knows GitLab environment {known}, GitLab has "
                          f"{[(e['id'], e['name']) for e in envs]}")

@@ -19,7 +19,7 @@ def env(*, present: bool = True, expires_in: timedelta = timedelta(hours=4),
                       sha="b" * 40, created_at=NOW - timedelta(hours=1),
                       expires_at=NOW + expires_in, mr_iid=7, present=present,
                       down_reason=reason)
-    return Environment(desired, Observed(status=status, gitlab_synced_hash=synced,
+    return Environment(desired, Observed(status=status, review_synced_hash=synced,
                                          deployed_sha=deployed_sha, deployed_hash=failed_hash))
 
 

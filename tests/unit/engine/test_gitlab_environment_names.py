@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bot.domain import naming
 from bot.domain.model import Desired, Environment
-from bot.engine.gitlab_sync import gitlab_environment_name
+from bot.gitlab.review import environment_name
 
 CREATED = datetime(2026, 11, 26, 9, 30, 15, tzinfo=UTC)
 GITLAB_NAME = re.compile(r"[a-zA-Z0-9_/${}. -]{1,255}")
@@ -25,6 +25,6 @@ def test_the_gitlab_environment_name_is_one_gitlab_accepts(branch: str) -> None:
     env = Environment(Desired(env_key=key, project_path="group/app", project_id=42,
                               branch=branch, sha="c" * 40, created_at=CREATED,
                               expires_at=CREATED + timedelta(hours=48)))
-    name = gitlab_environment_name(env)
+    name = environment_name(env)
     assert GITLAB_NAME.fullmatch(name) and not name.endswith("/"), name
     assert name in (f"review/{branch}", f"review/{key}")

@@ -1,0 +1,88 @@
+"""Keeping the review surface (the forge's page of the change request) in step.
+
+The forge being down never fails a deploy or a teardown: the step reports that it
+could not finish, the record keeps the lag (``review_synced_hash``), and a later
+pass catches up — but not forever (``MAX_REVIEW_ATTEMPTS``).
+
+What the surface shows is the adapter's (GitLab's: ``bot.gitlab.review``); the
+engine keeps the bookkeeping: the id of the forge environment the bot made (on the
+record and on the namespace, which survives a Redis loss), and when it began making
+one, kept before asking so a create whose answer is lost still counts as ours.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.cluster.values import namespace_for
+from bot.domain import records
+from bot.domain.model import Environment
+from bot.engine.core import Core
+
+log = logging.getLogger("previewbot.review")
+MAX_REVIEW_ATTEMPTS = 5  # passes that try to bring the forge up to date before giving up
+
+
+def show_ready(core: Core, env: Environment, wanted_hash: str) -> Environment:
+    """The forge environment with the URL, and the note, for a ready environment."""
+    if core.forge is None:
+        return env
+    namespace = core.kube.get_namespace(namespace_for(env.desired))
+    ours = namespace is not None and records.is_ours(namespace.labels, env.desired)
+    known = env.observed.review_environment_id
+    if known is None and namespace is not None and ours:  # Redis lost it; the cluster did not
+        known = records.review_environment_id(namespace.annotations)
+    if known is None and env.observed.review_create_started_at is None:
+        env = core.save(env, env.observed.status, env.observed.reason,
+                        review_create_started_at=core.clock.now())
+    shown = core.forge.review(env.desired.project_path).show(
+        env, known_id=known, create_started_at=env.observed.review_create_started_at)
+    made = shown.environment_id
+    if made is not None and made != env.observed.review_environment_id:
+        env = core.save(env, env.observed.status, env.observed.reason,
+                        review_environment_id=made)
+        if namespace is not None and ours:
+            core.kube.annotate_namespace(namespace.name,
+                                         {records.REVIEW_ENVIRONMENT_ID: str(made)})
+    if not shown.complete:
+        return _lagging(core, env, done=wanted_hash)
+    return core.save(env, env.observed.status, env.observed.reason,
+                     review_synced_hash=wanted_hash, review_attempts=0)
+
+
+def tell_failed(core: Core, env: Environment) -> None:
+    """Tell the change request why its environment failed (best effort: the record has
+    the reason)."""
+    if core.forge is not None:
+        core.forge.review(env.desired.project_path).tell_failed(env)
+
+
+def stop(core: Core, env: Environment, reason: str) -> bool:
+    """Stop the bot's forge environment and say why it went; False (a later pass
+    retries) when the forge refused or was down — a teardown is not held up by it."""
+    if core.forge is None:
+        return True
+    kind = env.desired.end_kind(core.clock.now())
+    return core.forge.review(env.desired.project_path).stop(
+        env, reason, deliberate=kind is not None and kind.deliberate)
+
+
+def finish_stop(core: Core, env: Environment) -> Environment:
+    if not stop(core, env, env.observed.reason):
+        return _lagging(core, env, done="")
+    return core.save(env, env.observed.status, env.observed.reason, review_synced_hash="",
+                     review_attempts=0)
+
+
+def _lagging(core: Core, env: Environment, *, done: str) -> Environment:
+    """The forge did not take it (again). Retried by later passes, but not forever: after
+    ``MAX_REVIEW_ATTEMPTS`` it is given up on (logged), so a project the forge refuses
+    for good (archived, deleted) costs no calls every pass."""
+    attempts = env.observed.review_attempts + 1
+    if attempts < MAX_REVIEW_ATTEMPTS:
+        return core.save(env, env.observed.status, env.observed.reason,
+                         review_attempts=attempts)
+    log.warning("gave up bringing the forge up to date for %s after %d attempts", env.key,
+                attempts)
+    return core.save(env, env.observed.status, env.observed.reason, review_synced_hash=done,
+                     review_attempts=0)

@@ -1,0 +1,148 @@
+"""What GitLab shows of an environment: a GitLab Environment and one MR note.
+
+The bot only ever changes the GitLab environment it made itself, known by the id
+it keeps (``Observed.review_environment_id``, also on the namespace). A CI review
+app of the same name is never updated, stopped or deleted: the bot then uses
+``review/<ENV>`` for its own.
+
+The MR note follows the environment: ready with the URL, failed with the reason,
+torn down with the reason. A note of an environment ended on purpose (a person,
+its TTL) carries a hidden marker with the commit, the durable record that
+discovery must not bring it back for that commit (see ``bot.engine.discovery``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+
+from bot.domain.changes import Shown
+from bot.domain.errors import PreviewError, TemporaryError
+from bot.domain.model import Environment, short_sha
+from bot.gitlab.client import GitLab
+
+log = logging.getLogger("previewbot.gitlab")
+
+_ENDED = "<!-- previewbot-ended:"
+_GITLAB_ENV_NAME = re.compile(r"[a-zA-Z0-9_/${}. -]+")
+
+
+class GitLabReview:
+    """The engine's ``ReviewSurface`` on GitLab. Errors of the environment and of the
+    note are told apart: one failing does not keep the other from being written."""
+
+    def __init__(self, gitlab: GitLab) -> None:
+        self._gitlab = gitlab
+
+    def describe(self, env: Environment) -> str:
+        return f"GitLab environment {environment_name(env)}"
+
+    def show(self, env: Environment, *, known_id: int | None,
+             create_started_at: datetime | None) -> Shown:
+        made, complete = None, True
+        try:
+            for name in dict.fromkeys((environment_name(env), fallback_environment_name(env))):
+                made = self._gitlab.ensure_environment(
+                    env.desired.project_id, name, env.observed.url, known_id=known_id,
+                    create_started_at=create_started_at)
+                if made is not None:
+                    break
+                log.warning("GitLab environment %s of project %d was not made by previewbot; "
+                            "left alone", name, env.desired.project_id)
+        except PreviewError as error:
+            log.warning("GitLab environment of %s postponed: %s", env.key, error)
+            complete = False
+        complete = self._note(env, ready_note(env)) and complete
+        return Shown(made, complete)
+
+    def tell_failed(self, env: Environment) -> bool:
+        return self._note(env, failed_note(env))
+
+    def stop(self, env: Environment, reason: str, *, deliberate: bool) -> bool:
+        environment_id = env.observed.review_environment_id
+        try:
+            if environment_id is not None:
+                self._gitlab.stop_environment(env.desired.project_id, environment_id)
+        except TemporaryError as error:
+            log.warning("could not stop GitLab environment of %s: %s", env.key, error)
+            return False
+        except PreviewError as error:  # gone (404) or refused for good: nothing left to stop
+            log.warning("GitLab environment of %s not stopped, and never will be: %s",
+                        env.key, error)
+        return self._note(env, torn_down_note(env, reason, deliberate=deliberate))
+
+    def ended_at(self, project_id: int, iid: int, env_keys: list[str]) -> str | None:
+        body = self._gitlab.mr_note(project_id, iid, [note_marker(key) for key in env_keys])
+        return ended_sha(body) if body else None
+
+    def _note(self, env: Environment, body: str) -> bool:
+        if env.desired.mr_iid is None:
+            return True
+        try:
+            self._gitlab.upsert_mr_note(env.desired.project_id, env.desired.mr_iid,
+                                        note_marker(env.key), body)
+        except TemporaryError as error:
+            log.warning("MR note of %s postponed: %s", env.key, error)
+            return False
+        except PreviewError as error:  # the MR is gone (404): there is nothing to tell
+            log.warning("MR note of %s not written, and never will be: %s", env.key, error)
+        return True
+
+
+def environment_name(env: Environment) -> str:
+    """``review/<source branch>`` (README "GitLab webhooks") where GitLab accepts it
+    (letters, digits, ``_/$ {}.-``, ≤ 255 characters, no leading/trailing ``/``); else
+    ``review/<ENV>``, so any branch name still gets a GitLab environment."""
+    name = f"review/{env.desired.branch}"
+    if len(name) <= 255 and not name.endswith("/") and _GITLAB_ENV_NAME.fullmatch(name):
+        return name
+    return fallback_environment_name(env)
+
+
+def fallback_environment_name(env: Environment) -> str:
+    return f"review/{env.key}"
+
+
+def note_marker(env_key: str) -> str:
+    """Hidden marker that finds the bot's one note per environment on an MR."""
+    return f"<!-- previewbot:{env_key} -->"
+
+
+def ended_marker(sha: str) -> str:
+    """Hidden in the MR note of an environment ended on purpose (by a person or its
+    TTL) at commit ``sha``: after a Redis loss, discovery reads it and does not bring
+    the environment back for that same commit."""
+    return f"{_ENDED}{sha} -->"
+
+
+def ended_sha(note_body: str) -> str | None:
+    """The commit of :func:`ended_marker` in a note body; None when it has none."""
+    start = note_body.find(_ENDED)
+    if start < 0:
+        return None
+    end = note_body.find(" -->", start)
+    sha = note_body[start + len(_ENDED):end] if end > 0 else ""
+    return sha if sha.isalnum() else None
+
+
+def ready_note(env: Environment) -> str:
+    until = f"{env.desired.expires_at:%Y-%m-%d %H:%M} UTC"
+    return (f"{note_marker(env.key)}\n:rocket: Preview environment ready: {env.observed.url}"
+            f"\n\nDeployed commit `{short_sha(env.desired.sha)}`; it stays up until {until} "
+            "(`/preview extend` in Slack keeps it longer).")
+
+
+def failed_note(env: Environment) -> str:
+    return (f"{note_marker(env.key)}\n:x: Preview environment of commit "
+            f"`{short_sha(env.desired.sha)}` failed: {env.observed.reason}\n\nA new commit "
+            f"retries it, or `/preview up {env.desired.label}` in Slack.")
+
+
+def torn_down_note(env: Environment, reason: str, *, deliberate: bool) -> str:
+    note = (f"{note_marker(env.key)}\n:wastebasket: Preview environment torn down: {reason} "
+            f"(it ran commit `{short_sha(env.desired.sha)}`).")
+    if deliberate:
+        note += (f"\n\nIt stays down until a new commit or "
+                 f"`/preview up {env.desired.label}` in Slack.\n{ended_marker(env.desired.sha)}")
+    return note
