@@ -119,7 +119,7 @@ class Seeder:
             self.core.store.put(Environment(desired, Observed(
                 status=Status.READY, url=f"https://{key}.preview.test", helm_revision=1,
                 deployed_sha=SHA, deployed_hash=wanted, last_deploy_at=now,
-                gitlab_synced_hash=wanted, updated_at=now)))
+                review_synced_hash=wanted, updated_at=now)))
             annotations = {k: v for k, v in records.namespace_annotations(desired).items()
                            if v is not None}
             annotations[records.DEPLOYED_HASH] = wanted
