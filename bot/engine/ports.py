@@ -110,3 +110,194 @@ class Forge(Protocol):
         """What a webhook delivery of the forge asks for; PermanentError when it is
         malformed (it can never be handled)."""
         ...
+
+
+# -- the cluster, Helm and the record store ---------------------------------------------
+# What the engine (``bot.engine``, ``bot.runtime``) calls on ``Kube``, ``Helm`` and
+# ``Store``, and nothing more. The data they return (NamespaceRecord, Release, ...) is
+# the adapters' own: plain frozen records, shared rather than copied.
+
+from collections.abc import Callable, Iterable, Mapping  # noqa: E402
+from contextlib import AbstractContextManager  # noqa: E402
+from typing import Any  # noqa: E402
+
+from bot.cluster.helm import Release  # noqa: E402
+from bot.cluster.kube import NamespaceRecord, WorkloadStatus  # noqa: E402
+from bot.domain.model import HistoryEntry, Observed  # noqa: E402
+
+
+class ClusterPort(Protocol):
+    """Namespaces the bot owns (``app.kubernetes.io/managed-by: previewbot``) and the
+    readiness of what runs in them. A namespace not ours is never changed:
+    NotOwnedError."""
+
+    def server_version(self) -> str:
+        """The API server's version (proves the cluster answers)."""
+        ...
+
+    def get_namespace(self, name: str) -> NamespaceRecord | None:
+        """The namespace, or None when it does not exist."""
+        ...
+
+    def list_managed_namespaces(self) -> list[NamespaceRecord]:
+        """Every namespace with the managed-by label."""
+        ...
+
+    def ensure_namespace(self, name: str, labels: Mapping[str, str],
+                         annotations: Mapping[str, str]) -> str:
+        """Create or merge-patch; "created", "updated" or "unchanged" (keys never removed)."""
+        ...
+
+    def ensure_role_binding(self, namespace: str) -> str:
+        """The bot's own RoleBinding in a managed namespace; "created", "updated",
+        "unchanged" or "not configured"."""
+        ...
+
+    def annotate_namespace(self, name: str, annotations: Mapping[str, str | None]) -> None:
+        """Set annotations of a managed namespace; a ``None`` value removes that key."""
+        ...
+
+    def delete_namespace(self, name: str, *, owner: Mapping[str, str], dry_run: bool) -> bool:
+        """Start deleting a managed namespace labelled ``owner``; False when already gone."""
+        ...
+
+    def workload_status(self, namespace: str, instance: str) -> WorkloadStatus:
+        """Readiness of the release ``instance``'s Deployments and StatefulSets."""
+        ...
+
+
+class ReleasePort(Protocol):
+    """Helm releases, one per preview namespace."""
+
+    @property
+    def timeout(self) -> float:
+        """Seconds Helm may take for one operation (its ``--timeout``)."""
+        ...
+
+    def version(self) -> str:
+        """The client version, e.g. "v4.3.1" (proves Helm runs)."""
+        ...
+
+    def get_release(self, name: str, namespace: str) -> Release | None:
+        """The latest revision of the release; None when there is none."""
+        ...
+
+    def upgrade_install(self, name: str, chart: str, namespace: str,
+                        values: Mapping[str, Any]) -> Release:
+        """Install or upgrade (a new revision), without waiting for readiness."""
+        ...
+
+    def uninstall(self, name: str, namespace: str, *, dry_run: bool) -> bool:
+        """Remove the release; False when there is none."""
+        ...
+
+    def recover_pending(self, name: str, namespace: str, *, dry_run: bool) -> str:
+        """Unstick a pending release: "rolled-back", "uninstalled", "none" or "absent"."""
+        ...
+
+    def stop_running(self, grace: float) -> int:
+        """Shutting down: stop every operation still running; how many were."""
+        ...
+
+
+class HeldLockPort(Protocol):
+    """An environment's lock as its holder sees it."""
+
+    def fence(self) -> None:
+        """Raise ``LockLost`` (a TemporaryError) once the lock may be someone else's."""
+        ...
+
+
+class StorePort(Protocol):
+    """Environment records (desired and observed state), their history, per-environment
+    locks, and the small shared facts beside them (cache, owed notices, job ticks)."""
+
+    def ping(self) -> None:
+        """Prove the store answers."""
+        ...
+
+    def get(self, env_key: str) -> Environment | None:
+        """The record, or None."""
+        ...
+
+    def all(self) -> list[Environment]:
+        """Every record, by key."""
+        ...
+
+    def env_keys(self) -> set[str]:
+        """Every environment key with a record."""
+        ...
+
+    def get_many(self, env_keys: Iterable[str]) -> list[Environment | None]:
+        """The records of ``env_keys``, in order (None: no record)."""
+        ...
+
+    def put_observed(self, env_key: str, observed: Observed) -> None:
+        """Write only the observed state, and only of an existing record."""
+        ...
+
+    def update(self, env_key: str,
+               change: Callable[[Environment | None], Environment | None]) -> Environment | None:
+        """Read-modify-write one record atomically; ``change`` returns None to keep it."""
+        ...
+
+    def delete_if(self, env_key: str, check: Callable[[Environment | None], bool]) -> bool:
+        """Delete the record and its history when ``check`` holds for it now, atomically."""
+        ...
+
+    def record(self, env_key: str, entry: HistoryEntry) -> None:
+        """Append to the environment's history (and the audit log)."""
+        ...
+
+    def history(self, env_key: str) -> list[HistoryEntry]:
+        """The environment's history, newest first."""
+        ...
+
+    def cached(self, name: str) -> str | None:
+        """A remembered answer, None when unknown or expired."""
+        ...
+
+    def cache(self, name: str, value: str, seconds: float) -> None:
+        """Remember an answer costly to get again, for ``seconds``."""
+        ...
+
+    def claim_tick(self, job: str, tick: int, owner: str, ttl: float) -> bool:
+        """True for the one caller that runs ``job`` for period ``tick``."""
+        ...
+
+    def record_job_run(self, job: str, tick: int, owner: str, token: int) -> None:
+        """Which replica ran which job for which tick."""
+        ...
+
+    def lock(self, env_key: str, *,
+             wait: float | None = None) -> AbstractContextManager[HeldLockPort]:
+        """Hold the environment's lock (waiting up to ``wait``); TemporaryError when busy."""
+        ...
+
+    def announcement(self, env_key: str) -> str | None:
+        """The environment's chat announcement, ``<channel>/<ts>``; None when none is known."""
+        ...
+
+    def set_announcement(self, env_key: str, ref: str | None) -> None:
+        """Remember (None: forget) the announcement; only for an existing record."""
+        ...
+
+    def owe_notice(self, env_key: str, notice: str) -> None:
+        """Keep an undelivered notice (only the latest one per environment is owed)."""
+        ...
+
+    def owed_notice(self, env_key: str) -> str | None:
+        """The notice owed for the environment, or None."""
+        ...
+
+    def owed_notices(self) -> dict[str, str]:
+        """Every owed notice, by environment key."""
+        ...
+
+    def settle_notice(self, env_key: str, notice: str) -> None:
+        """``notice`` is owed no more, if it is still what is owed."""
+        ...
+
+    def mark_expiry_warned(self, env_key: str, expires_at: datetime) -> bool:
+        """True once per expiry time of an existing record: the first caller warns."""
+        ...

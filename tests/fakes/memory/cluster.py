@@ -1,0 +1,218 @@
+"""Namespaces in dicts, with ``Kube``'s semantics (``bot.cluster.kube``).
+
+Kept: only namespaces with the managed-by label are ever changed (NotOwnedError
+otherwise); writes merge (keys not named stay, ``None`` removes an annotation);
+``resource_version`` moves with every change; deleting makes a namespace
+Terminating, and it is gone only when the test says so (``finish_deletions``), as a
+real one lingers while its objects go. Workloads exist where a release is installed
+(``FakeReleases``), ready unless held back (``hold_back``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from bot.cluster.kube import INSTANCE_LABEL, MANAGED_BY, NamespaceRecord, WorkloadStatus
+from bot.config import NamespaceAccess
+from bot.domain import messages
+from bot.domain.errors import NotOwnedError, PermanentError, TemporaryError
+from bot.domain.model import Clock, SystemClock
+from tests.fakes.memory.faults import Faults
+
+
+@dataclass(frozen=True)
+class Binding:
+    """The RoleBinding ``previewbot`` of a namespace: what it grants, and whose it is."""
+
+    cluster_role: str
+    subject: str  # the service account's user name
+    managed: bool = True
+
+
+class FakeCluster:
+    def __init__(self, *, access: NamespaceAccess | None = None, clock: Clock | None = None,
+                 version: str = "v1.36.3") -> None:
+        self.access = access
+        self.clock = clock or SystemClock()
+        self.version = version
+        self.faults = Faults(self)
+        self.bindings: dict[str, Binding] = {}
+        self._namespaces: dict[str, NamespaceRecord] = {}
+        self._workloads: dict[str, set[str]] = {}  # releases installed, per namespace
+        self._held_back: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._counter = 0
+        self._lock = threading.Lock()
+
+    # -- ClusterPort -----------------------------------------------------------------
+    def server_version(self) -> str:
+        self.faults.check("server_version")
+        return self.version
+
+    def get_namespace(self, name: str) -> NamespaceRecord | None:
+        self.faults.check("get_namespace")
+        with self._lock:
+            return self._namespaces.get(name)
+
+    def list_managed_namespaces(self) -> list[NamespaceRecord]:
+        self.faults.check("list_managed_namespaces")
+        with self._lock:
+            return [ns for _, ns in sorted(self._namespaces.items()) if ns.managed]
+
+    def ensure_namespace(self, name: str, labels: Mapping[str, str],
+                         annotations: Mapping[str, str]) -> str:
+        self.faults.check("ensure_namespace")
+        labels = {**labels, MANAGED_BY[0]: MANAGED_BY[1]}
+        with self._lock:
+            current = self._namespaces.get(name)
+            if current is None:
+                self._create(name, labels, annotations)
+                return "created"
+            _check_owned(current)
+            if current.phase == "Terminating":
+                raise TemporaryError(f"namespace {name} is still being deleted (Terminating)",
+                                     delay=5.0)
+            return "updated" if self._patch(current, labels, annotations) else "unchanged"
+
+    def ensure_role_binding(self, namespace: str) -> str:
+        self.faults.check("ensure_role_binding")
+        if self.access is None:
+            return "not configured"
+        wanted = Binding(self.access.cluster_role, self.access.username)
+        with self._lock:
+            current_ns = self._namespaces.get(namespace)
+            if current_ns is None:
+                raise PermanentError(messages.namespace_missing_for_binding(namespace))
+            _check_owned(current_ns)
+            current = self.bindings.get(namespace)
+            self.bindings[namespace] = wanted if current is None or current.managed else current
+        if current is None:
+            return "created"
+        if not current.managed:
+            raise NotOwnedError(messages.role_binding_not_ours(namespace, "previewbot"))
+        return "unchanged" if current == wanted else "updated"
+
+    def annotate_namespace(self, name: str, annotations: Mapping[str, str | None]) -> None:
+        self.faults.check("annotate_namespace")
+        with self._lock:
+            current = self._namespaces.get(name)
+            if current is None:
+                raise PermanentError(f"namespace {name} does not exist; nothing to annotate")
+            _check_owned(current)
+            self._patch(current, {}, annotations)
+
+    def delete_namespace(self, name: str, *, owner: Mapping[str, str], dry_run: bool) -> bool:
+        self.faults.check("delete_namespace")
+        with self._lock:
+            current = self._namespaces.get(name)
+            if current is None:
+                return False
+            _check_owned(current)
+            others = {key: current.labels.get(key, "") for key, value in owner.items()
+                      if current.labels.get(key) != value}
+            if others:
+                raise NotOwnedError(messages.namespace_of_another(name, others))
+            if not dry_run and current.phase != "Terminating":
+                self._namespaces[name] = replace(current, phase="Terminating",
+                                                 resource_version=self._next())
+            return True
+
+    def workload_status(self, namespace: str, instance: str) -> WorkloadStatus:
+        self.faults.check("workload_status")
+        selector = f"{INSTANCE_LABEL}={instance}"
+        with self._lock:
+            present = instance in self._workloads.get(namespace, set())
+            problems = self._held_back.get((namespace, instance), ())
+        if not present:
+            return WorkloadStatus(False, 0, (f"no Deployment or StatefulSet with label "
+                                             f"{selector} in namespace {namespace}",))
+        return WorkloadStatus(not problems, 1, problems)
+
+    # -- the test's hand on the cluster ------------------------------------------------
+    def add_namespace(self, name: str, labels: Mapping[str, str] | None = None,
+                      annotations: Mapping[str, str] | None = None) -> NamespaceRecord:
+        """A namespace someone else made (no managed-by label unless given)."""
+        with self._lock:
+            return self._create(name, dict(labels or {}), dict(annotations or {}))
+
+    def finish_deletions(self) -> list[str]:
+        """Terminating namespaces go, with all in them (releases, bindings)."""
+        with self._lock:
+            gone = [n for n, ns in self._namespaces.items() if ns.phase == "Terminating"]
+            for name in gone:
+                del self._namespaces[name]
+                self._workloads.pop(name, None)
+                self.bindings.pop(name, None)
+                self._held_back = {k: v for k, v in self._held_back.items() if k[0] != name}
+        return gone
+
+    def hold_back(self, namespace: str, instance: str, *problems: str) -> None:
+        """The release's workloads are not ready, for ``problems``; none: ready again."""
+        with self._lock:
+            if problems:
+                self._held_back[(namespace, instance)] = problems
+            else:
+                self._held_back.pop((namespace, instance), None)
+
+    # -- for FakeReleases: Helm keeps releases (and makes workloads) in a namespace -------
+    def uid(self, namespace: str) -> str | None:
+        """The namespace's uid while it is Active; None otherwise."""
+        with self._lock:
+            ns = self._namespaces.get(namespace)
+            return ns.uid if ns is not None and ns.phase == "Active" else None
+
+    def exists(self, namespace: str, uid: str) -> bool:
+        """Is the namespace of that uid (not one made again under its name) still there?"""
+        with self._lock:
+            ns = self._namespaces.get(namespace)
+            return ns is not None and ns.uid == uid
+
+    def set_workloads(self, namespace: str, instance: str, *, running: bool) -> None:
+        with self._lock:
+            instances = self._workloads.setdefault(namespace, set())
+            if running:
+                instances.add(instance)
+            else:
+                instances.discard(instance)
+
+    # -- under self._lock --------------------------------------------------------------
+    def _next(self) -> str:
+        self._counter += 1
+        return str(self._counter)
+
+    def _create(self, name: str, labels: Mapping[str, str],
+                annotations: Mapping[str, str]) -> NamespaceRecord:
+        created_at: datetime = self.clock.now()
+        ns = NamespaceRecord(name, dict(labels), dict(annotations), "Active", created_at,
+                             uid=f"uid-{self._next()}", resource_version=self._next())
+        self._namespaces[name] = ns
+        return ns
+
+    def _patch(self, current: NamespaceRecord, labels: Mapping[str, str | None],
+               annotations: Mapping[str, str | None]) -> bool:
+        new_labels, new_annotations = _merged(current.labels, labels), _merged(
+            current.annotations, annotations)
+        if new_labels == current.labels and new_annotations == current.annotations:
+            return False  # the real adapter sends no patch when nothing differs
+        self._namespaces[current.name] = replace(current, labels=new_labels,
+                                                 annotations=new_annotations,
+                                                 resource_version=self._next())
+        return True
+
+
+def _merged(current: Mapping[str, str], wanted: Mapping[str, str | None]) -> dict[str, str]:
+    """A JSON merge patch of ``wanted`` onto ``current``: ``None`` removes a key."""
+    merged = dict(current)
+    for key, value in wanted.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _check_owned(record: NamespaceRecord) -> None:
+    if not record.managed:
+        raise NotOwnedError(messages.namespace_not_ours(record.name))
