@@ -15,8 +15,6 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from bot.cluster.helm import Helm
-from bot.cluster.kube import Kube
 from bot.cluster.values import helm_values, values_hash
 from bot.config import Config, ProjectConfig
 from bot.domain import messages
@@ -24,8 +22,7 @@ from bot.domain.changes import SourceProject
 from bot.domain.errors import PermanentError, PreviewError
 from bot.domain.model import Clock, Environment, Status
 from bot.engine.notify import Notice, NoticeKind, Notifier
-from bot.engine.ports import ChangeSource, Forge, ReviewSurface
-from bot.state.store import Store
+from bot.engine.ports import ChangeSource, ClusterPort, Forge, ReleasePort, ReviewSurface, StorePort
 
 log = logging.getLogger("previewbot.engine")
 
@@ -50,9 +47,9 @@ class Core:
     """Everything the engine talks to: one settings object instead of long parameter chains."""
 
     config: Config
-    store: Store
-    kube: Kube
-    helm: Helm
+    store: StorePort
+    kube: ClusterPort
+    helm: ReleasePort
     notifier: Notifier
     clock: Clock
     forge: Forge | None = None  # None: no forge configured (Slack-only tools, tests)

@@ -10,13 +10,17 @@ cannot help (bad token, missing scope, unknown project or change request).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from bot.cluster.helm import Release
+from bot.cluster.kube import NamespaceRecord, WorkloadStatus
 from bot.config import Config
 from bot.domain.changes import ChangeRequest, Shown, SourceProject
 from bot.domain.events import Ignored, Intent
-from bot.domain.model import Environment
+from bot.domain.model import Environment, HistoryEntry, Observed
 
 
 class ChangeSource(Protocol):
@@ -116,14 +120,6 @@ class Forge(Protocol):
 # What the engine (``bot.engine``, ``bot.runtime``) calls on ``Kube``, ``Helm`` and
 # ``Store``, and nothing more. The data they return (NamespaceRecord, Release, ...) is
 # the adapters' own: plain frozen records, shared rather than copied.
-
-from collections.abc import Callable, Iterable, Mapping  # noqa: E402
-from contextlib import AbstractContextManager  # noqa: E402
-from typing import Any  # noqa: E402
-
-from bot.cluster.helm import Release  # noqa: E402
-from bot.cluster.kube import NamespaceRecord, WorkloadStatus  # noqa: E402
-from bot.domain.model import HistoryEntry, Observed  # noqa: E402
 
 
 class ClusterPort(Protocol):

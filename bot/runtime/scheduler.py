@@ -27,6 +27,7 @@ from apscheduler.util import undefined
 
 from bot.domain.errors import PreviewError
 from bot.engine.core import Core
+from bot.state.store import Store
 from bot.runtime import jobs
 
 log = logging.getLogger("previewbot.scheduler")
@@ -43,12 +44,16 @@ class SharedRedisJobStore(RedisJobStore):  # type: ignore[misc]
 
 
 class Scheduler:
-    def __init__(self, core: Core, owner: str, *, poke: jobs.Poke | None = None) -> None:
+    def __init__(self, core: Core, store: Store, owner: str, *,
+                 poke: jobs.Poke | None = None) -> None:
+        # The Redis store itself, not the engine's port: the lease and APScheduler's job
+        # store live in that Redis.
         self.core = core
+        self.store = store
         self.owner = owner
         interval = core.config.reconcile_interval
         self.lease_ttl = min(interval, MAX_LEASE_TTL).total_seconds()
-        self.leadership = core.store.leadership(owner, self.lease_ttl)
+        self.leadership = store.leadership(owner, self.lease_ttl)
         self.runner = jobs.JobRunner(core, self.leadership, poke)
         self._scheduler: BackgroundScheduler | None = None
         self._stop = threading.Event()
@@ -90,7 +95,7 @@ class Scheduler:
     def _lead(self) -> None:
         log.info("%s leads the periodic jobs (term %s)", self.owner, self.leadership.token)
         jobs.register(self.runner)
-        store = self.core.store
+        store = self.store
         scheduler = BackgroundScheduler(daemon=True, timezone="UTC", jobstores={
             "default": SharedRedisJobStore(store.redis, jobs_key=store.key("scheduler", "jobs"),
                                            run_times_key=store.key("scheduler", "run-times"))})

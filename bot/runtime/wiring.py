@@ -16,14 +16,15 @@ from bot.state.store import Store
 
 
 def build_core(settings: Settings, *, config: Config | None = None,
-               notifier: Notifier | None = None, clock: Clock | None = None) -> Core:
+               notifier: Notifier | None = None, clock: Clock | None = None,
+               store: Store | None = None) -> Core:
     """Adapters are lazy: nothing here talks to Redis, Kubernetes, Helm or GitLab."""
     forge = None
     if settings.gitlab_url and settings.gitlab_token:
         forge = GitLabForge(GitLab(settings.gitlab_url, settings.gitlab_token))
     return Core(
         config=config or load_config(settings.config_path),
-        store=Store.from_url(settings.redis_url, lock_ttl=settings.lock_ttl),
+        store=store or redis_store(settings),
         kube=Kube.from_kubeconfig(settings.kubeconfig, settings.namespace_access),
         helm=Helm(settings.helm_binary, kubeconfig=settings.kubeconfig,
                   timeout=settings.helm_timeout),
@@ -31,6 +32,10 @@ def build_core(settings: Settings, *, config: Config | None = None,
         clock=clock or SystemClock(),
         forge=forge,
     )
+
+
+def redis_store(settings: Settings) -> Store:
+    return Store.from_url(settings.redis_url, lock_ttl=settings.lock_ttl)
 
 
 def build(core: Core) -> tuple[Requests, Reconciler]:

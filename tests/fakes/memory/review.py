@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.domain.changes import Shown
 from bot.domain.model import Environment
-from bot.engine.ports import Shown
 from tests.fakes.memory.faults import Faults
 
 
@@ -57,6 +57,9 @@ class FakeReview:
             self._lagging += times
 
     # -- ReviewSurface ---------------------------------------------------------------
+    def describe(self, env: Environment) -> str:
+        return f"fake environment {env.key}"
+
     def show(self, env: Environment, *, known_id: int | None,
              create_started_at: datetime | None) -> Shown:
         self.faults.check("show")
@@ -85,7 +88,7 @@ class FakeReview:
         with self._lock:
             if self._lag("stop", env):
                 return False
-            made = env.observed.gitlab_environment_id
+            made = env.observed.review_environment_id
             current = self.environments.get(made) if made is not None else None
             if current is not None:
                 self.environments[current.id] = ForgeEnvironment(current.id, current.env_key,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from bot.config import Config, ProjectConfig
+from bot.config import Config
 from bot.domain.changes import ChangeRequest, SourceProject
 from bot.domain.errors import PermanentError
 from bot.domain.events import Ignored, Intent
@@ -24,7 +24,6 @@ class FakeChangeSource:
         self.passed: dict[int, frozenset[str]] = {}
         self.branches: dict[tuple[int, str], str] = {}  # (project id, branch) -> head commit
         self.maintainer_names: dict[int, set[str]] = {}
-        self.emails: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # -- ChangeSource ----------------------------------------------------------------
@@ -73,11 +72,6 @@ class FakeChangeSource:
         with self._lock:
             return tuple(sorted(self.maintainer_names.get(project_id, ())))
 
-    def user_email(self, username: str) -> str | None:
-        self.faults.check("user_email")
-        with self._lock:
-            return self.emails.get(username)
-
     # -- the test's hand on the forge --------------------------------------------------
     def add_project(self, project: SourceProject) -> None:
         with self._lock:
@@ -117,16 +111,21 @@ class FakeForge:
         self._source = source
         self._review = review
         self.user = user
+        self.emails: dict[str, str] = {}  # people are the forge's, not a project's
         self.faults = Faults(self)
 
     def check(self) -> str:
         self.faults.check("check")
         return self.user
 
-    def source(self, project: ProjectConfig) -> ChangeSource:
+    def source(self, project_path: str) -> ChangeSource:
         return self._source
 
-    def review(self, project: ProjectConfig) -> ReviewSurface:
+    def user_email(self, username: str) -> str | None:
+        self.faults.check("user_email")
+        return self.emails.get(username)
+
+    def review(self, project_path: str) -> ReviewSurface:
         return self._review
 
     def decode(self, event_type: str, payload: dict[str, object],

@@ -10,6 +10,7 @@ import pytest
 
 from bot.cluster.helm import Helm
 from bot.cluster.kube import Kube
+from bot.domain.changes import Shown
 from bot.domain.errors import NotOwnedError, PermanentError, StepTimeoutError, TemporaryError
 from bot.domain.model import Desired, Environment, Observed, Status
 from bot.engine.notify import LoggingNotifier, Notifier
@@ -19,9 +20,11 @@ from bot.engine.ports import (
     Forge,
     ReleasePort,
     ReviewSurface,
-    Shown,
     StorePort,
 )
+from bot.gitlab import GitLabForge
+from bot.gitlab.client import GitLab
+from bot.gitlab.review import GitLabReview
 from bot.state.locks import LockLost
 from bot.state.store import Store
 from tests.clock import MovableClock
@@ -33,7 +36,7 @@ from tests.fakes.memory.source import FakeChangeSource, FakeForge
 from tests.fakes.memory.store import FakeStore
 
 
-# -- conformance: mypy checks these returns; the forge's real adapter is being reworked --
+# -- conformance: mypy checks these returns -------------------------------------------
 def _kube(k: Kube) -> ClusterPort: return k
 def _helm(h: Helm) -> ReleasePort: return h
 def _store(s: Store) -> StorePort: return s
@@ -45,6 +48,9 @@ def _fake_notifier(n: FakeNotifier) -> Notifier: return n
 def _fake_source(s: FakeChangeSource) -> ChangeSource: return s
 def _fake_review(r: FakeReview) -> ReviewSurface: return r
 def _fake_forge(f: FakeForge) -> Forge: return f
+def _gitlab(g: GitLab) -> ChangeSource: return g
+def _gitlab_review(r: GitLabReview) -> ReviewSurface: return r
+def _gitlab_forge(f: GitLabForge) -> Forge: return f
 
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
