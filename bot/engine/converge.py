@@ -31,13 +31,6 @@ from bot.engine.core import Core
 from bot.engine.notify import NoticeKind
 
 log = logging.getLogger("previewbot.converge")
-PENDING_GRACE = timedelta(seconds=60)  # beyond the Helm timeout, before a pending release is stale
-READY_INLINE_WAIT = 2.0  # seconds a deploy waits for readiness in place before yielding
-# Checks during that wait: soon after Helm returns (the controllers report a rollout
-# within a few hundred ms), then further apart, as often as the later rechecks.
-FIRST_READY_CHECK = 0.05
-RECHECK_DELAY = 0.25  # seconds until a deploy still waiting is checked again
-CONFIRM_DELAY = 1.0  # seconds until a started namespace deletion is checked again
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,25 +87,28 @@ def _check_not_in_progress(core: Core, release: Release) -> None:
     if since is None:
         return  # Helm did not say when: the history is from an old Helm; recover
     age = core.clock.now() - since
-    if age < timeout + PENDING_GRACE:
+    grace = core.settings.deploy.pending_grace
+    if age < timeout + grace:
         raise TemporaryError(
             messages.release_busy(release.name, release.status, records.rfc3339(since),
                                   format_duration(timeout)),
-            delay=max(5.0, (timeout + PENDING_GRACE - age).total_seconds()))
+            delay=max(5.0, (timeout + grace - age).total_seconds()))
 
 
 def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_hash: str,
                 run: Run, *, revision: int | None = None) -> Environment:
-    """Is the release available? Waits in place at most ``READY_INLINE_WAIT`` (most are
-    ready by then), else leaves the environment DEPLOYING for a later check — a worker
-    thread is never held for a whole readiness wait. FAILED, with the object and the
+    """Is the release available? Waits in place at most
+    ``DeploySettings.ready_inline_wait`` (most are ready by then), else leaves the
+    environment DEPLOYING for a later check — a worker thread is never held for a whole
+    readiness wait. FAILED, with the object and the
     condition that blocked it, once ``ready_timeout`` has passed since the deploy began."""
     namespace, release = namespace_for(env.desired), release_for(env.desired)
     timeout = project.ready_timeout.total_seconds()
     began = env.observed.step_started_at or env.observed.updated_at or core.clock.now()
-    inline_until = time.monotonic() + READY_INLINE_WAIT
+    tuning = core.settings.deploy
+    inline_until = time.monotonic() + tuning.ready_inline_wait
     reported = env.observed.reason
-    pause = FIRST_READY_CHECK
+    pause = tuning.first_ready_check
     while True:
         status = core.kube.workload_status(namespace, release)
         if status.ready:
@@ -128,8 +124,8 @@ def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_has
             if reported != env.observed.reason:
                 run.fence()
                 env = core.save(env, Status.DEPLOYING, reported)
-            return env  # checked again after RECHECK_DELAY
-        if core.stopping.wait(min(pause, RECHECK_DELAY, core.poll_interval)):
+            return env  # checked again after recheck_delay
+        if core.stopping.wait(min(pause, tuning.recheck_delay, tuning.poll_interval)):
             raise TemporaryError(messages.shutting_down(env.key), delay=1.0)
         pause *= 2
     url = project.url(env.key)
@@ -192,8 +188,9 @@ def teardown(core: Core, env: Environment, reason: str, run: Run, *,
         _start_teardown(core, env, reason, run)
     if existing is not None and core.kube.get_namespace(namespace) is not None:
         began = env.observed.step_started_at or core.clock.now()
-        if (core.clock.now() - began).total_seconds() > core.teardown_timeout:
-            log.warning("%s", messages.namespace_not_gone(namespace, core.teardown_timeout))
+        timeout = core.settings.teardown.timeout
+        if (core.clock.now() - began).total_seconds() > timeout:
+            log.warning("%s", messages.namespace_not_gone(namespace, timeout))
         return env  # confirmed by a later step
     return _finish_teardown(core, env, reason, run)
 

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bot.cluster.values import helm_values, values_hash
 from bot.config import Config, ProjectConfig
@@ -23,20 +23,17 @@ from bot.domain.errors import PermanentError, PreviewError
 from bot.domain.model import Clock, Environment, Status
 from bot.engine.notify import Notice, NoticeKind, Notifier
 from bot.engine.ports import ChangeSource, ClusterPort, Forge, ReleasePort, ReviewSurface, StorePort
+from bot.engine.settings import EngineSettings
 
 log = logging.getLogger("previewbot.engine")
 
 
-PROJECT_INFO_TTL = timedelta(minutes=10)
-OWED_NOTICE_MAX_AGE = timedelta(days=1)
-CATCH_UP_FAILURES = 3  # undelivered in a row: the notifier is still down
-CATCH_UP_LOCK_WAIT = 1.0  # seconds; a deploy holding the environment: the next tick
 
 
 @dataclass
 class ProjectInfoCache:
     """The forge's view of each configured project (id, default branch), read at most every
-    ``PROJECT_INFO_TTL``: a pass must not cost one extra GitLab call per project."""
+    ``ForgeSettings.project_info_ttl``: a pass must not cost one extra GitLab call per project."""
 
     entries: dict[str, tuple[SourceProject, datetime]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -53,8 +50,7 @@ class Core:
     notifier: Notifier
     clock: Clock
     forge: Forge | None = None  # None: no forge configured (Slack-only tools, tests)
-    poll_interval: float = 1.0
-    teardown_timeout: float = 120.0
+    settings: EngineSettings = field(default_factory=EngineSettings)
     projects: ProjectInfoCache = field(default_factory=ProjectInfoCache)
     # Set when the process shuts down: long waits end early, no new work starts.
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -77,7 +73,7 @@ class Core:
         now = self.clock.now()
         with self.projects.lock:
             cached = self.projects.entries.get(project.path)
-        if cached is not None and now - cached[1] < PROJECT_INFO_TTL:
+        if cached is not None and now - cached[1] < self.settings.forge.project_info_ttl:
             return cached[0]
         info = source.project(project.id or project.path)
         with self.projects.lock:
@@ -120,7 +116,7 @@ class Core:
             return 0
         delivered = failures = 0
         for env_key, raw in sorted(owed.items()):
-            if failures >= CATCH_UP_FAILURES:
+            if failures >= self.settings.notices.catch_up_failures:
                 break
             try:
                 fields = json.loads(raw)
@@ -130,13 +126,13 @@ class Core:
                 log.warning("owed notice of %s unreadable (%s); dropped", env_key, error)
                 self._settle(env_key, raw)
                 continue
-            if self.clock.now() - owed_at > OWED_NOTICE_MAX_AGE:
+            if self.clock.now() - owed_at > self.settings.notices.owed_max_age:
                 log.warning("owed %s notice of %s is over a day old; dropped",
                             notice_kind.value, env_key)
                 self._settle(env_key, raw)
                 continue
             try:
-                with self.store.lock(env_key, wait=CATCH_UP_LOCK_WAIT):
+                with self.store.lock(env_key, wait=self.settings.notices.catch_up_lock_wait):
                     if self.store.owed_notice(env_key) != raw:
                         continue  # delivered (or a newer one owed) while we waited
                     env = self.store.get(env_key)

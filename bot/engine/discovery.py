@@ -1,4 +1,4 @@
-"""GitLab's open-MR list is the truth; webhooks are hints.
+"""The forge's list of open change requests is the truth; webhooks are hints.
 
 Every full reconcile pass lists each configured project's open merge requests —
 one paginated call per project (plus, in pipeline mode, one page of its
@@ -10,8 +10,7 @@ successful pipelines) — and records the requests that list implies:
   draft) → down, unless a person brought it up by hand (``Desired.manual``);
 - a new head commit (push mode; pipeline mode once its pipeline passed) → up;
 - an active MR environment whose MR is not in the open list → its state is read
-  once: ``closed`` or ``merged`` → down; ``locked`` (a merge in progress) or
-  ``opened`` → kept.
+  once: closed or merged → down; merging (GitLab's ``locked``) or open → kept.
 
 What was ended on purpose stays ended: an environment torn down by a person or
 by its TTL is not brought back for the same commit; a new commit, a new passing
@@ -35,11 +34,11 @@ from bot.domain import messages
 from bot.domain.changes import ChangeRequest
 from bot.domain.errors import PreviewError
 from bot.domain.model import Desired, EndKind, Environment, short_sha
+from bot.engine.passes import PassContext
 from bot.engine.requests import Requests, is_active, wants_environment
 
 log = logging.getLogger("previewbot.discovery")
 ACTOR = "reconcile"
-PATHS_CACHE_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +63,13 @@ class Discovered:
 class Discovery:
     """One comparison of the records with GitLab's open MRs, per configured project."""
 
-    def __init__(self, requests: Requests) -> None:
+    def __init__(self, requests: Requests, ctx: PassContext) -> None:
         self.requests = requests
+        self.ctx = ctx
         self.core = requests.core
+        self._answer_ttl = self.core.settings.forge.answer_cache_ttl.total_seconds()
 
-    def run(self, records: Iterable[Environment], *, dry_run: bool) -> Discovered:
+    def run(self, records: Iterable[Environment]) -> Discovered:
         if self.core.forge is None:
             return Discovered((), (), ())
         envs = list(records)
@@ -79,7 +80,7 @@ class Discovery:
             mine = [e for e in envs if e.desired.project_path == project.path
                     and e.desired.mr_iid is not None]
             try:
-                found = self._project(project, mine, dry_run=dry_run)
+                found = self._project(project, mine)
             except PreviewError as error:
                 log.warning("cannot list the open merge requests of %s: %s; no MR-state "
                             "teardown for it in this pass", project.path, error)
@@ -91,8 +92,8 @@ class Discovery:
                     changed.append(key)
         return Discovered(tuple(findings), tuple(changed), tuple(unreachable))
 
-    def _project(self, project: ProjectConfig, mine: list[Environment], *,
-                 dry_run: bool) -> list[tuple[Finding, str]]:
+    def _project(self, project: ProjectConfig,
+                 mine: list[Environment]) -> list[tuple[Finding, str]]:
         source = self.core.source(project.path)
         open_mrs = source.open_change_requests(project.id or project.path)
         passed = (source.passed_commits(project.id or project.path)
@@ -102,8 +103,7 @@ class Discovery:
         results: list[tuple[Finding, str]] = []
         for mr in open_mrs:
             try:
-                result = self._open_mr(project, mr, by_iid.get(mr.iid), passed,
-                                       dry_run=dry_run)
+                result = self._open_mr(project, mr, by_iid.get(mr.iid), passed)
             except PreviewError as error:  # one MR (capacity, a stranger's namespace)
                 log.warning("%s!%d: %s", project.path, mr.iid, error)
                 continue
@@ -113,7 +113,7 @@ class Discovery:
         for env in mine:
             if is_active(env) and env.desired.mr_iid not in listed:
                 try:
-                    result = self._not_listed(env, dry_run=dry_run)
+                    result = self._not_listed(env)
                 except PreviewError as error:
                     log.warning("cannot confirm the state of %s: %s", env.desired.label, error)
                     continue
@@ -122,22 +122,21 @@ class Discovery:
         return results
 
     def _open_mr(self, project: ProjectConfig, mr: ChangeRequest,
-                 env: Environment | None, passed: frozenset[str], *,
-                 dry_run: bool) -> tuple[Finding, str] | None:
+                 env: Environment | None, passed: frozenset[str]) -> tuple[Finding, str] | None:
         label = f"{project.path}!{mr.iid}"
         sha = _deployable_sha(project, mr, passed)
         if env is not None and is_active(env):
             if not wants_environment(project, mr) and not env.desired.manual:
                 reason = messages.drift_trigger_lost(mr.iid)
-                return self._down(env, label, reason, EndKind.TRIGGER_LOST, dry_run=dry_run,
+                return self._down(env, label, reason, EndKind.TRIGGER_LOST,
                                   unless=_changed_since(env.desired, mr))
             if sha and sha != env.desired.sha:
                 reason = messages.discovery_new_head(short_sha(env.desired.sha), short_sha(sha))
-                return self._up(project, mr, sha, label, reason, dry_run=dry_run)
+                return self._up(project, mr, sha, label, reason)
             return None
         if not sha or not wants_environment(project, mr):
             return None
-        if not self._paths_match(project, mr, dry_run=dry_run):
+        if not self._paths_match(project, mr):
             return None
         # Only a creation needs the default branch (GitOps owns it): read it lazily, cached.
         if mr.source_branch == self.core.project_info(project).default_branch:
@@ -147,16 +146,15 @@ class Discovery:
             if kind is not None and kind.deliberate and env.desired.sha == sha:
                 return None
             reason = messages.discovery_back(kind.value if kind else "ended")
-            return self._up(project, mr, sha, label, reason, dry_run=dry_run)
-        ended_at = self._ended_sha(project, mr, dry_run=dry_run)
+            return self._up(project, mr, sha, label, reason)
+        ended_at = self._ended_sha(project, mr)
         if ended_at == sha:
-            if not dry_run:
+            if not self.ctx.dry_run:
                 self.requests.record_ended(project, mr, sha, messages.discovery_ended_before())
             return None
-        return self._up(project, mr, sha, label, messages.discovery_lost_open(),
-                        dry_run=dry_run)
+        return self._up(project, mr, sha, label, messages.discovery_lost_open())
 
-    def _not_listed(self, env: Environment, *, dry_run: bool) -> tuple[Finding, str] | None:
+    def _not_listed(self, env: Environment) -> tuple[Finding, str] | None:
         """Not in the open list: closed, merged — or locked, or opened a moment ago."""
         assert env.desired.mr_iid is not None
         mr = self.core.source(env.desired.project_path).change_request(
@@ -164,28 +162,26 @@ class Discovery:
         if not mr.state.has_ended:
             return None
         reason = messages.drift_mr_closed(mr.iid, mr.state)
-        return self._down(env, env.desired.label, reason, EndKind.MR_CLOSED, dry_run=dry_run)
+        return self._down(env, env.desired.label, reason, EndKind.MR_CLOSED)
 
     def _up(self, project: ProjectConfig, mr: ChangeRequest, sha: str, label: str,
-            reason: str, *, dry_run: bool) -> tuple[Finding, str]:
+            reason: str) -> tuple[Finding, str]:
         finding = Finding("up", label, reason)
-        if dry_run:
+        if self.ctx.dry_run:
             return finding, ""
         env = self.requests.request_up_mr(project.path, mr.iid, actor=ACTOR, sha=sha, mr=mr)
         return finding, env.key
 
     def _down(self, env: Environment, label: str, reason: str, kind: EndKind, *,
-              dry_run: bool,
               unless: Callable[[Desired], bool] = lambda _: False) -> tuple[Finding, str] | None:
         finding = Finding("down", label, reason)
-        if dry_run:
+        if self.ctx.dry_run:
             return finding, ""
         done = self.requests.request_down_unless(env.key, reason=reason, actor=ACTOR,
                                                  kind=kind, unless=unless)
         return (finding, env.key) if done is not None else None
 
-    def _paths_match(self, project: ProjectConfig, mr: ChangeRequest, *,
-                     dry_run: bool) -> bool:
+    def _paths_match(self, project: ProjectConfig, mr: ChangeRequest) -> bool:
         """``trigger.paths`` needs the MR's diff: asked once per commit, then remembered."""
         if not project.trigger.paths:
             return True
@@ -195,12 +191,11 @@ class Discovery:
             return cached == "1"
         paths = self.core.source(project.path).changed_paths(mr.project_id, mr.iid)
         matched = not project.trigger.failing(TriggerInputs(iid=mr.iid, changed_paths=paths))
-        if not dry_run:  # a dry run writes nothing, not even a cache
-            self.core.store.cache(cache_key, "1" if matched else "0", PATHS_CACHE_SECONDS)
+        if not self.ctx.dry_run:  # a dry run writes nothing, not even a cache
+            self.core.store.cache(cache_key, "1" if matched else "0", self._answer_ttl)
         return matched
 
-    def _ended_sha(self, project: ProjectConfig, mr: ChangeRequest, *,
-                   dry_run: bool) -> str | None:
+    def _ended_sha(self, project: ProjectConfig, mr: ChangeRequest) -> str | None:
         """After a Redis loss: the commit the MR note says its environment was ended at.
         Asked once per head commit, then remembered (a refused creation — capacity, a
         stranger's namespace — must not cost a GitLab call every pass)."""
@@ -211,8 +206,8 @@ class Discovery:
         keys = self.requests.candidate_keys(project, mr.project_id, mr_iid=mr.iid,
                                             branch=mr.source_branch)
         ended = self.core.review(project.path).ended_at(mr.project_id, mr.iid, list(keys))
-        if not dry_run:
-            self.core.store.cache(cache_key, ended or "", PATHS_CACHE_SECONDS)
+        if not self.ctx.dry_run:
+            self.core.store.cache(cache_key, ended or "", self._answer_ttl)
         return ended
 
 

@@ -22,7 +22,6 @@ from bot.domain.errors import PreviewError
 from bot.engine.core import Core
 
 log = logging.getLogger("previewbot.orphans")
-ORPHAN_LOCK_WAIT = 5.0  # seconds; busy: the next sweep
 REQUIRED = (records.PROJECT_PATH, records.BRANCH, records.SHA, records.EXPIRES_AT)
 
 
@@ -68,7 +67,7 @@ def _orphan(core: Core, ns: NamespaceRecord, env_key: str, now: datetime, *,
                                               records.PROJECT_ID_LABEL) if key in ns.labels}
     # Under the environment's lock, and only while still no record claims it: an `up`
     # recorded since the sweep listed the namespaces keeps it (its deploy waits for us).
-    with core.store.lock(env_key, wait=ORPHAN_LOCK_WAIT):
+    with core.store.lock(env_key, wait=core.settings.teardown.orphan_lock_wait):
         if core.store.get(env_key) is not None:
             return f"orphan {ns.name}: claimed by a new record; kept"
         core.helm.uninstall(naming.release_name(env_key), ns.name, dry_run=dry_run)

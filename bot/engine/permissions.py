@@ -37,7 +37,6 @@ from bot.engine.core import Core
 
 SLACK_ACTOR_PREFIX = "slack:"
 GITLAB_ACTOR_PREFIX = "gitlab:"
-DEFAULT_TTL = timedelta(minutes=5)
 T = TypeVar("T")
 
 
@@ -96,10 +95,10 @@ class TtlCache:
 
 class Permissions:
     def __init__(self, core: Core, directory: PeopleDirectory, *,
-                 ttl: timedelta = DEFAULT_TTL) -> None:
+                 ttl: timedelta | None = None) -> None:
         self.core = core
         self.directory = directory
-        self._cache = TtlCache(core.clock, ttl)
+        self._cache = TtlCache(core.clock, ttl or core.settings.forge.people_cache_ttl)
 
     # -- lookups -----------------------------------------------------------
     def slack_id_of(self, owner: str) -> str | None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bot import metrics
 from bot.cluster.kube import NamespaceRecord
@@ -37,15 +37,11 @@ from bot.domain.plan import (
 from bot.engine import converge, orphans, review
 from bot.engine.core import Core
 from bot.engine.discovery import Discovery, Finding
+from bot.engine.passes import PassContext, Progress, log_progress
 from bot.engine.requests import Requests
 from bot.logs import log_context
 
 log = logging.getLogger("previewbot.reconcile")
-MAX_ROUNDS = 3  # converge rounds per action while requests keep arriving
-MAX_TIMEOUTS = 3  # Helm hook/wait timeouts of one environment before it ends FAILED
-RECORD_RETENTION = timedelta(days=7)  # torn-down records are kept this long
-FOLLOW_LIMIT = 30 * 60.0  # seconds a following caller (the CLI) waits at most
-Progress = Callable[[str, str], None]  # (env_key, text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,16 +103,12 @@ def _if_absent(env: Environment) -> Callable[[Environment | None], Environment |
     return lambda current: env if current is None else None
 
 
-def _quiet(env_key: str, text: str) -> None:
-    log.info("%s: %s", env_key, text)
-
-
 class Reconciler:
     def __init__(self, core: Core) -> None:
         self.core = core
 
     def run_pass(self, *, dry_run: bool, only: Iterable[str] | None = None,
-                 progress: Progress = _quiet, follow: bool = False) -> PassResult:
+                 progress: Progress = log_progress, follow: bool = False) -> PassResult:
         """One pass over every environment, or a poke pass over just ``only``.
 
         Actions run in a bounded pool (``max_parallel_teardowns``), teardowns first. A
@@ -124,58 +116,53 @@ class Reconciler:
         outcomes ``in_progress`` with a ``retry_after``: the workers check them again
         then. ``follow`` does that here (the CLI waits, with progress). With
         ``dry_run: true`` in the config every pass is a dry run."""
-        dry_run = dry_run or self.core.config.dry_run
-        if only is None:
-            result = self._full_pass(dry_run=dry_run, progress=progress)
-        else:
-            result = self._poke_pass(list(only), dry_run=dry_run, progress=progress)
-        return self._follow(result, progress) if follow and not dry_run else result
+        ctx = PassContext(dry_run=dry_run or self.core.config.dry_run, progress=progress)
+        result = self._full_pass(ctx) if only is None else self._poke_pass(list(only), ctx)
+        return self._follow(result, ctx) if follow and not ctx.dry_run else result
 
-    def _full_pass(self, *, dry_run: bool, progress: Progress) -> PassResult:
+    def _full_pass(self, ctx: PassContext) -> PassResult:
         started = time.perf_counter()
         records_now = self.core.store.all()
         namespaces = self._managed_namespaces()  # the cluster, read once
         # Records Redis lost come back from the cluster first: discovery must see them,
         # or it would take their environments for new ones.
-        adopted = self._adopt(namespaces, {env.key for env in records_now}, dry_run=dry_run)
+        adopted = self._adopt(namespaces, {env.key for env in records_now}, ctx)
         envs = {env.key: env for env in [*records_now, *adopted]}
-        discovered = Discovery(Requests(self.core)).run(envs.values(), dry_run=dry_run)
+        discovered = Discovery(Requests(self.core), ctx).run(envs.values())
         if discovered.changed:  # GitLab showed changes: read those back
             envs.update({env.key: env for env in self.core.store.get_many(discovered.changed)
                          if env is not None})
         _count_states(envs.values())
-        plan, outcomes = self._plan_and_apply(envs, namespaces, complete=True,
-                                              dry_run=dry_run, progress=progress)
-        if not dry_run:
+        plan, outcomes = self._plan_and_apply(envs, namespaces, ctx, complete=True)
+        if not ctx.dry_run:
             metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
         return PassResult(plan, outcomes, tuple(e.key for e in adopted), discovered.findings)
 
-    def _poke_pass(self, keys: list[str], *, dry_run: bool, progress: Progress) -> PassResult:
+    def _poke_pass(self, keys: list[str], ctx: PassContext) -> PassResult:
         """Only the poked environments: their records (one pipelined read) and their
         namespaces — nothing listed, nothing else read."""
         envs = {env.key: env for env in self.core.store.get_many(keys) if env is not None}
-        plan, outcomes = self._plan_and_apply(envs, {}, complete=False, dry_run=dry_run,
-                                              progress=progress)
+        plan, outcomes = self._plan_and_apply(envs, {}, ctx, complete=False)
         return PassResult(plan, outcomes)
 
     def _plan_and_apply(self, envs: dict[str, Environment],
-                        namespaces: dict[str, NamespaceRecord], *, complete: bool,
-                        dry_run: bool, progress: Progress) -> tuple[Plan, tuple[Outcome, ...]]:
+                        namespaces: dict[str, NamespaceRecord], ctx: PassContext, *,
+                        complete: bool) -> tuple[Plan, tuple[Outcome, ...]]:
         plan = build_plan(self._snapshots(envs, namespaces, complete=complete),
                           self.core.clock.now())
         # Teardowns first: an expired environment must not wait behind deploys. The pool
         # is bounded: hundreds expiring together start max_parallel_teardowns at a time.
         ordered = sorted(plan.actions, key=lambda a: a.kind is not ActionKind.DELETE)
         if len(ordered) <= 1:
-            return plan, tuple(self._apply_one(a, progress, dry_run=dry_run) for a in ordered)
+            return plan, tuple(self._apply_one(a, ctx) for a in ordered)
         with ThreadPoolExecutor(max_workers=self.core.config.max_parallel_teardowns,
                                 thread_name_prefix="apply") as pool:
-            done = pool.map(lambda a: self._apply_one(a, progress, dry_run=dry_run), ordered)
+            done = pool.map(lambda a: self._apply_one(a, ctx), ordered)
             return plan, tuple(done)
 
-    def _follow(self, result: PassResult, progress: Progress) -> PassResult:
+    def _follow(self, result: PassResult, ctx: PassContext) -> PassResult:
         """Check again what is in progress, after its delay, until it settled."""
-        deadline = time.monotonic() + FOLLOW_LIMIT
+        deadline = time.monotonic() + self.core.settings.reconcile.follow_limit
         outcomes = {o.action.env_key: o for o in result.outcomes}
         while time.monotonic() < deadline:
             waiting = [o for o in outcomes.values() if o.in_progress]
@@ -184,8 +171,7 @@ class Reconciler:
             pause = min(o.retry_after or 0.0 for o in waiting)
             if self.core.stopping.wait(pause):
                 break
-            again = self._poke_pass([o.action.env_key for o in waiting], dry_run=False,
-                                    progress=progress)
+            again = self._poke_pass([o.action.env_key for o in waiting], ctx)
             for outcome in again.outcomes:
                 outcomes[outcome.action.env_key] = outcome
             for env_key in {o.action.env_key for o in waiting} - {
@@ -194,22 +180,22 @@ class Reconciler:
                                             in_progress=False)
         return replace(result, outcomes=tuple(outcomes.values()))
 
-    def _apply_one(self, action: Action, progress: Progress, *, dry_run: bool) -> Outcome:
+    def _apply_one(self, action: Action, ctx: PassContext) -> Outcome:
         if action.kind is ActionKind.BLOCKED:
             return Outcome(action, False, action.reason)
         if self.core.stopping.is_set():  # shutting down: leave it to another replica
             return Outcome(action, False, messages.shutting_down(action.env_key),
                            retry_after=1.0)
-        return self.apply(action, progress, dry_run=dry_run)
+        return self._apply(action, ctx)
 
     def sweep_orphans(self, *, dry_run: bool) -> list[str]:
         """Managed namespaces nothing explains (see ``bot.engine.orphans``)."""
         return orphans.sweep(self.core, dry_run=dry_run or self.core.config.dry_run)
 
     def collect(self) -> tuple[str, ...]:
-        """Remove records torn down longer than ``RECORD_RETENTION`` ago. Their history
-        stays in the audit stream; an MR note marks what was ended on purpose."""
-        cutoff = self.core.clock.now() - RECORD_RETENTION
+        """Remove records torn down longer than ``TeardownSettings.record_retention``
+        ago. Their history stays in the audit stream; an MR note marks what was ended on purpose."""
+        cutoff = self.core.clock.now() - self.core.settings.teardown.record_retention
         old = [env.key for env in self.core.store.all()
                if env.observed.status is Status.GONE
                and env.observed.review_synced_hash != STOP_PENDING
@@ -257,8 +243,8 @@ class Reconciler:
     def _managed_namespaces(self) -> dict[str, NamespaceRecord]:
         return {ns.name: ns for ns in self.core.kube.list_managed_namespaces()}
 
-    def _adopt(self, namespaces: dict[str, NamespaceRecord], known: set[str], *,
-               dry_run: bool) -> list[Environment]:
+    def _adopt(self, namespaces: dict[str, NamespaceRecord], known: set[str],
+               ctx: PassContext) -> list[Environment]:
         """Records Redis lost, rebuilt from the cluster (the durable record).
 
         Only namespaces of projects in this bot's config: another previewbot
@@ -286,8 +272,8 @@ class Reconciler:
                 status=status, reason="rebuilt from cluster",
                 review_environment_id=records.review_environment_id(ns.annotations)))
             log.info("%srebuilding record of %s from namespace %s",
-                     "DRY-RUN: would be " if dry_run else "", desired.env_key, ns.name)
-            if not dry_run:  # unless a request recorded it meanwhile
+                     "DRY-RUN: would be " if ctx.dry_run else "", desired.env_key, ns.name)
+            if not ctx.dry_run:  # unless a request recorded it meanwhile
                 self.core.store.update(env.key, _if_absent(env))
             adopted.append(env)
         return adopted
@@ -320,19 +306,21 @@ class Reconciler:
                                 and records.annotations_differ(ns.annotations, env.desired)),
         )
 
-    def apply(self, action: Action, progress: Progress = _quiet, *,
+    def apply(self, action: Action, progress: Progress = log_progress, *,
               dry_run: bool) -> Outcome:
         """Apply one action under the environment's lock, re-planning on fresh state.
 
         ``dry_run``: rehearse it instead: destructive steps check ownership for
         real and log ``DRY-RUN: would …``; nothing is changed or recorded."""
-        with log_context(env=action.env_key):
-            return self._apply(action, progress, dry_run=dry_run)
+        return self._apply(action, PassContext(dry_run=dry_run, progress=progress))
 
-    def _apply(self, action: Action, progress: Progress, *, dry_run: bool) -> Outcome:
-        def say(text: str) -> None:
-            progress(action.env_key, text)
-        if dry_run:
+    def _apply(self, action: Action, ctx: PassContext) -> Outcome:
+        with log_context(env=action.env_key):
+            return self._apply_logged(action, ctx)
+
+    def _apply_logged(self, action: Action, ctx: PassContext) -> Outcome:
+        say = ctx.say(action.env_key)
+        if ctx.dry_run:
             return self._rehearse(action, converge.Run(say))
         try:
             with self.core.store.lock(action.env_key) as held:
@@ -355,7 +343,8 @@ class Reconciler:
         environment ends FAILED with the reason instead of retrying forever."""
         env = self.core.store.get(action.env_key)
         attempts = (env.observed.timeouts if env is not None else 0) + 1
-        if env is None or attempts >= MAX_TIMEOUTS or action.kind is ActionKind.DELETE:
+        max_timeouts = self.core.settings.deploy.max_timeouts
+        if env is None or attempts >= max_timeouts or action.kind is ActionKind.DELETE:
             if env is not None and action.kind is not ActionKind.DELETE:
                 reason = messages.gave_up(attempts, str(error))
                 self._record_failure(action, env, reason)
@@ -363,7 +352,7 @@ class Reconciler:
             return Outcome(action, False, str(error), retry_after=error.delay)
         self.core.save(env, env.observed.status, env.observed.reason, timeouts=attempts)
         log.warning("%s of %s timed out (%d of %d): %s", action.kind, action.env_key, attempts,
-                    MAX_TIMEOUTS, error)
+                    max_timeouts, error)
         return Outcome(action, False, str(error), retry_after=error.delay)
 
     def _rehearse(self, action: Action, run: converge.Run) -> Outcome:
@@ -392,7 +381,7 @@ class Reconciler:
         A failure is recorded here, under the lock, for the desired state that failed;
         when a new one arrived meanwhile, that one is converged instead."""
         outcome = Outcome(action, True, "already converged")
-        for _ in range(MAX_ROUNDS):
+        for _ in range(self.core.settings.reconcile.max_rounds):
             env = self.core.store.get(action.env_key)
             if env is None:
                 return Outcome(action, True, "record vanished; nothing to do")
@@ -418,8 +407,9 @@ class Reconciler:
                 return Outcome(action, False, str(error))
             if done.observed.status in (Status.DEPLOYING, Status.TEARING_DOWN):
                 return Outcome(action, True, done.observed.reason or done.observed.status.value,
-                               retry_after=converge.RECHECK_DELAY if done.observed.status
-                               is Status.DEPLOYING else converge.CONFIRM_DELAY,
+                               retry_after=self.core.settings.deploy.recheck_delay
+                               if done.observed.status is Status.DEPLOYING
+                               else self.core.settings.teardown.confirm_delay,
                                in_progress=True)
             # A sync of a failed environment's GitLab side or annotations went fine.
             outcome = Outcome(action, done.observed.status is not Status.FAILED

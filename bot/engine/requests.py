@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.cluster.values import helm_values, namespace_for
-from bot.config import ProjectConfig, TriggerInputs
+from bot.config import Config, ProjectConfig, TriggerInputs
 from bot.domain import messages, naming, records
 from bot.domain.changes import ChangeRequest
 from bot.domain.errors import NotOwnedError, PermanentError
@@ -154,6 +154,18 @@ class Requests:
 
     def history(self, env_key: str) -> list[HistoryEntry]:
         return self.core.store.history(env_key)
+
+    def get(self, env_key: str) -> Environment | None:
+        """The record of ``env_key`` as it stands; None when there is none."""
+        return self.core.store.get(env_key)
+
+    @property
+    def config(self) -> Config:
+        return self.core.config
+
+    def now(self) -> datetime:
+        """The engine's clock (injectable): what "now" is for every request."""
+        return self.core.clock.now()
 
     # -- up ----------------------------------------------------------------
     def request_up_mr(self, project_path: str, iid: int, *, actor: str,

@@ -2,7 +2,7 @@
 
 The forge being down never fails a deploy or a teardown: the step reports that it
 could not finish, the record keeps the lag (``review_synced_hash``), and a later
-pass catches up — but not forever (``MAX_REVIEW_ATTEMPTS``).
+pass catches up — but not forever (``ForgeSettings.max_review_attempts``).
 
 What the surface shows is the adapter's (GitLab's: ``bot.gitlab.review``); the
 engine keeps the bookkeeping: the id of the forge environment the bot made (on the
@@ -20,7 +20,6 @@ from bot.domain.model import Environment
 from bot.engine.core import Core
 
 log = logging.getLogger("previewbot.review")
-MAX_REVIEW_ATTEMPTS = 5  # passes that try to bring the forge up to date before giving up
 
 
 def show_ready(core: Core, env: Environment, wanted_hash: str) -> Environment:
@@ -76,10 +75,10 @@ def finish_stop(core: Core, env: Environment) -> Environment:
 
 def _lagging(core: Core, env: Environment, *, done: str) -> Environment:
     """The forge did not take it (again). Retried by later passes, but not forever: after
-    ``MAX_REVIEW_ATTEMPTS`` it is given up on (logged), so a project the forge refuses
+    ``ForgeSettings.max_review_attempts`` it is given up on (logged), so a project the forge refuses
     for good (archived, deleted) costs no calls every pass."""
     attempts = env.observed.review_attempts + 1
-    if attempts < MAX_REVIEW_ATTEMPTS:
+    if attempts < core.settings.forge.max_review_attempts:
         return core.save(env, env.observed.status, env.observed.reason,
                          review_attempts=attempts)
     log.warning("gave up bringing the forge up to date for %s after %d attempts", env.key,

@@ -27,8 +27,8 @@ from apscheduler.util import undefined
 
 from bot.domain.errors import PreviewError
 from bot.engine.core import Core
-from bot.state.store import Store
 from bot.runtime import jobs
+from bot.state.store import Store
 
 log = logging.getLogger("previewbot.scheduler")
 MAX_LEASE_TTL = timedelta(seconds=15)

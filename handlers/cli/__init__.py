@@ -101,7 +101,7 @@ def cmd_up(requests: Requests, reconciler: Reconciler, args: argparse.Namespace)
 
 def finish(requests: Requests, reconciler: Reconciler, env_key: str) -> int:
     code = run_one(reconciler, env_key)
-    env = requests.core.store.get(env_key)
+    env = requests.get(env_key)
     if env is not None:
         print(formatting.status_line(env))
     return code

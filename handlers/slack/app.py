@@ -47,7 +47,7 @@ from handlers.slack import formatting, grammar
 from handlers.slack.api import web_client
 from handlers.slack.commands import Commands, Reply
 from handlers.slack.home import Home
-from handlers.slack.notifier import SlackNotifier, parse_ref
+from handlers.slack.notifier import SlackNotifier
 from handlers.slack.people import SlackPeople
 from handlers.web import BodyTooLarge, read_capped
 
@@ -246,8 +246,7 @@ class Listeners:
                     blocks=reply.blocks)
             return
         pressed = (str(container.get("channel_id", "")), str(container.get("message_ts", "")))
-        stored = self.commands.requests.core.store.announcement(env_key)
-        if stored and parse_ref(stored) == pressed:
+        if self.notifier.announced_at(env_key) == pressed:
             self.notifier.refresh(env_key, note=formatting.pressed(action_id, user_id))
         else:  # a thread reply or the author's DM: replace it with the outcome
             respond(replace_original=True, text=reply.text, blocks=reply.blocks)

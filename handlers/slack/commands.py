@@ -55,7 +55,7 @@ class Commands:
     @property
     def projects(self) -> list[str]:
         """Configured paths and slugs: the grammar checks PROJECT against them."""
-        config = self.requests.core.config
+        config = self.requests.config
         return [p.path for p in config.projects] + [p.slug for p in config.projects]
 
     def run(self, command: Command, user_id: str) -> Reply:
@@ -73,7 +73,7 @@ class Commands:
             return Reply(*formatting.error_reply(messages.command_crashed(), None), ok=False)
 
     def _run(self, command: Command, user_id: str) -> Reply:
-        now = self.requests.core.clock.now()
+        now = self.requests.now()
         actor = slack_actor(user_id)
         match command:
             case Help(topic):

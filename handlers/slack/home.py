@@ -24,6 +24,6 @@ class Home:
     def publish(self, user_id: str, notice: str = "") -> None:
         active = self.requests.environments()
         mine = [env for env in active if self.permissions.owns(user_id, env)]
-        view = formatting.home_view(mine, active, self.requests.core.clock.now(), notice)
+        view = formatting.home_view(mine, active, self.requests.now(), notice)
         with slack_errors("views.publish"):
             self.client.views_publish(user_id=user_id, view=view)

@@ -122,6 +122,11 @@ class SlackNotifier:
         return True
 
     # -- the announcement ------------------------------------------------------
+    def announced_at(self, env_key: str) -> tuple[str, str] | None:
+        """(channel, ts) of the environment's announcement as Redis keeps it; None."""
+        stored = self.core.store.announcement(env_key)
+        return parse_ref(stored) if stored else None
+
     def announcement_of(self, env: Environment) -> tuple[str, str] | None:
         """(channel, ts) from Redis, else from the namespace (then Redis learns it again)."""
         stored = self.core.store.announcement(env.key)

@@ -16,6 +16,7 @@ from kubernetes.client.rest import ApiException
 from bot.domain.model import Desired, Environment, Observed, Status
 from bot.engine.core import Core
 from bot.engine.discovery import Discovery
+from bot.engine.passes import PassContext
 from bot.engine.reconcile import PassResult, Reconciler
 from bot.engine.requests import Requests
 from tests.clock import MovableClock
@@ -166,7 +167,7 @@ def test_a_pass_over_20_projects_of_100_open_mrs_lists_each_project_once(
                         expires_at=now + timedelta(days=1), mr_iid=iid),
                 Observed(status=Status.READY)))
     before = len(bed.gitlab.requests)
-    discovered = Discovery(Requests(core)).run(core.store.all(), dry_run=False)
+    discovered = Discovery(Requests(core), PassContext(dry_run=False)).run(core.store.all())
     calls = bed.gitlab.requests[before:]
     assert discovered.findings == () and discovered.unreachable == ()
     # one page of 100 per project: 20 calls for 2,000 environments, none per environment
@@ -202,7 +203,7 @@ def test_a_teardown_planned_from_an_old_listing_spares_what_a_person_took_over(
     snapshot = core.store.all()  # what a pass read at its start …
     up_ok(bed, f"{bed.project_path}!57")  # … before a person brought it up by hand
     bed.gitlab.update_merge_request(bed.project_id, 57, draft=True)  # then marked draft
-    discovered = Discovery(Requests(core)).run(snapshot, dry_run=False)
+    discovered = Discovery(Requests(core), PassContext(dry_run=False)).run(snapshot)
     assert discovered.changed == ()
     env = core.store.get(env_key)
     assert env is not None and env.desired.present and env.desired.manual

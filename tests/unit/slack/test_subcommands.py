@@ -117,8 +117,8 @@ class _Refusing:
 @pytest.mark.parametrize(("name", "verb"), CHANGES.items())
 def test_commands_pass_the_registry_verb_to_check_change(name: str, verb: str) -> None:
     env = SimpleNamespace(key=ENV)
-    clock = SimpleNamespace(now=lambda: datetime(2026, 1, 1, tzinfo=UTC))
-    requests = SimpleNamespace(core=SimpleNamespace(clock=clock), resolve=lambda text: env)
+    requests = SimpleNamespace(now=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+                               resolve=lambda text: env)
     permissions = _Refusing()
     reply = Commands(requests, permissions, lambda key: None).run(  # duck-typed fakes
         EXAMPLES[name], "U1")
