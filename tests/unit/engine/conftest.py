@@ -104,14 +104,16 @@ def config_doc(**project: Any) -> dict[str, Any]:
     return doc
 
 
-def build_engine(doc: dict[str, Any] | None = None, *, forge: bool = True) -> Engine:
-    """An engine on fresh fakes, its clock at ``NOW``, the forge knowing the project."""
+def build_engine(doc: dict[str, Any] | None = None, *, forge: bool = True,
+                 notifier: FakeNotifier | None = None) -> Engine:
+    """An engine on fresh fakes, its clock at ``NOW``, the forge knowing the project.
+    ``notifier``: a FakeNotifier of the test's own (one that acts when told, say)."""
     config = load_config_text(yaml.safe_dump(doc or BASE_CONFIG), source="test.yaml")
     clock = MovableClock(NOW)
     store = FakeStore(clock=clock)
     cluster = FakeCluster(clock=clock)
     helm = FakeReleases(cluster, clock=clock)
-    notifier = FakeNotifier()
+    notifier = notifier or FakeNotifier()
     source = FakeChangeSource()
     source.add_project(SourceProject(PROJECT_ID, PROJECT_PATH, DEFAULT_BRANCH,
                                      f"https://gitlab.example.com/{PROJECT_PATH}"))
