@@ -7,7 +7,7 @@ import threading
 from dataclasses import replace
 
 from bot.config import Config
-from bot.domain.changes import ChangeRequest, SourceProject
+from bot.domain.changes import ChangeRequest, ChangeState, SourceProject
 from bot.domain.errors import PermanentError
 from bot.domain.events import Ignored, Intent
 from bot.engine.ports import ChangeSource, ReviewSurface
@@ -42,13 +42,13 @@ class FakeChangeSource:
     def open_change_requests(self, project: str | int) -> list[ChangeRequest]:
         self.faults.check("open_change_requests")
         project_id = self._project(project).id
-        return [_listed(c) for c in self._changes(project_id) if c.state.is_open]
+        return [_listed(c) for c in self._changes(project_id) if _listed_open(c)]
 
     def open_change_requests_from(self, project_id: int,
                                   source_branch: str) -> list[ChangeRequest]:
         self.faults.check("open_change_requests_from")
         return [_listed(c) for c in self._changes(project_id)
-                if c.state.is_open and c.source_branch == source_branch]
+                if _listed_open(c) and c.source_branch == source_branch]
 
     def passed_commits(self, project: str | int) -> frozenset[str]:
         self.faults.check("passed_commits")
@@ -95,6 +95,11 @@ class FakeChangeSource:
     def _changes(self, project_id: int) -> list[ChangeRequest]:
         with self._lock:
             return [c for (pid, _), c in sorted(self.changes.items()) if pid == project_id]
+
+
+def _listed_open(change: ChangeRequest) -> bool:
+    """As GitLab's ``state=opened`` listing: a merge in progress ("locked") is not in it."""
+    return change.state is ChangeState.OPEN
 
 
 def _listed(change: ChangeRequest) -> ChangeRequest:
