@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,10 +23,12 @@ from bot.domain import naming
 from bot.domain.changes import ChangeRequest, ChangeState, SourceProject
 from bot.domain.model import Environment
 from bot.engine.core import Core
-from bot.engine.discovery import Discovery
+from bot.engine.discovery import Discovered, Discovery
 from bot.engine.intake import Handled, Intake
+from bot.engine.passes import PassContext
 from bot.engine.reconcile import PassResult, Reconciler
 from bot.engine.requests import Requests
+from bot.engine.settings import DeploySettings, EngineSettings
 from tests.clock import MovableClock
 from tests.fakes.memory.cluster import FakeCluster
 from tests.fakes.memory.notifier import FakeNotifier
@@ -60,7 +63,6 @@ class Engine:
     requests: Requests
     reconciler: Reconciler
     intake: Intake
-    discovery: Discovery
     store: FakeStore
     cluster: FakeCluster
     helm: FakeReleases
@@ -86,6 +88,10 @@ class Engine:
     def reconcile(self, *keys: str) -> PassResult:
         """A poke pass over ``keys``; a full pass (discovery included) without."""
         return self.reconciler.run_pass(dry_run=False, only=list(keys) if keys else None)
+
+    def discover(self, records: Iterable[Environment], *, dry_run: bool = False) -> Discovered:
+        """One comparison with the forge's open list, as a pass makes it."""
+        return Discovery(self.requests, PassContext(dry_run=dry_run)).run(records)
 
     def hook(self, event_type: str, payload: dict[str, Any]) -> Handled:
         return self.intake.handle(event_type, json.dumps(payload).encode())
@@ -120,10 +126,11 @@ def build_engine(doc: dict[str, Any] | None = None, *, forge: bool = True,
     review = FakeReview()
     fake_forge = FakeForge(source, review)
     core = Core(config=config, store=store, kube=cluster, helm=helm, notifier=notifier,
-                clock=clock, forge=fake_forge if forge else None, poll_interval=0.01)
+                clock=clock, forge=fake_forge if forge else None,
+                settings=EngineSettings(deploy=DeploySettings(poll_interval=0.01)))
     requests = Requests(core)
     return Engine(core=core, requests=requests, reconciler=Reconciler(core),
-                  intake=Intake(core, requests), discovery=Discovery(requests), store=store,
+                  intake=Intake(core, requests), store=store,
                   cluster=cluster, helm=helm, notifier=notifier, source=source,
                   review=review, forge=fake_forge, clock=clock)
 

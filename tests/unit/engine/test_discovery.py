@@ -132,7 +132,7 @@ CASES = {
 def test_discovery_decides_from_the_open_list(case: Case) -> None:
     e = build_engine(case.doc)
     case.setup(e)
-    found = e.discovery.run(e.store.all(), dry_run=False)
+    found = e.discover(e.store.all(), dry_run=False)
     assert [f.kind for f in found.findings] == case.findings
     assert found.unreachable == ()
     env = e.store.get(KEY)
@@ -146,7 +146,7 @@ def test_a_dry_run_finds_the_same_and_records_nothing() -> None:
     e = build_engine()
     _up(e, state=ChangeState.CLOSED)
     before = e.store.all()
-    found = e.discovery.run(before, dry_run=True)
+    found = e.discover(before, dry_run=True)
     assert [f.kind for f in found.findings] == ["down"] and e.store.all() == before
 
 
@@ -155,11 +155,11 @@ def test_no_mr_state_teardown_when_the_forge_cannot_answer(method: str) -> None:
     e = build_engine()
     _up(e, state=ChangeState.CLOSED)
     e.source.faults.fail(method, TemporaryError("GitLab is down"))
-    found = e.discovery.run(e.store.all(), dry_run=False)
+    found = e.discover(e.store.all(), dry_run=False)
     assert found.findings == () and e.env(KEY).desired.present
     if method == "open_change_requests":
         assert found.unreachable == (PROJECT_PATH,)
-    found = e.discovery.run(e.store.all(), dry_run=False)  # GitLab back: it acts
+    found = e.discover(e.store.all(), dry_run=False)  # GitLab back: it acts
     assert [f.kind for f in found.findings] == ["down"] and not e.env(KEY).desired.present
 
 
