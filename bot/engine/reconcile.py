@@ -37,6 +37,7 @@ from bot.domain.plan import (
 from bot.engine import converge, orphans, review
 from bot.engine.core import Core
 from bot.engine.discovery import Discovery, Finding
+from bot.engine.notify import NoticeKind
 from bot.engine.passes import PassContext, Progress, log_progress
 from bot.engine.requests import Requests
 from bot.logs import log_context
@@ -464,5 +465,10 @@ class Reconciler:
         current = self.core.store.get(env.key)
         if current is None or current.desired != env.desired:
             return
-        self.core.save(current, Status.FAILED, reason, deployed_hash=self.core.wanted(env)[1],
-                       deployed_sha=env.desired.sha)
+        failed = self.core.save(current, Status.FAILED, reason,
+                                deployed_hash=self.core.wanted(env)[1],
+                                deployed_sha=env.desired.sha)
+        # Told like a readiness failure (converge._failed): the announcement and the MR
+        # note say why, instead of staying on "deploying".
+        self.core.emit(NoticeKind.FAILED, failed, reason)
+        review.tell_failed(self.core, failed)

@@ -21,6 +21,7 @@ from bot.domain import naming
 from bot.domain.errors import PreviewError
 from bot.domain.model import Status
 from bot.domain.naming import identity_key
+from bot.engine.notify import NoticeKind, RecordingNotifier
 from bot.runtime.wiring import build, build_core
 from tests.cluster.testbed import CRASH_LOOP, READY_AFTER
 from tests.integration.lifecycle_bed import LifecycleBed, helm_release, kill_group, up_ok
@@ -420,3 +421,22 @@ def test_a_teardown_whose_mr_was_deleted_in_gitlab_is_finished_not_retried_forev
     before = len(bed.gitlab.requests)
     assert reconciler.run_pass(follow=True, dry_run=False, only=[env_key]).plan.actions == ()
     assert bed.gitlab.requests[before:] == []
+
+
+def test_a_deploy_helm_refuses_is_told_failed_on_the_mr_and_to_the_notifier(
+        bed: LifecycleBed) -> None:
+    bed.configure(chart=BROKEN)  # every helm upgrade of it fails for good
+    bed.add_mr(39)
+    env_key = f"{bed.slug}-mr-39"
+    notices = RecordingNotifier()
+    core = replace(bed.core(), notifier=notices)
+    requests, reconciler = build(core)
+    requests.request_up_mr(bed.project_path, 39, actor="test")
+    [outcome] = reconciler.run_pass(follow=True, dry_run=False, only=[env_key]).outcomes
+    assert not outcome.ok
+    env = core.store.get(env_key)
+    assert env is not None and env.observed.status is Status.FAILED
+    assert [n.kind for n in notices.notices] == [NoticeKind.DEPLOYING, NoticeKind.FAILED]
+    assert notices.notices[-1].reason == env.observed.reason
+    [note] = [n for n in bed.gitlab.notes(bed.project_id, 39) if env_key in n["body"]]
+    assert "failed" in note["body"] and env.observed.reason in note["body"]

@@ -126,13 +126,6 @@ class Case:
     phase: str | None = "Active"  # the namespace's after; None: none
     notices: list[str] = field(default_factory=list)  # told after the setup
     reason: str = ""  # words in the record's reason after
-    bug: str = ""  # a known engine bug: the case is xfail(strict) with this reason
-
-
-HELM_FAILURE_UNTOLD = (
-    "a Helm failure is recorded FAILED by Reconciler._record_failure without "
-    "Core.emit(FAILED) nor review.tell_failed: the announcement stays 'deploying' and the "
-    "MR note says nothing (README: deploying → ready → failed with the reason)")
 
 
 CASES = {
@@ -147,8 +140,7 @@ CASES = {
         notices=["deploying", "ready"]),
     "create: helm fails, the failure is recorded": Case(
         _helm_fails, ActionKind.CREATE, ok=False, status=Status.FAILED,
-        notices=["deploying", "failed"], reason="a pre-install hook failed",
-        bug=HELM_FAILURE_UNTOLD),
+        notices=["deploying", "failed"], reason="a pre-install hook failed"),
     "noop: failed before with the same inputs": Case(
         _failed_before, None, status=Status.FAILED, reason="a pre-install hook failed"),
     "verify: deploying, release as wanted": Case(
@@ -174,8 +166,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", [
-    pytest.param(case, id=name, marks=[pytest.mark.xfail(strict=True, reason=case.bug)]
-                 if case.bug else []) for name, case in CASES.items()])
+    pytest.param(case, id=name) for name, case in CASES.items()])
 def test_reconciler_applies_each_action_kind(case: Case) -> None:
     e = build_engine()
     case.setup(e)
@@ -241,7 +232,6 @@ def test_a_failed_environment_retries_on_a_new_sha() -> None:
     assert e.env(KEY).observed.deployed_sha == SHA2
 
 
-@pytest.mark.xfail(strict=True, reason=HELM_FAILURE_UNTOLD)
 def test_a_helm_failure_is_told_on_the_change_request() -> None:
     e = build_engine()
     _failed_before(e)
