@@ -261,11 +261,6 @@ def unknown_branch(path: str, branch: str) -> str:
     return f"branch {quoted(branch)} does not exist in {path}; check the name (case matters)"
 
 
-def env_key_taken(env_key: str, label: str) -> str:
-    return (f"environment name {env_key} is already used by {quoted(label)}; "
-            "set a different `slug:` for one of the projects")
-
-
 def capacity_reached(scope: str, limit: int, oldest: Iterable[Environment]) -> str:
     names = _listing(f"{e.key} ({e.desired.label}, since {e.desired.created_at:%Y-%m-%d})"
                      for e in oldest)
