@@ -80,130 +80,10 @@ def bad_env_ref(text: str) -> str:
     return f"{quoted(text)} does not name an environment: write {ENV_REF_FORMS}"
 
 
-def image_tag_needs_iid(template: str) -> str:
-    return (
-        f"image_tag {quoted(template)} uses {{iid}}, but a branch environment has no merge "
-        "request: use {sha} or {branch_slug} in image_tag, or deploy the merge request"
-    )
-
-
 # --- configuration file ---------------------------------------------------
 
 
-def config_located(source: str, path: str, detail: str) -> str:
-    """``detail`` (e.g. a PermanentError's text) placed at a key of the config file."""
-    return f"{source}: {path}: {detail}" if path else f"{source}: {detail}"
-
-
-def config_unreadable(source: str, reason: str) -> str:
-    return (
-        f"{source}: cannot read the config file ({reason}): check the path or set PREVIEWBOT_CONFIG"
-    )
-
-
-def config_not_yaml(source: str, problem: str, position: tuple[int, int] | None) -> str:
-    where = f" at line {position[0]}, column {position[1]}" if position else ""
-    return f"{source}: not valid YAML{where}: {problem or 'syntax error'}"
-
-
-def config_duplicate_yaml_key(key: object) -> str:
-    return f"key {quoted(key)} appears twice in the same mapping: keep one"
-
-
-def config_empty(source: str) -> str:
-    return (
-        f"{source}: the config file is empty: add defaults (domain, channel) and projects, "
-        "e.g. projects: [{path: group/app}]"
-    )
-
-
-def config_unknown_key(
-    source: str, path: str, allowed: Iterable[str], suggestion: str | None
-) -> str:
-    hint = f"did you mean {quoted(suggestion)}? " if suggestion else ""
-    return f"{source}: {path}: unknown key; {hint}allowed keys: {_listing(sorted(allowed))}"
-
-
-def config_missing_key(source: str, path: str, example: str) -> str:
-    return f"{source}: {path} is missing: add it, e.g. {example}"
-
-
-def config_missing_setting(source: str, project_path: str, key: str, example: str) -> str:
-    return (
-        f"{source}: {project_path} has no {key}: set defaults.{key} or {project_path}.{key}, "
-        f"e.g. {key}: {example}"
-    )
-
-
-def config_wrong_type(source: str, path: str, expected: str, value: object) -> str:
-    return f"{source}: {path}: expected {expected}, got {quoted(value)}"
-
-
-def config_bad_choice(source: str, path: str, value: object, choices: Iterable[str]) -> str:
-    return f"{source}: {path}: {quoted(value)} is not allowed; use one of: {_listing(choices)}"
-
-
-def config_bad_value(source: str, path: str, value: object, fix: str) -> str:
-    return f"{source}: {path}: {quoted(value)} is not valid: {fix}"
-
-
-def config_bad_duration(source: str, path: str, value: object) -> str:
-    return f"{source}: {bad_duration(path, value)}"
-
-
-_DUPLICATE_FIXES = {
-    "path": "list each GitLab project once",
-    "slug": "set a distinct slug: on one of them",
-    "id": "each GitLab project has its own id; correct one of them",
-}
-
-
-def config_duplicate(source: str, path: str, what: str, value: object, first_path: str) -> str:
-    fix = _DUPLICATE_FIXES.get(what, "make them distinct")
-    return f"{source}: {path}: {what} {quoted(value)} is already used by {first_path}: {fix}"
-
-
-def config_too_small(source: str, path: str, value: int, minimum: int) -> str:
-    return f"{source}: {path}: {value} is too small: use at least {minimum} (or remove the key)"
-
-
-def config_not_longer(source: str, path: str, value: str, other_path: str, other: str) -> str:
-    return (
-        f"{source}: {path} ({value}) is longer than {other_path} ({other}): make it at most {other}"
-    )
-
-
-def config_not_shorter(source: str, path: str, value: str, other_path: str, other: str) -> str:
-    return f"{source}: {path} ({value}) must be shorter than {other_path} ({other}): lower it"
-
-
-def config_unknown_placeholder(
-    source: str, path: str, name: str, allowed: Iterable[str], suggestion: str | None
-) -> str:
-    names = _listing("{" + a + "}" for a in allowed)
-    hint = f"did you mean {{{suggestion}}}? " if suggestion else ""
-    return f"{source}: {path}: unknown placeholder {{{name}}}; {hint}allowed: {names}"
-
-
-def config_no_projects(source: str) -> str:
-    return f"{source}: projects is empty: add at least one, e.g. projects: [{{path: group/app}}]"
-
-
 # --- environment variables ------------------------------------------------
-
-
-def env_bad_port(name: str, value: str) -> str:
-    return f"{name} {quoted(value)} is not a port number: use 1-65535, e.g. 8080"
-
-
-def env_bad_url(name: str, schemes: Iterable[str], example: str) -> str:
-    # The value is not echoed: URLs like REDIS_URL may carry a password.
-    return f"{name} is not a URL with scheme {' or '.join(schemes)}: use e.g. {example}"
-
-
-def env_missing(names: Iterable[str]) -> str:
-    return (f"missing environment variables: {_listing(names)}: set them (see the README,"
-            " Configuration)")
 
 
 # --- engine: requests, deploys, teardowns ------------------------------------
@@ -391,18 +271,6 @@ def _labels_named(titles: Iterable[str]) -> str:
     return f"label{'s' if len(names) > 1 else ''} {_listing(names)}"
 
 
-def event_no_trigger_label(iid: int, wanted: Iterable[str]) -> str:
-    return f"MR !{iid} has none of the trigger labels {_listing(wanted)}"
-
-
-def event_is_draft(iid: int) -> str:
-    return f"MR !{iid} is a draft and trigger.drafts is false"
-
-
-def event_wrong_target(iid: int, target: str, wanted: Iterable[str]) -> str:
-    return f"MR !{iid} targets {target}, not one of trigger.target_branches: {_listing(wanted)}"
-
-
 def event_labels_removed(titles: Iterable[str]) -> str:
     return f"{_labels_named(titles)} removed"
 
@@ -485,10 +353,6 @@ def trigger_not_matched(iid: int) -> str:
             "(labels, draft, target branch); no environment")
 
 
-def paths_not_matched(iid: int) -> str:
-    return f"MR !{iid} changes no file matching trigger.paths; no environment"
-
-
 def older_than_environment(iid: int) -> str:
     return (f"the teardown event of MR !{iid} is older than what the environment was last "
             "made from (delivered late); dropped")
@@ -501,9 +365,6 @@ def stale_down(iid: int) -> str:
 def no_parked_event(event_id: str) -> str:
     return f"no parked event {quoted(event_id)}; `previewbot events` lists them"
 
-
-def env_bad_count(name: str, text: str) -> str:
-    return f"{name}={quoted(text)} is not a whole number from 0 to 64"
 
 WEBHOOK_UNAUTHORIZED = "unauthorized"
 WEBHOOK_TOO_LARGE = "body larger than 1 MiB"
@@ -580,25 +441,6 @@ def shutting_down(env_key: str) -> str:
 
 
 # --- shipping: namespace access (RBAC) and logging settings --------------------
-
-
-def env_needs_both(given: str, missing: str) -> str:
-    return (f"{given} is set but {missing} is not: set both (the chart sets them) to bind the "
-            "namespace role in each preview namespace, or neither to skip the RoleBinding")
-
-
-def env_bad_namespace_role(name: str, value: str) -> str:
-    return (f"{name} {quoted(value)} is not a ClusterRole name: use lowercase letters, digits, "
-            "'-', '.' and ':', e.g. previewbot-namespace")
-
-
-def env_bad_service_account(name: str, value: str) -> str:
-    return (f"{name} {quoted(value)} is not NAMESPACE:NAME of a service account: "
-            "e.g. previewbot:previewbot")
-
-
-def env_bad_log_format(name: str, value: str) -> str:
-    return f"{name} {quoted(value)} is not a log format: use json or text (unset: automatic)"
 
 
 def role_binding_not_ours(namespace: str, name: str) -> str:
