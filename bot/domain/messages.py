@@ -256,15 +256,7 @@ def no_parked_event(event_id: str) -> str:
     return f"no parked event {quoted(event_id)}; `previewbot events` lists them"
 
 
-WEBHOOK_UNAUTHORIZED = "unauthorized"
-WEBHOOK_TOO_LARGE = "body larger than 1 MiB"
-WEBHOOK_NOT_JSON_TYPE = "Content-Type must be application/json"
-WEBHOOK_NO_EVENT_HEADER = "missing X-Gitlab-Event header"
-WEBHOOK_BAD_JSON = "body is not valid JSON"
 WEBHOOK_TOO_DEEP = "body is nested too deeply to be a GitLab event"
-WEBHOOK_QUEUE_DOWN = "queue unavailable (Redis is down); resend the delivery from GitLab later"
-
-
 def namespace_not_ours(namespace: str) -> str:
     return (f"namespace {namespace} exists but is not managed by previewbot (no label "
             "app.kubernetes.io/managed-by=previewbot); previewbot will not modify or delete "

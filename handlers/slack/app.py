@@ -49,7 +49,7 @@ from handlers.slack.commands import Commands, Reply
 from handlers.slack.home import Home
 from handlers.slack.notifier import SlackNotifier, parse_ref
 from handlers.slack.people import SlackPeople
-from handlers.web import BodyTooLarge, read_capped
+from handlers.web import WEBHOOK_TOO_LARGE, BodyTooLarge, read_capped
 
 log = logging.getLogger("previewbot.slack")
 COMMAND = "/preview"
@@ -127,7 +127,7 @@ def events_endpoint(app: App) -> Endpoint:
         try:
             text = (await read_capped(request)).decode("utf-8")
         except BodyTooLarge:
-            return PlainTextResponse(messages.WEBHOOK_TOO_LARGE, status_code=413)
+            return PlainTextResponse(WEBHOOK_TOO_LARGE, status_code=413)
         except UnicodeDecodeError:
             return PlainTextResponse(messages.SLACK_NOT_UTF8, status_code=400)
         bolt_request = SlashCommandSafeRequest(body=text,
