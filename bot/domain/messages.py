@@ -376,62 +376,6 @@ def expiring(expires_at: datetime, remaining: str) -> str:
     return f"expires at {expires_at:%Y-%m-%d %H:%M} UTC (in {remaining}); extend it to keep it"
 
 
-def unknown_subcommand(word: str, suggestion: str | None) -> str:
-    hint = f"; did you mean {quoted(suggestion)}?" if suggestion else ""
-    return f"unknown command {quoted(word)}{hint}"
-
-
-def missing_argument(subcommand: str, what: str) -> str:
-    return f"`{subcommand}` needs {what}"
-
-
-def extra_arguments(subcommand: str, extra: str) -> str:
-    return f"`{subcommand}` does not take {quoted(extra)}"
-
-
-def unknown_project_suggested(text: str, suggestion: str | None, known: Iterable[str]) -> str:
-    hint = f"did you mean {quoted(suggestion)}? " if suggestion else ""
-    names = _listing(known) or "none configured"
-    return f"unknown project {quoted(text)}; {hint}configured projects: {names}"
-
-
-def unknown_env_suggested(text: str, suggestion: str) -> str:
-    return f"{unknown_env(text)}; did you mean {quoted(suggestion)}?"
-
-
-def up_needs_for(word: str) -> str:
-    return f"write the lifetime as `for DURATION` (e.g. `for 4h`), not {quoted(word)}"
-
-
-def command_failed_temporarily(detail: str) -> str:
-    return f"could not do that now: {detail}; nothing was changed — try again in a moment"
-
-
-def command_crashed() -> str:
-    return ("something went wrong on previewbot's side (it is in the bot's log); "
-            "nothing may have changed — check with /preview status, then try again")
-
-
-def slack_refused(what: str, code: str) -> str:
-    return f"Slack refused {what}: {code}; check SLACK_BOT_TOKEN and the app's scopes (manifest)"
-
-
-def slack_unavailable(what: str, detail: str) -> str:
-    return f"Slack did not answer {what} ({detail}); check SLACK_API_URL, or wait for Slack"
-
-
-def down_requested_in_slack(actor: str) -> str:
-    return f"requested in Slack by {actor}"
-
-
-def announcement_unknown(env_key: str, detail: str) -> str:
-    return (f"cannot tell whether {env_key} has a Slack announcement (its namespace is "
-            f"unreadable: {detail}); not posting a second one — the next notice tries again")
-
-
-SLACK_NOT_UTF8 = "body is not UTF-8 text, as Slack sends it"
-
-
 def ended_on_purpose(label: str, sha: str) -> str:
     return (f"{label} was torn down on purpose at commit {short_sha(sha)}; a new commit, or "
             f"`up {label}` by a person, brings it back")
