@@ -252,10 +252,6 @@ def stale_down(iid: int) -> str:
     return f"MR !{iid} is open and matches the trigger rules now; the teardown event is stale"
 
 
-def no_parked_event(event_id: str) -> str:
-    return f"no parked event {quoted(event_id)}; `previewbot events` lists them"
-
-
 WEBHOOK_TOO_DEEP = "body is nested too deeply to be a GitLab event"
 def namespace_not_ours(namespace: str) -> str:
     return (f"namespace {namespace} exists but is not managed by previewbot (no label "
