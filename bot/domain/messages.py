@@ -89,20 +89,6 @@ def bad_env_ref(text: str) -> str:
 # --- engine: requests, deploys, teardowns ------------------------------------
 
 
-def redis_unavailable(detail: str) -> str:
-    return f"Redis is unreachable ({detail}); check REDIS_URL and that redis-server runs"
-
-
-def env_busy(env_key: str) -> str:
-    return f"environment {env_key} is being changed by another worker; try again in a moment"
-
-
-def lock_lost(env_key: str) -> str:
-    return (f"lost the lock of environment {env_key} (Redis was unreachable longer than "
-            "PREVIEWBOT_LOCK_TTL, or another worker took it over); stopped before changing "
-            "anything more — the next pass converges it")
-
-
 def release_busy(release: str, status: str, since: str, timeout: str) -> str:
     return (f"release {release} is {status} since {since}: another helm may still be working on "
             f"it, so it is recovered only once that is older than the Helm timeout ({timeout})")
@@ -214,17 +200,6 @@ def mr_note_torn_down(marker: str, env: Environment, reason: str, deliberate: bo
 
 
 # --- durable intake queue ---------------------------------------------------
-
-
-def queue_event_parked(event_id: str, event_type: str, attempts: int, error: str) -> str:
-    return (f"event {event_id} ({quoted(event_type)}) parked after {attempts} failed "
-            f"attempt(s): {error}; fix the cause, then requeue it "
-            f"(`previewbot events --requeue {event_id}`)")
-
-
-def queue_worker_lost(times: int) -> str:
-    return (f"the worker handling this event stopped {times} time(s) before finishing "
-            "(crash, OOM kill or a handler slower than claim_idle?)")
 
 
 # --- intake: webhooks and queued events ---------------------------------------
