@@ -143,10 +143,6 @@ def not_ready(release: str, timeout: float, problems: Iterable[str]) -> str:
     return f"release {release} not ready after {timeout:.0f}s (ready_timeout): {detail}"
 
 
-def smoke_failed(url: str, detail: str) -> str:
-    return f"smoke check of {url} failed: {detail}; check the app's logs or `smoke_path`"
-
-
 def namespace_not_gone(namespace: str, timeout: float) -> str:
     return (f"namespace {namespace} still exists {timeout:.0f}s after its deletion started "
             "(finalizers?); the next reconcile pass checks again")
@@ -294,23 +290,6 @@ def shutting_down(env_key: str) -> str:
 
 
 # --- shipping: namespace access (RBAC) and logging settings --------------------
-
-
-def role_binding_not_ours(namespace: str, name: str) -> str:
-    return (f"RoleBinding {name} in namespace {namespace} exists but is not managed by "
-            "previewbot (no label app.kubernetes.io/managed-by=previewbot); previewbot will not "
-            "modify it — remove or rename it")
-
-
-def namespace_missing_for_binding(namespace: str) -> str:
-    return (f"namespace {namespace} does not exist, so the bot cannot bind its namespace role "
-            "there; the next pass creates the namespace first")
-
-
-def role_binding_not_effective(namespace: str, role: str, account: str, seconds: float) -> str:
-    return (f"the RoleBinding of ClusterRole {role} in namespace {namespace} gave the bot no "
-            f"access within {seconds:.0f}s; check that PREVIEWBOT_SERVICE_ACCOUNT ({account}) is "
-            "the account the bot runs as")
 
 
 # --- Slack: who may act, expiry, commands -----------------------------------
