@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.domain.messages import bad_duration, quoted
+from bot.domain.durations import bad_duration
+from bot.domain.messages import quoted
 
 
 def config_located(source: str, path: str, detail: str) -> str:

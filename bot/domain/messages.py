@@ -17,7 +17,6 @@ from bot.domain.model import short_sha
 if TYPE_CHECKING:
     from bot.domain.model import Environment
 
-DURATION_EXAMPLES = "e.g. 30m, 4h, 2d, 1d12h"
 ENV_REF_FORMS = (
     "ENV (e.g. app-mr-7), PROJECT!IID (e.g. group/app!7) "
     "or PROJECT@BRANCH (e.g. group/app@feature-x)"
@@ -45,39 +44,7 @@ def _listing(items: Iterable[str]) -> str:
 # --- durations ------------------------------------------------------------
 
 
-def bad_duration(what: str, text: object) -> str:
-    if isinstance(text, int | str) and str(text).isdecimal():
-        return f"{what} {quoted(text)} has no unit: write e.g. {text}s, {text}m or {text}h"
-    return f"{what} {quoted(text)} is not a duration ({DURATION_EXAMPLES})"
-
-
-def duration_not_positive(what: str, text: str) -> str:
-    return f"{what} {quoted(text)} must be longer than zero ({DURATION_EXAMPLES})"
-
-
 # --- names ----------------------------------------------------------------
-
-
-def bad_project_slug(slug: str, max_len: int) -> str:
-    return (
-        f"project slug {quoted(slug)} is not usable in Kubernetes names: use lowercase "
-        f"letters, digits and inner '-', at most {max_len} characters (e.g. group-app)"
-    )
-
-
-def bad_env_key(text: str) -> str:
-    return (
-        f"environment {quoted(text)} is not a valid name: environments are lowercase "
-        "letters, digits and inner '-', at most 63 characters (see /preview list)"
-    )
-
-
-def bad_mr_iid(iid: object) -> str:
-    return f"merge request number {quoted(iid)} is not valid: use a positive number, e.g. !7"
-
-
-def bad_env_ref(text: str) -> str:
-    return f"{quoted(text)} does not name an environment: write {ENV_REF_FORMS}"
 
 
 # --- configuration file ---------------------------------------------------
