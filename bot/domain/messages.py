@@ -1,4 +1,17 @@
-"""Every text a person sees, in one place.
+"""The texts several layers say, and the engine's.
+
+A text lives beside the code that says it: :mod:`bot.config.texts`,
+:mod:`bot.gitlab.hooks.reasons`, or the ``# --- texts`` section at the end of
+the module that raises it. What stays here:
+
+- what more than one layer says: :func:`quoted` (how every layer shows user
+  input), ``ENV_REF_FORMS`` and :func:`unknown_env` (the engine, naming, Slack),
+  :func:`up_needs_project` (the CLI and Slack, which do not import each other),
+  :func:`webhook_not_object` and ``WEBHOOK_TOO_DEEP`` (the webhook endpoint and
+  the intake), :func:`namespace_not_ours` and :func:`namespace_of_another` (the
+  cluster and the engine);
+- the texts only the engine says, the MR note among them (:func:`mr_note`,
+  :func:`note_marker`, :func:`ended_sha`), while the engine is being rewritten.
 
 Each text names the object that is wrong and says how to fix it. User input is
 shown through :func:`quoted`, so newlines, quotes and huge strings cannot break
@@ -39,18 +52,6 @@ def quoted(value: object, *, limit: int = _QUOTE_LIMIT) -> str:
 
 def _listing(items: Iterable[str]) -> str:
     return ", ".join(items)
-
-
-# --- durations ------------------------------------------------------------
-
-
-# --- names ----------------------------------------------------------------
-
-
-# --- configuration file ---------------------------------------------------
-
-
-# --- environment variables ------------------------------------------------
 
 
 # --- engine: requests, deploys, teardowns ------------------------------------
@@ -159,12 +160,6 @@ def mr_note_torn_down(marker: str, env: Environment, reason: str, deliberate: bo
     return note
 
 
-# --- GitLab webhook events (bot/events.py) -----------------------------------
-
-
-# --- durable intake queue ---------------------------------------------------
-
-
 # --- intake: webhooks and queued events ---------------------------------------
 
 
@@ -256,10 +251,7 @@ def shutting_down(env_key: str) -> str:
     return f"stopped waiting for {env_key}: previewbot is shutting down; another replica goes on"
 
 
-# --- shipping: namespace access (RBAC) and logging settings --------------------
-
-
-# --- Slack: who may act, expiry, commands -----------------------------------
+# --- engine: who may act, expiry (shown in Slack) ----------------------------
 
 # Slack passes the verb itself (handlers.slack.grammar:Subcommand, its verb); this maps
 # the action names other callers of Permissions.check_change may still pass.
@@ -291,6 +283,9 @@ def up_not_allowed(project_path: str, admins: Iterable[str]) -> str:
 def expiring(expires_at: datetime, remaining: str) -> str:
     """``remaining``: e.g. "1h59m" (``durations.format_duration``)."""
     return f"expires at {expires_at:%Y-%m-%d %H:%M} UTC (in {remaining}); extend it to keep it"
+
+
+# --- engine: refusals of a request or an event ---------------------------------
 
 
 def ended_on_purpose(label: str, sha: str) -> str:
