@@ -177,7 +177,7 @@ class Kube:
             return "not configured"
         current_ns = self.get_namespace(namespace)
         if current_ns is None:
-            raise PermanentError(messages.namespace_missing_for_binding(namespace))
+            raise PermanentError(namespace_missing_for_binding(namespace))
         _check_owned(current_ns)
         wanted = _role_binding(namespace, access)
         current = self._read_role_binding(namespace)
@@ -190,7 +190,7 @@ class Kube:
             self._wait_for_access(namespace, access)
             return "created"
         if (current.metadata.labels or {}).get(MANAGED_BY[0]) != MANAGED_BY[1]:
-            raise NotOwnedError(messages.role_binding_not_ours(namespace, ROLE_BINDING))
+            raise NotOwnedError(role_binding_not_ours(namespace, ROLE_BINDING))
         if _binding_key(current) == _binding_key(wanted):
             return "unchanged"
         # roleRef is immutable: replace the binding, conditional on the one we checked.
@@ -231,7 +231,7 @@ class Kube:
             if answer.status is not None and answer.status.allowed:
                 return
             if time.monotonic() >= deadline:
-                raise TemporaryError(messages.role_binding_not_effective(
+                raise TemporaryError(role_binding_not_effective(
                     namespace, access.cluster_role, access.username, ACCESS_TIMEOUT), delay=10.0)
             time.sleep(0.1)
 
@@ -400,3 +400,24 @@ def _binding_key(binding: Any) -> tuple[object, ...]:
 def _diff(current: Mapping[str, str], wanted: Mapping[str, str | None]) -> dict[str, str | None]:
     """The part of ``wanted`` that differs; ``None`` (remove) only for keys that exist."""
     return {key: value for key, value in wanted.items() if current.get(key) != value}
+
+
+# --- texts: why the namespace role cannot be bound ----------------------------
+# (the namespace texts the engine says too stay in bot.domain.messages)
+
+
+def role_binding_not_ours(namespace: str, name: str) -> str:
+    return (f"RoleBinding {name} in namespace {namespace} exists but is not managed by "
+            "previewbot (no label app.kubernetes.io/managed-by=previewbot); previewbot will not "
+            "modify it — remove or rename it")
+
+
+def namespace_missing_for_binding(namespace: str) -> str:
+    return (f"namespace {namespace} does not exist, so the bot cannot bind its namespace role "
+            "there; the next pass creates the namespace first")
+
+
+def role_binding_not_effective(namespace: str, role: str, account: str, seconds: float) -> str:
+    return (f"the RoleBinding of ClusterRole {role} in namespace {namespace} gave the bot no "
+            f"access within {seconds:.0f}s; check that PREVIEWBOT_SERVICE_ACCOUNT ({account}) is "
+            "the account the bot runs as")

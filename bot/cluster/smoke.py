@@ -13,8 +13,6 @@ import urllib.error
 import urllib.request
 from typing import IO
 
-from bot.domain import messages
-
 SMOKE_TIMEOUT = 10.0  # seconds
 
 
@@ -36,5 +34,12 @@ def smoke_check(url: str) -> str:
     except urllib.error.HTTPError as error:
         status = int(error.code)
     except OSError as error:
-        return messages.smoke_failed(url, str(error))
-    return "" if status < 500 else messages.smoke_failed(url, f"HTTP {status}")
+        return smoke_failed(url, str(error))
+    return "" if status < 500 else smoke_failed(url, f"HTTP {status}")
+
+
+# --- texts: the reason a smoke check failed ----------------------------------
+
+
+def smoke_failed(url: str, detail: str) -> str:
+    return f"smoke check of {url} failed: {detail}; check the app's logs or `smoke_path`"

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import reader as read
+from bot.config import texts
 from bot.config.model import (
     DEFAULT_MAX_PARALLEL_TEARDOWNS,
     DEFAULT_ORPHAN_GRACE,
@@ -39,7 +40,6 @@ from bot.config.project import DEFAULTS_KEYS, Layer, build_project, read_layer
 from bot.config.reader import Where
 from bot.config.settings import NamespaceAccess, Settings
 from bot.config.trigger import Failing, Rule, Trigger, TriggerInputs
-from bot.domain import messages
 from bot.domain.errors import ConfigError
 
 __all__ = [
@@ -73,9 +73,9 @@ def load_config(path: str | Path) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         reason = error.strerror or str(error)
-        raise ConfigError(messages.config_unreadable(source, reason)) from None
+        raise ConfigError(texts.config_unreadable(source, reason)) from None
     except UnicodeDecodeError:
-        raise ConfigError(messages.config_unreadable(source, "not UTF-8 text")) from None
+        raise ConfigError(texts.config_unreadable(source, "not UTF-8 text")) from None
     return load_config_text(text, source=source)
 
 
@@ -84,9 +84,9 @@ def load_config_text(text: str, source: str = "<string>") -> Config:
     raw = read.load_yaml(text, source)
     root = Where(source)
     if raw is None:
-        raise ConfigError(messages.config_empty(source))
+        raise ConfigError(texts.config_empty(source))
     if not isinstance(raw, Mapping):
-        raise ConfigError(messages.config_wrong_type(source, "top level", "a mapping", raw))
+        raise ConfigError(texts.config_wrong_type(source, "top level", "a mapping", raw))
     top = read.mapping(raw, root, TOP_KEYS)
     defaults_at = root.key("defaults")
     defaults_raw = read.mapping(top.get("defaults", {}), defaults_at, DEFAULTS_KEYS)
@@ -133,10 +133,10 @@ def _projects(top: Mapping[str, Any], root: Where, defaults: Layer) -> tuple[Pro
     where = root.key("projects")
     if "projects" not in top:
         example = "projects: [{path: group/app}]"
-        where.fail(messages.config_missing_key(root.source, where.path, example))
+        where.fail(texts.config_missing_key(root.source, where.path, example))
     items = read.sequence(top["projects"], where)
     if not items:
-        where.fail(messages.config_no_projects(root.source))
+        where.fail(texts.config_no_projects(root.source))
     projects = tuple(build_project(item, where.index(i), defaults) for i, item in enumerate(items))
     _check_unique(projects, where)
     return projects
@@ -154,7 +154,7 @@ def _check_unique(projects: tuple[ProjectConfig, ...], where: Where) -> None:
             if seen != i:
                 at = where.index(i).key(key).path
                 where.fail(
-                    messages.config_duplicate(
+                    texts.config_duplicate(
                         where.source, at, key, getattr(project, key), where.index(seen).path
                     )
                 )

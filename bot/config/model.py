@@ -14,8 +14,9 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from bot.config.trigger import Trigger
-from bot.domain import messages, naming
+from bot.domain import naming
 from bot.domain.errors import PermanentError
+from bot.domain.messages import quoted
 from bot.domain.model import short_sha
 
 DeployOn = Literal["push", "pipeline"]
@@ -95,7 +96,7 @@ class ProjectConfig:
     def render_image_tag(self, *, sha: str, branch: str, iid: int | None) -> str:
         """``image_tag`` with {sha}, {short_sha}, {branch_slug} (GitLab's ref slug), {iid}."""
         if iid is None and "iid" in template_fields(self.image_tag):
-            raise PermanentError(messages.image_tag_needs_iid(self.image_tag))
+            raise PermanentError(image_tag_needs_iid(self.image_tag))
         return self.image_tag.format(
             sha=sha,
             short_sha=short_sha(sha),
@@ -146,3 +147,13 @@ class Config:
     def find_project(self, path_or_slug: str) -> ProjectConfig | None:
         """What a person typed as PROJECT: a GitLab path, else a slug."""
         return self.project_by_path(path_or_slug) or self.project_by_slug(path_or_slug)
+
+
+# --- texts: what render_image_tag says when it cannot render -----------------
+
+
+def image_tag_needs_iid(template: str) -> str:
+    return (
+        f"image_tag {quoted(template)} uses {{iid}}, but a branch environment has no merge "
+        "request: use {sha} or {branch_slug} in image_tag, or deploy the merge request"
+    )

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.config import reader as read
+from bot.config import texts
 from bot.config.model import (
     DEFAULT_MAX_TTL,
     DEFAULT_TTL,
@@ -28,7 +29,7 @@ from bot.config.model import (
 )
 from bot.config.reader import Where
 from bot.config.trigger import Trigger
-from bot.domain import messages, naming
+from bot.domain import naming
 from bot.domain.durations import format_duration
 from bot.domain.errors import ConfigError, PermanentError
 
@@ -53,7 +54,7 @@ def _domain(value: object, where: Where) -> str:
     )
     if len(domain) > _DOMAIN_MAX:
         where.fail(
-            messages.config_bad_value(
+            texts.config_bad_value(
                 where.source, where.path, domain, f"use at most {_DOMAIN_MAX} characters"
             )
         )
@@ -66,7 +67,7 @@ def _image_tag(value: object, where: Where) -> str:
         names = template_fields(template)
     except ValueError:
         where.fail(
-            messages.config_bad_value(
+            texts.config_bad_value(
                 where.source, where.path, template, "unbalanced braces; write {{ for a literal {"
             )
         )
@@ -74,7 +75,7 @@ def _image_tag(value: object, where: Where) -> str:
         if name not in IMAGE_TAG_PLACEHOLDERS:
             close = difflib.get_close_matches(name, IMAGE_TAG_PLACEHOLDERS, n=1)
             where.fail(
-                messages.config_unknown_placeholder(
+                texts.config_unknown_placeholder(
                     where.source,
                     where.path,
                     name,
@@ -88,7 +89,7 @@ def _image_tag(value: object, where: Where) -> str:
         sample = ""
     if _DOCKER_TAG.fullmatch(sample) is None:
         fix = "it must give a Docker tag (letters, digits, _ . -; at most 128), e.g. {sha}"
-        where.fail(messages.config_bad_value(where.source, where.path, template, fix))
+        where.fail(texts.config_bad_value(where.source, where.path, template, fix))
     return template
 
 
@@ -165,7 +166,7 @@ def build_project(raw: object, where: Where, defaults: Layer) -> ProjectConfig:
     entry = read.mapping(raw, where, PROJECT_KEYS)
     if "path" not in entry:
         where.fail(
-            messages.config_missing_key(where.source, where.key("path").path, "path: group/app")
+            texts.config_missing_key(where.source, where.key("path").path, "path: group/app")
         )
     path = read.matching(
         entry["path"], where.key("path"), _PROJECT_PATH, "use the GitLab path, e.g. group/app"
@@ -173,7 +174,7 @@ def build_project(raw: object, where: Where, defaults: Layer) -> ProjectConfig:
     layer = merge_layers(defaults, read_layer(entry, where))
     for key, example in (("domain", "preview.example.com"), ("channel", "C0PREVIEWS")):
         if key not in layer:
-            where.fail(messages.config_missing_setting(where.source, where.path, key, example))
+            where.fail(texts.config_missing_setting(where.source, where.path, key, example))
     settings = {key: value for key, (value, _) in layer.items() if key != "trigger"}
     trigger_layer: Layer = layer["trigger"][0] if "trigger" in layer else {}
     project = ProjectConfig(
@@ -189,11 +190,11 @@ def build_project(raw: object, where: Where, defaults: Layer) -> ProjectConfig:
 
 def _slug(path: str, configured: object, where: Where) -> str:
     if configured is not None and not isinstance(configured, str):
-        where.fail(messages.config_wrong_type(where.source, where.path, "text", configured))
+        where.fail(texts.config_wrong_type(where.source, where.path, "text", configured))
     try:
         return naming.project_slug(path, configured)
     except PermanentError as error:
-        raise ConfigError(messages.config_located(where.source, where.path, str(error))) from None
+        raise ConfigError(texts.config_located(where.source, where.path, str(error))) from None
 
 
 def _check_timings(project: ProjectConfig, layer: Layer, where: Where) -> None:
@@ -204,7 +205,7 @@ def _check_timings(project: ProjectConfig, layer: Layer, where: Where) -> None:
     ttl_at, ttl = origin("ttl", DEFAULT_TTL)
     if project.ttl > project.max_ttl:
         max_at, max_ttl = origin("max_ttl", DEFAULT_MAX_TTL)
-        where.fail(messages.config_not_longer(where.source, ttl_at, ttl, max_at, max_ttl))
+        where.fail(texts.config_not_longer(where.source, ttl_at, ttl, max_at, max_ttl))
     if project.warn_before >= project.ttl:
         warn_at, warn = origin("warn_before", DEFAULT_WARN_BEFORE)
-        where.fail(messages.config_not_shorter(where.source, warn_at, warn, ttl_at, ttl))
+        where.fail(texts.config_not_shorter(where.source, warn_at, warn, ttl_at, ttl))

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from bot.domain import messages
+from bot.config import texts as config_texts
 from bot.domain.durations import parse_duration
 from bot.domain.errors import ConfigError, PermanentError
 
@@ -51,7 +51,7 @@ class _StrictLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, Hashable) and key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, messages.config_duplicate_yaml_key(key), key_node.start_mark
+                    None, None, config_texts.config_duplicate_yaml_key(key), key_node.start_mark
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
@@ -66,20 +66,20 @@ def load_yaml(text: str, source: str) -> object:
         # PyYAML counts from 0, editors from 1
         position = (mark.line + 1, mark.column + 1) if mark else None
         problem = error.problem or error.context or ""
-        raise ConfigError(messages.config_not_yaml(source, problem, position)) from None
+        raise ConfigError(config_texts.config_not_yaml(source, problem, position)) from None
     except yaml.YAMLError as error:
-        raise ConfigError(messages.config_not_yaml(source, str(error), None)) from None
+        raise ConfigError(config_texts.config_not_yaml(source, str(error), None)) from None
 
 
 def mapping(value: object, where: Where, allowed: Collection[str]) -> Mapping[str, Any]:
     """A mapping whose keys are all in ``allowed``; an unknown key is named with a suggestion."""
     if not isinstance(value, Mapping):
-        where.fail(messages.config_wrong_type(where.source, where.path, "a mapping", value))
+        where.fail(config_texts.config_wrong_type(where.source, where.path, "a mapping", value))
     for key in value:
         if key not in allowed:
             close = difflib.get_close_matches(str(key), list(allowed), n=1)
             where.fail(
-                messages.config_unknown_key(
+                config_texts.config_unknown_key(
                     where.source, where.key(key).path, allowed, close[0] if close else None
                 )
             )
@@ -89,10 +89,10 @@ def mapping(value: object, where: Where, allowed: Collection[str]) -> Mapping[st
 def free_mapping(value: object, where: Where) -> Mapping[str, Any]:
     """A mapping with string keys and any content (Helm values)."""
     if not isinstance(value, Mapping):
-        where.fail(messages.config_wrong_type(where.source, where.path, "a mapping", value))
+        where.fail(config_texts.config_wrong_type(where.source, where.path, "a mapping", value))
     for key, item in value.items():
         if not isinstance(key, str):
-            where.fail(messages.config_wrong_type(where.source, where.path, "text keys", key))
+            where.fail(config_texts.config_wrong_type(where.source, where.path, "text keys", key))
         if isinstance(item, Mapping):
             free_mapping(item, where.key(key))
     return value
@@ -100,20 +100,21 @@ def free_mapping(value: object, where: Where) -> Mapping[str, Any]:
 
 def sequence(value: object, where: Where) -> list[Any]:
     if not isinstance(value, list):
-        where.fail(messages.config_wrong_type(where.source, where.path, "a list", value))
+        where.fail(config_texts.config_wrong_type(where.source, where.path, "a list", value))
     return value
 
 
 def text(value: object, where: Where) -> str:
     if not isinstance(value, str) or not value.strip():
-        where.fail(messages.config_wrong_type(where.source, where.path, "non-empty text", value))
+        where.fail(config_texts.config_wrong_type(where.source, where.path, "non-empty text",
+                                                  value))
     return value
 
 
 def matching(value: object, where: Where, pattern: re.Pattern[str], fix: str) -> str:
     """Text that fully matches ``pattern``; ``fix`` says what is expected."""
     if not isinstance(value, str) or pattern.fullmatch(value) is None:
-        where.fail(messages.config_bad_value(where.source, where.path, value, fix))
+        where.fail(config_texts.config_bad_value(where.source, where.path, value, fix))
     return value
 
 
@@ -123,15 +124,16 @@ def texts(value: object, where: Where) -> tuple[str, ...]:
 
 def boolean(value: object, where: Where) -> bool:
     if not isinstance(value, bool):
-        where.fail(messages.config_wrong_type(where.source, where.path, "true or false", value))
+        where.fail(config_texts.config_wrong_type(where.source, where.path, "true or false", value))
     return value
 
 
 def integer(value: object, where: Where, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        where.fail(messages.config_wrong_type(where.source, where.path, "a whole number", value))
+        where.fail(config_texts.config_wrong_type(where.source, where.path, "a whole number",
+                                                  value))
     if value < minimum:
-        where.fail(messages.config_too_small(where.source, where.path, value, minimum))
+        where.fail(config_texts.config_too_small(where.source, where.path, value, minimum))
     return value
 
 
@@ -141,15 +143,15 @@ def optional_integer(value: object, where: Where, *, minimum: int) -> int | None
 
 def choice(value: object, where: Where, choices: Collection[str]) -> str:
     if not isinstance(value, str) or value not in choices:
-        where.fail(messages.config_bad_choice(where.source, where.path, value, choices))
+        where.fail(config_texts.config_bad_choice(where.source, where.path, value, choices))
     return value
 
 
 def duration(value: object, where: Where) -> timedelta:
     if not isinstance(value, str):
-        where.fail(messages.config_bad_duration(where.source, where.path, value))
+        where.fail(config_texts.config_bad_duration(where.source, where.path, value))
     try:
         return parse_duration(value, what=where.path)
     except PermanentError as error:
         # the duration text already names the key (``what``)
-        raise ConfigError(messages.config_located(where.source, "", str(error))) from None
+        raise ConfigError(config_texts.config_located(where.source, "", str(error))) from None

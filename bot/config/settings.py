@@ -7,15 +7,15 @@ Secrets, and ``REDIS_URL`` (it may carry a password), never show in ``repr()``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.domain import messages
 from bot.domain.durations import parse_duration
 from bot.domain.errors import ConfigError, PermanentError
+from bot.domain.messages import quoted
 
 DEFAULT_CONFIG_PATH = Path("./previewbot.yaml")
 DEFAULT_HOST = "0.0.0.0"  # noqa: S104 - the bot runs in a container and must be reachable
@@ -169,20 +169,20 @@ class Settings:
         """
         missing = [ENV_VARS[name] for name in names if getattr(self, name) is None]
         if missing:
-            raise ConfigError(messages.env_missing(missing))
+            raise ConfigError(env_missing(missing))
 
 
 def _access_settings(role: str | None, account: str | None) -> tuple[str | None, str | None]:
     role_var, account_var = ENV_VARS["namespace_role"], ENV_VARS["service_account"]
     if (role is None) != (account is None):
         given, missing = (role_var, account_var) if role else (account_var, role_var)
-        raise ConfigError(messages.env_needs_both(given, missing))
+        raise ConfigError(env_needs_both(given, missing))
     if role is not None and not _ROLE_NAME.fullmatch(role):
-        raise ConfigError(messages.env_bad_namespace_role(role_var, role))
+        raise ConfigError(env_bad_namespace_role(role_var, role))
     if account is not None:
         namespace, _, name = account.partition(":")
         if not (_DNS_LABEL.fullmatch(namespace) and _DNS_SUBDOMAIN.fullmatch(name)):
-            raise ConfigError(messages.env_bad_service_account(account_var, account))
+            raise ConfigError(env_bad_service_account(account_var, account))
     return role, account
 
 
@@ -190,7 +190,7 @@ def _log_format(text: str | None) -> str | None:
     if text is None:
         return None
     if text.strip().lower() not in _LOG_FORMATS:
-        raise ConfigError(messages.env_bad_log_format(ENV_VARS["log_format"], text))
+        raise ConfigError(env_bad_log_format(ENV_VARS["log_format"], text))
     return text.strip().lower()
 
 
@@ -203,7 +203,7 @@ def _seconds(name: str, text: str) -> float:
 
 def _count(name: str, text: str) -> int:
     if not text.isdigit() or int(text) > 64:
-        raise ConfigError(messages.env_bad_count(name, text))
+        raise ConfigError(env_bad_count(name, text))
     return int(text)
 
 
@@ -212,7 +212,7 @@ def _port(text: str | None) -> int:
         return DEFAULT_PORT
     stripped = text.strip()
     if not (stripped.isascii() and stripped.isdecimal()) or not 1 <= int(stripped) <= 65535:
-        raise ConfigError(messages.env_bad_port("PREVIEWBOT_PORT", text))
+        raise ConfigError(env_bad_port("PREVIEWBOT_PORT", text))
     return int(stripped)
 
 
@@ -220,7 +220,47 @@ def _check_url(name: str, url: str, schemes: tuple[str, ...], example: str) -> N
     try:
         parts = urlsplit(url)
     except ValueError:
-        raise ConfigError(messages.env_bad_url(name, schemes, example)) from None
+        raise ConfigError(env_bad_url(name, schemes, example)) from None
     has_place = bool(parts.netloc) or (parts.scheme == "unix" and bool(parts.path))
     if parts.scheme not in schemes or not has_place:
-        raise ConfigError(messages.env_bad_url(name, schemes, example))
+        raise ConfigError(env_bad_url(name, schemes, example))
+
+
+# --- texts: what is wrong with an environment variable, and the fix ---------
+
+
+def env_bad_port(name: str, value: str) -> str:
+    return f"{name} {quoted(value)} is not a port number: use 1-65535, e.g. 8080"
+
+
+def env_bad_url(name: str, schemes: Iterable[str], example: str) -> str:
+    # The value is not echoed: URLs like REDIS_URL may carry a password.
+    return f"{name} is not a URL with scheme {' or '.join(schemes)}: use e.g. {example}"
+
+
+def env_missing(names: Iterable[str]) -> str:
+    return (f"missing environment variables: {', '.join(names)}: set them (see the README,"
+            " Configuration)")
+
+
+def env_bad_count(name: str, text: str) -> str:
+    return f"{name}={quoted(text)} is not a whole number from 0 to 64"
+
+
+def env_needs_both(given: str, missing: str) -> str:
+    return (f"{given} is set but {missing} is not: set both (the chart sets them) to bind the "
+            "namespace role in each preview namespace, or neither to skip the RoleBinding")
+
+
+def env_bad_namespace_role(name: str, value: str) -> str:
+    return (f"{name} {quoted(value)} is not a ClusterRole name: use lowercase letters, digits, "
+            "'-', '.' and ':', e.g. previewbot-namespace")
+
+
+def env_bad_service_account(name: str, value: str) -> str:
+    return (f"{name} {quoted(value)} is not NAMESPACE:NAME of a service account: "
+            "e.g. previewbot:previewbot")
+
+
+def env_bad_log_format(name: str, value: str) -> str:
+    return f"{name} {quoted(value)} is not a log format: use json or text (unset: automatic)"

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from enum import Enum
 from fnmatch import fnmatchcase
 
-from bot.domain import messages
-
 
 class Rule(Enum):
     """One trigger rule, named by its config key."""
@@ -68,19 +66,38 @@ class Trigger:
             present = {label.casefold() for label in inputs.labels}
             if not any(label.casefold() in present for label in self.labels):
                 failing.append(Failing(
-                    Rule.LABELS, messages.event_no_trigger_label(inputs.iid, self.labels)))
+                    Rule.LABELS, event_no_trigger_label(inputs.iid, self.labels)))
         if inputs.draft and not self.drafts:
-            failing.append(Failing(Rule.DRAFT, messages.event_is_draft(inputs.iid)))
+            failing.append(Failing(Rule.DRAFT, event_is_draft(inputs.iid)))
         target = inputs.target_branch
         if self.target_branches and target is not None \
                 and not _any_glob(self.target_branches, [target]):
-            failing.append(Failing(Rule.TARGET, messages.event_wrong_target(
+            failing.append(Failing(Rule.TARGET, event_wrong_target(
                 inputs.iid, target, self.target_branches)))
         if self.paths and inputs.changed_paths is not None \
                 and not _any_glob(self.paths, inputs.changed_paths):
-            failing.append(Failing(Rule.PATHS, messages.paths_not_matched(inputs.iid)))
+            failing.append(Failing(Rule.PATHS, paths_not_matched(inputs.iid)))
         return failing
 
 
 def _any_glob(patterns: tuple[str, ...], names: Iterable[str]) -> bool:
     return any(fnmatchcase(name, pattern) for name in names for pattern in patterns)
+
+
+# --- texts: why an MR fails a rule (Failing.reason) --------------------------
+
+
+def event_no_trigger_label(iid: int, wanted: Iterable[str]) -> str:
+    return f"MR !{iid} has none of the trigger labels {', '.join(wanted)}"
+
+
+def event_is_draft(iid: int) -> str:
+    return f"MR !{iid} is a draft and trigger.drafts is false"
+
+
+def event_wrong_target(iid: int, target: str, wanted: Iterable[str]) -> str:
+    return f"MR !{iid} targets {target}, not one of trigger.target_branches: {', '.join(wanted)}"
+
+
+def paths_not_matched(iid: int) -> str:
+    return f"MR !{iid} changes no file matching trigger.paths; no environment"

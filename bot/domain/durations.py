@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from bot.domain import messages
 from bot.domain.errors import PermanentError
+from bot.domain.messages import quoted
 
 # Largest first: parsing demands this order, formatting produces it.
 _UNIT_SECONDS = (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
@@ -28,18 +28,18 @@ def parse_duration(text: str, *, what: str = "duration") -> timedelta:
     stripped = text.strip() if isinstance(text, str) else ""
     match = _DURATION.fullmatch(stripped) if stripped else None
     if match is None:
-        raise PermanentError(messages.bad_duration(what, text))
+        raise PermanentError(bad_duration(what, text))
     seconds = sum(
         int(amount) * unit_seconds
         for amount, (_, unit_seconds) in zip(match.groups(), _UNIT_SECONDS, strict=True)
         if amount is not None
     )
     if seconds == 0:
-        raise PermanentError(messages.duration_not_positive(what, stripped))
+        raise PermanentError(duration_not_positive(what, stripped))
     try:
         return timedelta(seconds=seconds)
     except OverflowError:
-        raise PermanentError(messages.bad_duration(what, text)) from None
+        raise PermanentError(bad_duration(what, text)) from None
 
 
 def format_duration(duration: timedelta) -> str:
@@ -62,3 +62,19 @@ def format_duration(duration: timedelta) -> str:
         if amount:
             parts.append(f"{amount}{unit}")
     return "".join(parts)
+
+
+# --- texts: why parse_duration refuses a text (the config reader says them too)
+
+
+DURATION_EXAMPLES = "e.g. 30m, 4h, 2d, 1d12h"
+
+
+def bad_duration(what: str, text: object) -> str:
+    if isinstance(text, int | str) and str(text).isdecimal():
+        return f"{what} {quoted(text)} has no unit: write e.g. {text}s, {text}m or {text}h"
+    return f"{what} {quoted(text)} is not a duration ({DURATION_EXAMPLES})"
+
+
+def duration_not_positive(what: str, text: str) -> str:
+    return f"{what} {quoted(text)} must be longer than zero ({DURATION_EXAMPLES})"

@@ -1,4 +1,18 @@
-"""Every text a person sees, in one place.
+"""The texts several layers say, and the engine's.
+
+A text lives beside the code that says it: :mod:`bot.config.texts`,
+:mod:`bot.gitlab.hooks.reasons`, or the ``# --- texts`` section at the end of
+the module that raises it. What stays here:
+
+- what more than one layer says: :func:`quoted` (how every layer shows user
+  input), ``ENV_REF_FORMS`` and :func:`unknown_env` (the engine, naming, Slack),
+  :func:`up_needs_project` (the CLI and Slack, which do not import each other),
+  :func:`webhook_not_object` and ``WEBHOOK_TOO_DEEP`` (the webhook endpoint and
+  the intake), :func:`namespace_not_ours` and :func:`namespace_of_another` (the
+  cluster and the engine);
+- the texts the engine's use cases say (requests, intake, discovery, converge):
+  many of them reach people through both the CLI and Slack. The MR note is the
+  GitLab adapter's (``bot.gitlab.review``).
 
 Each text names the object that is wrong and says how to fix it. User input is
 shown through :func:`quoted`, so newlines, quotes and huge strings cannot break
@@ -17,7 +31,6 @@ from bot.domain.model import short_sha
 if TYPE_CHECKING:
     from bot.domain.model import Environment
 
-DURATION_EXAMPLES = "e.g. 30m, 4h, 2d, 1d12h"
 ENV_REF_FORMS = (
     "ENV (e.g. app-mr-7), PROJECT!IID (e.g. group/app!7) "
     "or PROJECT@BRANCH (e.g. group/app@feature-x)"
@@ -42,185 +55,7 @@ def _listing(items: Iterable[str]) -> str:
     return ", ".join(items)
 
 
-# --- durations ------------------------------------------------------------
-
-
-def bad_duration(what: str, text: object) -> str:
-    if isinstance(text, int | str) and str(text).isdecimal():
-        return f"{what} {quoted(text)} has no unit: write e.g. {text}s, {text}m or {text}h"
-    return f"{what} {quoted(text)} is not a duration ({DURATION_EXAMPLES})"
-
-
-def duration_not_positive(what: str, text: str) -> str:
-    return f"{what} {quoted(text)} must be longer than zero ({DURATION_EXAMPLES})"
-
-
-# --- names ----------------------------------------------------------------
-
-
-def bad_project_slug(slug: str, max_len: int) -> str:
-    return (
-        f"project slug {quoted(slug)} is not usable in Kubernetes names: use lowercase "
-        f"letters, digits and inner '-', at most {max_len} characters (e.g. group-app)"
-    )
-
-
-def bad_env_key(text: str) -> str:
-    return (
-        f"environment {quoted(text)} is not a valid name: environments are lowercase "
-        "letters, digits and inner '-', at most 63 characters (see /preview list)"
-    )
-
-
-def bad_mr_iid(iid: object) -> str:
-    return f"merge request number {quoted(iid)} is not valid: use a positive number, e.g. !7"
-
-
-def bad_env_ref(text: str) -> str:
-    return f"{quoted(text)} does not name an environment: write {ENV_REF_FORMS}"
-
-
-def image_tag_needs_iid(template: str) -> str:
-    return (
-        f"image_tag {quoted(template)} uses {{iid}}, but a branch environment has no merge "
-        "request: use {sha} or {branch_slug} in image_tag, or deploy the merge request"
-    )
-
-
-# --- configuration file ---------------------------------------------------
-
-
-def config_located(source: str, path: str, detail: str) -> str:
-    """``detail`` (e.g. a PermanentError's text) placed at a key of the config file."""
-    return f"{source}: {path}: {detail}" if path else f"{source}: {detail}"
-
-
-def config_unreadable(source: str, reason: str) -> str:
-    return (
-        f"{source}: cannot read the config file ({reason}): check the path or set PREVIEWBOT_CONFIG"
-    )
-
-
-def config_not_yaml(source: str, problem: str, position: tuple[int, int] | None) -> str:
-    where = f" at line {position[0]}, column {position[1]}" if position else ""
-    return f"{source}: not valid YAML{where}: {problem or 'syntax error'}"
-
-
-def config_duplicate_yaml_key(key: object) -> str:
-    return f"key {quoted(key)} appears twice in the same mapping: keep one"
-
-
-def config_empty(source: str) -> str:
-    return (
-        f"{source}: the config file is empty: add defaults (domain, channel) and projects, "
-        "e.g. projects: [{path: group/app}]"
-    )
-
-
-def config_unknown_key(
-    source: str, path: str, allowed: Iterable[str], suggestion: str | None
-) -> str:
-    hint = f"did you mean {quoted(suggestion)}? " if suggestion else ""
-    return f"{source}: {path}: unknown key; {hint}allowed keys: {_listing(sorted(allowed))}"
-
-
-def config_missing_key(source: str, path: str, example: str) -> str:
-    return f"{source}: {path} is missing: add it, e.g. {example}"
-
-
-def config_missing_setting(source: str, project_path: str, key: str, example: str) -> str:
-    return (
-        f"{source}: {project_path} has no {key}: set defaults.{key} or {project_path}.{key}, "
-        f"e.g. {key}: {example}"
-    )
-
-
-def config_wrong_type(source: str, path: str, expected: str, value: object) -> str:
-    return f"{source}: {path}: expected {expected}, got {quoted(value)}"
-
-
-def config_bad_choice(source: str, path: str, value: object, choices: Iterable[str]) -> str:
-    return f"{source}: {path}: {quoted(value)} is not allowed; use one of: {_listing(choices)}"
-
-
-def config_bad_value(source: str, path: str, value: object, fix: str) -> str:
-    return f"{source}: {path}: {quoted(value)} is not valid: {fix}"
-
-
-def config_bad_duration(source: str, path: str, value: object) -> str:
-    return f"{source}: {bad_duration(path, value)}"
-
-
-_DUPLICATE_FIXES = {
-    "path": "list each GitLab project once",
-    "slug": "set a distinct slug: on one of them",
-    "id": "each GitLab project has its own id; correct one of them",
-}
-
-
-def config_duplicate(source: str, path: str, what: str, value: object, first_path: str) -> str:
-    fix = _DUPLICATE_FIXES.get(what, "make them distinct")
-    return f"{source}: {path}: {what} {quoted(value)} is already used by {first_path}: {fix}"
-
-
-def config_too_small(source: str, path: str, value: int, minimum: int) -> str:
-    return f"{source}: {path}: {value} is too small: use at least {minimum} (or remove the key)"
-
-
-def config_not_longer(source: str, path: str, value: str, other_path: str, other: str) -> str:
-    return (
-        f"{source}: {path} ({value}) is longer than {other_path} ({other}): make it at most {other}"
-    )
-
-
-def config_not_shorter(source: str, path: str, value: str, other_path: str, other: str) -> str:
-    return f"{source}: {path} ({value}) must be shorter than {other_path} ({other}): lower it"
-
-
-def config_unknown_placeholder(
-    source: str, path: str, name: str, allowed: Iterable[str], suggestion: str | None
-) -> str:
-    names = _listing("{" + a + "}" for a in allowed)
-    hint = f"did you mean {{{suggestion}}}? " if suggestion else ""
-    return f"{source}: {path}: unknown placeholder {{{name}}}; {hint}allowed: {names}"
-
-
-def config_no_projects(source: str) -> str:
-    return f"{source}: projects is empty: add at least one, e.g. projects: [{{path: group/app}}]"
-
-
-# --- environment variables ------------------------------------------------
-
-
-def env_bad_port(name: str, value: str) -> str:
-    return f"{name} {quoted(value)} is not a port number: use 1-65535, e.g. 8080"
-
-
-def env_bad_url(name: str, schemes: Iterable[str], example: str) -> str:
-    # The value is not echoed: URLs like REDIS_URL may carry a password.
-    return f"{name} is not a URL with scheme {' or '.join(schemes)}: use e.g. {example}"
-
-
-def env_missing(names: Iterable[str]) -> str:
-    return (f"missing environment variables: {_listing(names)}: set them (see the README,"
-            " Configuration)")
-
-
 # --- engine: requests, deploys, teardowns ------------------------------------
-
-
-def redis_unavailable(detail: str) -> str:
-    return f"Redis is unreachable ({detail}); check REDIS_URL and that redis-server runs"
-
-
-def env_busy(env_key: str) -> str:
-    return f"environment {env_key} is being changed by another worker; try again in a moment"
-
-
-def lock_lost(env_key: str) -> str:
-    return (f"lost the lock of environment {env_key} (Redis was unreachable longer than "
-            "PREVIEWBOT_LOCK_TTL, or another worker took it over); stopped before changing "
-            "anything more — the next pass converges it")
 
 
 def release_busy(release: str, status: str, since: str, timeout: str) -> str:
@@ -261,11 +96,6 @@ def unknown_branch(path: str, branch: str) -> str:
     return f"branch {quoted(branch)} does not exist in {path}; check the name (case matters)"
 
 
-def env_key_taken(env_key: str, label: str) -> str:
-    return (f"environment name {env_key} is already used by {quoted(label)}; "
-            "set a different `slug:` for one of the projects")
-
-
 def capacity_reached(scope: str, limit: int, oldest: Iterable[Environment]) -> str:
     names = _listing(f"{e.key} ({e.desired.label}, since {e.desired.created_at:%Y-%m-%d})"
                      for e in oldest)
@@ -282,152 +112,9 @@ def not_ready(release: str, timeout: float, problems: Iterable[str]) -> str:
     return f"release {release} not ready after {timeout:.0f}s (ready_timeout): {detail}"
 
 
-def smoke_failed(url: str, detail: str) -> str:
-    return f"smoke check of {url} failed: {detail}; check the app's logs or `smoke_path`"
-
-
 def namespace_not_gone(namespace: str, timeout: float) -> str:
     return (f"namespace {namespace} still exists {timeout:.0f}s after its deletion started "
             "(finalizers?); the next reconcile pass checks again")
-
-
-# --- GitLab webhook events (bot/events.py) -----------------------------------
-
-
-def webhook_field_missing(event_type: str, field: str) -> str:
-    return (f"GitLab {event_type}: {field} is missing; the delivery is not shaped like "
-            "GitLab's webhook payload (GitLab → Settings → Webhooks → Recent events shows it)")
-
-
-def webhook_field_wrong_type(event_type: str, field: str, expected: str, value: object) -> str:
-    return f"GitLab {event_type}: {field} should be {expected}, got {quoted(value)}"
-
-
-def event_not_handled(event_type: str) -> str:
-    return f"event type {quoted(event_type)} is not handled (only Merge Request, Pipeline, Push)"
-
-
-def event_project_not_configured(path: str, project_id: int) -> str:
-    return f"project {path} (id {project_id}) is not configured"
-
-
-def event_approval_ignored() -> str:
-    return "approval events are ignored"
-
-
-def event_action_not_handled(action: str) -> str:
-    return f"merge request action {quoted(action)} is not handled"
-
-
-def event_mr_not_open(iid: int, state: str) -> str:
-    return f"MR !{iid} is {state}; only open merge requests get an environment"
-
-
-def event_default_branch(branch: str) -> str:
-    return f"{branch} is the default branch; GitOps deploys it, never previewbot"
-
-
-def event_waiting_for_pipeline(short_sha: str) -> str:
-    return f"waiting for the pipeline of {short_sha} (deploy_on: pipeline)"
-
-
-def event_nothing_relevant(iid: int) -> str:
-    return f"MR !{iid} changed nothing that starts, updates or stops an environment"
-
-
-def event_mr_opened(iid: int, action: str) -> str:
-    return f"MR !{iid} {'reopened' if action == 'reopen' else 'opened'}"
-
-
-def event_mr_new_commits(iid: int, short_sha: str) -> str:
-    return f"new commits on MR !{iid} (now {short_sha})"
-
-
-def event_mr_ended(iid: int, action: str) -> str:
-    return f"MR !{iid} {'merged' if action == 'merge' else 'closed'}"
-
-
-def _labels_named(titles: Iterable[str]) -> str:
-    names = list(titles)
-    return f"label{'s' if len(names) > 1 else ''} {_listing(names)}"
-
-
-def event_no_trigger_label(iid: int, wanted: Iterable[str]) -> str:
-    return f"MR !{iid} has none of the trigger labels {_listing(wanted)}"
-
-
-def event_is_draft(iid: int) -> str:
-    return f"MR !{iid} is a draft and trigger.drafts is false"
-
-
-def event_wrong_target(iid: int, target: str, wanted: Iterable[str]) -> str:
-    return f"MR !{iid} targets {target}, not one of trigger.target_branches: {_listing(wanted)}"
-
-
-def event_labels_removed(titles: Iterable[str]) -> str:
-    return f"{_labels_named(titles)} removed"
-
-
-def event_labels_added(titles: Iterable[str]) -> str:
-    return f"{_labels_named(titles)} added"
-
-
-def event_marked_draft(iid: int) -> str:
-    return f"MR !{iid} marked as draft"
-
-
-def event_marked_ready(iid: int) -> str:
-    return f"MR !{iid} marked as ready"
-
-
-def event_target_changed(iid: int, target: str) -> str:
-    return f"MR !{iid} now targets {target}"
-
-
-def event_pipeline_not_success(short_sha: str, status: str) -> str:
-    return f"pipeline for {short_sha} is {status}; only a successful pipeline deploys"
-
-
-def event_tag_ignored() -> str:
-    return "tags are ignored; previews are for branches and merge requests"
-
-
-def event_branch_pipeline_push_mode(branch: str) -> str:
-    return f"branch pipeline of {branch} is ignored with deploy_on: push"
-
-
-def event_pipeline_succeeded_mr(iid: int, short_sha: str) -> str:
-    return f"pipeline succeeded for MR !{iid} ({short_sha})"
-
-
-def event_pipeline_succeeded_branch(branch: str, short_sha: str) -> str:
-    return f"pipeline succeeded on branch {branch} ({short_sha})"
-
-
-def event_push_ignored() -> str:
-    return "pushes other than branch deletions are ignored; MR updates arrive as MR hooks"
-
-
-def event_not_a_branch(ref: str) -> str:
-    return f"ref {quoted(ref)} is not a branch"
-
-
-def event_branch_deleted(branch: str) -> str:
-    return f"branch {branch} deleted"
-
-
-# --- durable intake queue ---------------------------------------------------
-
-
-def queue_event_parked(event_id: str, event_type: str, attempts: int, error: str) -> str:
-    return (f"event {event_id} ({quoted(event_type)}) parked after {attempts} failed "
-            f"attempt(s): {error}; fix the cause, then requeue it "
-            f"(`previewbot events --requeue {event_id}`)")
-
-
-def queue_worker_lost(times: int) -> str:
-    return (f"the worker handling this event stopped {times} time(s) before finishing "
-            "(crash, OOM kill or a handler slower than claim_idle?)")
 
 
 # --- intake: webhooks and queued events ---------------------------------------
@@ -446,10 +133,6 @@ def trigger_not_matched(iid: int) -> str:
             "(labels, draft, target branch); no environment")
 
 
-def paths_not_matched(iid: int) -> str:
-    return f"MR !{iid} changes no file matching trigger.paths; no environment"
-
-
 def older_than_environment(iid: int) -> str:
     return (f"the teardown event of MR !{iid} is older than what the environment was last "
             "made from (delivered late); dropped")
@@ -459,22 +142,7 @@ def stale_down(iid: int) -> str:
     return f"MR !{iid} is open and matches the trigger rules now; the teardown event is stale"
 
 
-def no_parked_event(event_id: str) -> str:
-    return f"no parked event {quoted(event_id)}; `previewbot events` lists them"
-
-
-def env_bad_count(name: str, text: str) -> str:
-    return f"{name}={quoted(text)} is not a whole number from 0 to 64"
-
-WEBHOOK_UNAUTHORIZED = "unauthorized"
-WEBHOOK_TOO_LARGE = "body larger than 1 MiB"
-WEBHOOK_NOT_JSON_TYPE = "Content-Type must be application/json"
-WEBHOOK_NO_EVENT_HEADER = "missing X-Gitlab-Event header"
-WEBHOOK_BAD_JSON = "body is not valid JSON"
 WEBHOOK_TOO_DEEP = "body is nested too deeply to be a GitLab event"
-WEBHOOK_QUEUE_DOWN = "queue unavailable (Redis is down); resend the delivery from GitLab later"
-
-
 def namespace_not_ours(namespace: str) -> str:
     return (f"namespace {namespace} exists but is not managed by previewbot (no label "
             "app.kubernetes.io/managed-by=previewbot); previewbot will not modify or delete "
@@ -540,46 +208,7 @@ def shutting_down(env_key: str) -> str:
     return f"stopped waiting for {env_key}: previewbot is shutting down; another replica goes on"
 
 
-# --- shipping: namespace access (RBAC) and logging settings --------------------
-
-
-def env_needs_both(given: str, missing: str) -> str:
-    return (f"{given} is set but {missing} is not: set both (the chart sets them) to bind the "
-            "namespace role in each preview namespace, or neither to skip the RoleBinding")
-
-
-def env_bad_namespace_role(name: str, value: str) -> str:
-    return (f"{name} {quoted(value)} is not a ClusterRole name: use lowercase letters, digits, "
-            "'-', '.' and ':', e.g. previewbot-namespace")
-
-
-def env_bad_service_account(name: str, value: str) -> str:
-    return (f"{name} {quoted(value)} is not NAMESPACE:NAME of a service account: "
-            "e.g. previewbot:previewbot")
-
-
-def env_bad_log_format(name: str, value: str) -> str:
-    return f"{name} {quoted(value)} is not a log format: use json or text (unset: automatic)"
-
-
-def role_binding_not_ours(namespace: str, name: str) -> str:
-    return (f"RoleBinding {name} in namespace {namespace} exists but is not managed by "
-            "previewbot (no label app.kubernetes.io/managed-by=previewbot); previewbot will not "
-            "modify it — remove or rename it")
-
-
-def namespace_missing_for_binding(namespace: str) -> str:
-    return (f"namespace {namespace} does not exist, so the bot cannot bind its namespace role "
-            "there; the next pass creates the namespace first")
-
-
-def role_binding_not_effective(namespace: str, role: str, account: str, seconds: float) -> str:
-    return (f"the RoleBinding of ClusterRole {role} in namespace {namespace} gave the bot no "
-            f"access within {seconds:.0f}s; check that PREVIEWBOT_SERVICE_ACCOUNT ({account}) is "
-            "the account the bot runs as")
-
-
-# --- Slack: who may act, expiry, commands -----------------------------------
+# --- engine: who may act, expiry (shown in Slack) ----------------------------
 
 # Slack passes the verb itself (handlers.slack.grammar:Subcommand, its verb); this maps
 # the action names other callers of Permissions.check_change may still pass.
@@ -613,60 +242,7 @@ def expiring(expires_at: datetime, remaining: str) -> str:
     return f"expires at {expires_at:%Y-%m-%d %H:%M} UTC (in {remaining}); extend it to keep it"
 
 
-def unknown_subcommand(word: str, suggestion: str | None) -> str:
-    hint = f"; did you mean {quoted(suggestion)}?" if suggestion else ""
-    return f"unknown command {quoted(word)}{hint}"
-
-
-def missing_argument(subcommand: str, what: str) -> str:
-    return f"`{subcommand}` needs {what}"
-
-
-def extra_arguments(subcommand: str, extra: str) -> str:
-    return f"`{subcommand}` does not take {quoted(extra)}"
-
-
-def unknown_project_suggested(text: str, suggestion: str | None, known: Iterable[str]) -> str:
-    hint = f"did you mean {quoted(suggestion)}? " if suggestion else ""
-    names = _listing(known) or "none configured"
-    return f"unknown project {quoted(text)}; {hint}configured projects: {names}"
-
-
-def unknown_env_suggested(text: str, suggestion: str) -> str:
-    return f"{unknown_env(text)}; did you mean {quoted(suggestion)}?"
-
-
-def up_needs_for(word: str) -> str:
-    return f"write the lifetime as `for DURATION` (e.g. `for 4h`), not {quoted(word)}"
-
-
-def command_failed_temporarily(detail: str) -> str:
-    return f"could not do that now: {detail}; nothing was changed — try again in a moment"
-
-
-def command_crashed() -> str:
-    return ("something went wrong on previewbot's side (it is in the bot's log); "
-            "nothing may have changed — check with /preview status, then try again")
-
-
-def slack_refused(what: str, code: str) -> str:
-    return f"Slack refused {what}: {code}; check SLACK_BOT_TOKEN and the app's scopes (manifest)"
-
-
-def slack_unavailable(what: str, detail: str) -> str:
-    return f"Slack did not answer {what} ({detail}); check SLACK_API_URL, or wait for Slack"
-
-
-def down_requested_in_slack(actor: str) -> str:
-    return f"requested in Slack by {actor}"
-
-
-def announcement_unknown(env_key: str, detail: str) -> str:
-    return (f"cannot tell whether {env_key} has a Slack announcement (its namespace is "
-            f"unreadable: {detail}); not posting a second one — the next notice tries again")
-
-
-SLACK_NOT_UTF8 = "body is not UTF-8 text, as Slack sends it"
+# --- engine: refusals of a request or an event ---------------------------------
 
 
 def ended_on_purpose(label: str, sha: str) -> str:

@@ -42,8 +42,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from bot.domain import messages
 from bot.domain.errors import PermanentError
+from bot.domain.messages import ENV_REF_FORMS, quoted
 
 DNS_LABEL_MAX = 63
 PROJECT_SLUG_MAX = 40
@@ -101,7 +101,7 @@ def project_slug(path_with_namespace: str, configured_slug: str | None = None) -
     """
     if configured_slug is not None:
         if not is_dns_label(configured_slug, PROJECT_SLUG_MAX):
-            raise PermanentError(messages.bad_project_slug(configured_slug, PROJECT_SLUG_MAX))
+            raise PermanentError(bad_project_slug(configured_slug, PROJECT_SLUG_MAX))
         return configured_slug
     slug = slugify(path_with_namespace) or f"p-{hash6(path_with_namespace)}"
     return shorten(slug, PROJECT_SLUG_MAX)
@@ -133,19 +133,19 @@ def ci_ref_slug(ref: str) -> str:
 
 def _require_slug(project_slug: str) -> None:
     if not is_dns_label(project_slug, max_len=10**6):
-        raise PermanentError(messages.bad_project_slug(project_slug, PROJECT_SLUG_MAX))
+        raise PermanentError(bad_project_slug(project_slug, PROJECT_SLUG_MAX))
 
 
 def _require_env_key(env_key: str) -> None:
     if not is_dns_label(env_key):
-        raise PermanentError(messages.bad_env_key(env_key))
+        raise PermanentError(bad_env_key(env_key))
 
 
 def mr_env_key(project_slug: str, iid: int) -> str:
     """``<slug>-mr-<iid>``; a long slug is shortened, the ``-mr-<iid>`` tail never."""
     _require_slug(project_slug)
     if isinstance(iid, bool) or not 1 <= iid <= MR_IID_MAX:
-        raise PermanentError(messages.bad_mr_iid(iid))
+        raise PermanentError(bad_mr_iid(iid))
     tail = f"-mr-{iid}"
     return shorten(project_slug, ENV_KEY_MAX - len(tail)) + tail
 
@@ -209,7 +209,7 @@ def parse_env_ref(text: str) -> EnvRef:
         return _mr_ref(text, project, iid)
     env_key = stripped.lower()
     if not is_dns_label(env_key):
-        raise PermanentError(messages.bad_env_ref(text))
+        raise PermanentError(bad_env_ref(text))
     return EnvRef(env_key=env_key)
 
 
@@ -220,13 +220,38 @@ def _branch_ref(text: str, project: str, branch: str) -> EnvRef:
         and not any(char.isspace() for char in branch)
     )
     if _PROJECT_PATH.fullmatch(project) is None or not usable_branch:
-        raise PermanentError(messages.bad_env_ref(text))
+        raise PermanentError(bad_env_ref(text))
     return EnvRef(project_path=project, branch=branch)
 
 
 def _mr_ref(text: str, project: str, iid: str) -> EnvRef:
     if _PROJECT_PATH.fullmatch(project) is None or _MR_IID.fullmatch(iid) is None:
-        raise PermanentError(messages.bad_env_ref(text))
+        raise PermanentError(bad_env_ref(text))
     if int(iid) < 1:
-        raise PermanentError(messages.bad_mr_iid(int(iid)))
+        raise PermanentError(bad_mr_iid(int(iid)))
     return EnvRef(project_path=project, mr_iid=int(iid))
+
+
+# --- texts: why a name is not usable ------------------------------------------
+
+
+def bad_project_slug(slug: str, max_len: int) -> str:
+    return (
+        f"project slug {quoted(slug)} is not usable in Kubernetes names: use lowercase "
+        f"letters, digits and inner '-', at most {max_len} characters (e.g. group-app)"
+    )
+
+
+def bad_env_key(text: str) -> str:
+    return (
+        f"environment {quoted(text)} is not a valid name: environments are lowercase "
+        "letters, digits and inner '-', at most 63 characters (see /preview list)"
+    )
+
+
+def bad_mr_iid(iid: object) -> str:
+    return f"merge request number {quoted(iid)} is not valid: use a positive number, e.g. !7"
+
+
+def bad_env_ref(text: str) -> str:
+    return f"{quoted(text)} does not name an environment: write {ENV_REF_FORMS}"

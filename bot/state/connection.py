@@ -8,7 +8,6 @@ from contextlib import contextmanager
 import redis
 
 from bot import metrics
-from bot.domain import messages
 from bot.domain.errors import TemporaryError
 
 
@@ -19,9 +18,16 @@ def redis_errors() -> Iterator[None]:
         yield
     except redis.RedisError as error:
         metrics.ERRORS.labels(dependency="redis").inc()
-        raise TemporaryError(messages.redis_unavailable(str(error)), delay=5) from error
+        raise TemporaryError(redis_unavailable(str(error)), delay=5) from error
 
 
 def text(value: object) -> str:
     """A Redis reply (bytes, or str with decode_responses) as text."""
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+# --- texts: what a person reads when Redis is down ----------------------------
+
+
+def redis_unavailable(detail: str) -> str:
+    return f"Redis is unreachable ({detail}); check REDIS_URL and that redis-server runs"

@@ -24,7 +24,6 @@ import redis
 from redis.exceptions import LockError
 from redis.lock import Lock
 
-from bot.domain import messages
 from bot.domain.errors import TemporaryError
 
 log = logging.getLogger("previewbot.locks")
@@ -56,7 +55,7 @@ class HeldLock:
     def fence(self) -> None:
         """Raise :class:`LockLost` when the lock may be someone else's by now."""
         if self.lost:
-            raise LockLost(messages.lock_lost(self._name), delay=1.0)
+            raise LockLost(lock_lost(self._name), delay=1.0)
 
     def _start(self) -> None:
         self._renewer.start()
@@ -98,10 +97,23 @@ def hold(client: redis.Redis, key: str, name: str, *, ttl: float,
                 thread_local=False)  # the renewer thread must see the token
     started = time.monotonic()
     if not lock.acquire():
-        raise TemporaryError(messages.env_busy(name), delay=5)
+        raise TemporaryError(env_busy(name), delay=5)
     held = HeldLock(lock, name, ttl, acquired_at=started)
     held._start()
     try:
         yield held
     finally:
         held._release()
+
+
+# --- texts: why a change of an environment did not go ahead ------------------
+
+
+def env_busy(env_key: str) -> str:
+    return f"environment {env_key} is being changed by another worker; try again in a moment"
+
+
+def lock_lost(env_key: str) -> str:
+    return (f"lost the lock of environment {env_key} (Redis was unreachable longer than "
+            "PREVIEWBOT_LOCK_TTL, or another worker took it over); stopped before changing "
+            "anything more — the next pass converges it")

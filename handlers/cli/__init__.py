@@ -19,6 +19,7 @@ from bot.config import Settings, load_config
 from bot.domain import messages, naming
 from bot.domain.durations import parse_duration
 from bot.domain.errors import PermanentError, PreviewError
+from bot.domain.messages import quoted
 from bot.domain.model import Environment, short_sha
 from bot.domain.plan import Action, ActionKind
 from bot.engine.reconcile import PassResult, Reconciler
@@ -152,7 +153,7 @@ def cmd_check_config(settings: Settings) -> int:
 def cmd_events(queue: DeliveryQueue, requeue: str | None) -> int:
     if requeue:
         if not queue.requeue_parked(requeue):
-            raise PermanentError(messages.no_parked_event(requeue))
+            raise PermanentError(no_parked_event(requeue))
         print(f"requeued {requeue}")
         return 0
     print("  ".join(f"{name}={count}" for name, count in queue.stats().items()))
@@ -215,6 +216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PreviewError as error:
         print(f"error: {logs.Redactor(settings.secret_values())(str(error))}", file=sys.stderr)
         return 1
+
+
+# --- texts: `previewbot events --requeue` with nothing to requeue -------------
+
+
+def no_parked_event(event_id: str) -> str:
+    return f"no parked event {quoted(event_id)}; `previewbot events` lists them"
 
 
 if __name__ == "__main__":

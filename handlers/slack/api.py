@@ -21,7 +21,6 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from bot import metrics
 from bot.config import Settings
-from bot.domain import messages
 from bot.domain.errors import PermanentError, TemporaryError
 
 TIMEOUT = 10  # seconds per call
@@ -54,9 +53,20 @@ def slack_errors(what: str) -> Iterator[None]:
         code = error_code(error)
         status = error.response.status_code if error.response is not None else 0
         if code in TEMPORARY_ERRORS or status >= 500 or status == 429:
-            raise TemporaryError(messages.slack_unavailable(what, code or f"HTTP {status}"),
+            raise TemporaryError(slack_unavailable(what, code or f"HTTP {status}"),
                                  delay=30) from error
-        raise PermanentError(messages.slack_refused(what, code or f"HTTP {status}")) from error
+        raise PermanentError(slack_refused(what, code or f"HTTP {status}")) from error
     except (SlackClientError, OSError) as error:
         metrics.ERRORS.labels(dependency="slack").inc()
-        raise TemporaryError(messages.slack_unavailable(what, str(error)), delay=30) from error
+        raise TemporaryError(slack_unavailable(what, str(error)), delay=30) from error
+
+
+# --- texts: what slack_errors raises ------------------------------------------
+
+
+def slack_refused(what: str, code: str) -> str:
+    return f"Slack refused {what}: {code}; check SLACK_BOT_TOKEN and the app's scopes (manifest)"
+
+
+def slack_unavailable(what: str, detail: str) -> str:
+    return f"Slack did not answer {what} ({detail}); check SLACK_API_URL, or wait for Slack"

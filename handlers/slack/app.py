@@ -38,24 +38,24 @@ from starlette.responses import PlainTextResponse, Response
 
 from bot import metrics
 from bot.config import Settings
-from bot.domain import messages
 from bot.engine.core import Core
 from bot.engine.permissions import Permissions
 from bot.engine.requests import Requests
 from bot.state.queue import DeliveryQueue
 from handlers.slack import formatting, grammar
 from handlers.slack.api import web_client
-from handlers.slack.commands import Commands, Reply
+from handlers.slack.commands import Commands, Reply, command_crashed
 from handlers.slack.home import Home
 from handlers.slack.notifier import SlackNotifier
 from handlers.slack.people import SlackPeople
-from handlers.web import BodyTooLarge, read_capped
+from handlers.web import WEBHOOK_TOO_LARGE, BodyTooLarge, read_capped
 
 log = logging.getLogger("previewbot.slack")
 COMMAND = "/preview"
 BUTTON_COMMANDS = grammar.BUTTONS  # action id → the command its button gives
 Endpoint = Callable[[Request], Awaitable[Response]]
 FORM = "application/x-www-form-urlencoded"
+SLACK_NOT_UTF8 = "body is not UTF-8 text, as Slack sends it"
 
 
 class SlackBot:
@@ -127,9 +127,9 @@ def events_endpoint(app: App) -> Endpoint:
         try:
             text = (await read_capped(request)).decode("utf-8")
         except BodyTooLarge:
-            return PlainTextResponse(messages.WEBHOOK_TOO_LARGE, status_code=413)
+            return PlainTextResponse(WEBHOOK_TOO_LARGE, status_code=413)
         except UnicodeDecodeError:
-            return PlainTextResponse(messages.SLACK_NOT_UTF8, status_code=400)
+            return PlainTextResponse(SLACK_NOT_UTF8, status_code=400)
         bolt_request = SlashCommandSafeRequest(body=text,
                                                query=request.query_params,
                                                headers=request.headers)
@@ -195,7 +195,7 @@ class Listeners:
             parsed = self.parse(str(command.get("text") or ""))
         except Exception:  # a bug must still answer, never a 500 for Slack to show
             log.exception("parsing %r crashed", command.get("text"))
-            parsed = grammar.UsageError(messages.command_crashed())
+            parsed = grammar.UsageError(command_crashed())
         if isinstance(parsed, grammar.UsageError):
             metrics.COMMANDS.labels(command="invalid").inc()
             text, blocks = formatting.error_reply(parsed.message, parsed.subcommand)

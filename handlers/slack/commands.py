@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.domain import messages
 from bot.domain.errors import NotAllowedError, PermanentError, TemporaryError
+from bot.domain.messages import quoted, unknown_env
 from bot.domain.model import Environment
 from bot.engine.permissions import Permissions, slack_actor
 from bot.engine.requests import Requests, redeploy
@@ -64,13 +64,13 @@ class Commands:
         except NotAllowedError as error:
             return Reply(*formatting.refusal(str(error)), ok=False)
         except TemporaryError as error:
-            text = messages.command_failed_temporarily(str(error))
+            text = command_failed_temporarily(str(error))
             return Reply(*formatting.error_reply(text, name_of(command)), ok=False)
         except PermanentError as error:
             return Reply(*formatting.error_reply(str(error), name_of(command)), ok=False)
         except Exception:
             log.exception("/preview %s by %s crashed", name_of(command), user_id)
-            return Reply(*formatting.error_reply(messages.command_crashed(), None), ok=False)
+            return Reply(*formatting.error_reply(command_crashed(), None), ok=False)
 
     def _run(self, command: Command, user_id: str) -> Reply:
         now = self.requests.now()
@@ -97,7 +97,7 @@ class Commands:
             case Down(text):
                 env = self._changeable(text, user_id, verb_of(command))
                 env = self.requests.request_down(
-                    env.key, reason=messages.down_requested_in_slack(actor), actor=actor)
+                    env.key, reason=down_requested_in_slack(actor), actor=actor)
                 return self._done(env, formatting.tearing_down(env), None)
             case Redeploy(text):
                 env = self.resolve(text)
@@ -146,4 +146,24 @@ class Commands:
             close = suggest(text.strip().lower(), keys)
             if close is None:
                 raise
-            raise PermanentError(messages.unknown_env_suggested(text, close)) from error
+            raise PermanentError(unknown_env_suggested(text, close)) from error
+
+
+# --- texts: command replies, and the reason of a teardown asked for in Slack --
+
+
+def unknown_env_suggested(text: str, suggestion: str) -> str:
+    return f"{unknown_env(text)}; did you mean {quoted(suggestion)}?"
+
+
+def command_failed_temporarily(detail: str) -> str:
+    return f"could not do that now: {detail}; nothing was changed — try again in a moment"
+
+
+def command_crashed() -> str:
+    return ("something went wrong on previewbot's side (it is in the bot's log); "
+            "nothing may have changed — check with /preview status, then try again")
+
+
+def down_requested_in_slack(actor: str) -> str:
+    return f"requested in Slack by {actor}"

@@ -2,7 +2,7 @@
 replies, the expiry DM, command replies, `list`, `status` and App Home.
 
 Only Slack formatting lives here (mrkdwn, emoji, buttons, dates); the sentences
-that name a problem and its fix come from ``bot.domain.messages``. Text that
+that name a problem and its fix come from the code that finds the problem. Text that
 people or GitLab wrote (branch names, reasons) is escaped, so it cannot mention
 ``@channel`` or forge a link. Every message also has a plain ``text``: it is the
 notification and screen-reader text, and what tests read.

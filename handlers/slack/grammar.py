@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.domain import messages, naming
 from bot.domain.durations import parse_duration
 from bot.domain.errors import PermanentError
+from bot.domain.messages import quoted
 
 DEFAULT_EXTENSION = timedelta(hours=24)
 ACTION_PREFIX = "preview."
@@ -131,7 +132,7 @@ def _status(args: list[str], projects: Sequence[str]) -> Command:
 
 def _up(args: list[str], projects: Sequence[str]) -> Command:
     if not args:
-        raise UsageError(messages.missing_argument("up", "PROJECT!IID or PROJECT@BRANCH"), "up")
+        raise UsageError(missing_argument("up", "PROJECT!IID or PROJECT@BRANCH"), "up")
     target, rest = args[0], args[1:]
     ref = _ref("up", target, projects)
     if ref.project_path is None:
@@ -139,9 +140,9 @@ def _up(args: list[str], projects: Sequence[str]) -> Command:
     if not rest:
         return Up(target, ref)
     if rest[0].lower() != "for":
-        raise UsageError(messages.up_needs_for(rest[0]), "up")
+        raise UsageError(up_needs_for(rest[0]), "up")
     if len(rest) == 1:
-        raise UsageError(messages.missing_argument("up … for", "a DURATION, e.g. 4h"), "up")
+        raise UsageError(missing_argument("up … for", "a DURATION, e.g. 4h"), "up")
     _at_most("up", rest, 2)
     return Up(target, ref, _duration("up", rest[1], "lifetime"))
 
@@ -151,7 +152,7 @@ def _extend(args: list[str], projects: Sequence[str]) -> Command:
     if len(args) > 1 and args[1].lower() == "for":  # "extend ENV for 4h" reads naturally too
         args = [args[0], *args[2:]]
         if len(args) == 1:
-            raise UsageError(messages.missing_argument("extend … for", "a DURATION, e.g. 4h"),
+            raise UsageError(missing_argument("extend … for", "a DURATION, e.g. 4h"),
                              "extend")
     _at_most("extend", args, 2)
     if len(args) == 1:
@@ -249,19 +250,19 @@ def parse(text: str, projects: Sequence[str] = ()) -> Command:
     head, args = words[0].lower(), words[1:]
     parser = BY_NAME[head].parse if head in BY_NAME else None
     if parser is None:
-        raise UsageError(messages.unknown_subcommand(words[0], suggest(head, SUBCOMMANDS)))
+        raise UsageError(unknown_subcommand(words[0], suggest(head, SUBCOMMANDS)))
     return parser(args, projects)
 
 
 def _at_most(subcommand: str, args: list[str], count: int) -> None:
     if len(args) > count:
-        raise UsageError(messages.extra_arguments(subcommand, " ".join(args[count:])),
+        raise UsageError(extra_arguments(subcommand, " ".join(args[count:])),
                          subcommand)
 
 
 def _env(subcommand: str, args: list[str], projects: Sequence[str]) -> str:
     if not args:
-        raise UsageError(messages.missing_argument(subcommand, f"an environment: "
+        raise UsageError(missing_argument(subcommand, f"an environment: "
                                                    f"{messages.ENV_REF_FORMS}"), subcommand)
     _at_most(subcommand, args, 1)
     _ref(subcommand, args[0], projects)
@@ -282,7 +283,7 @@ def _project(subcommand: str, text: str, projects: Sequence[str]) -> str:
     if not projects or text.casefold() in {p.casefold() for p in projects}:
         return text
     paths = [p for p in projects if "/" in p] or list(projects)
-    raise UsageError(messages.unknown_project_suggested(
+    raise UsageError(unknown_project_suggested(
         text, suggest(text, projects), paths), subcommand)
 
 
@@ -291,3 +292,29 @@ def _duration(subcommand: str, text: str, what: str) -> timedelta:
         return parse_duration(text, what=what)
     except PermanentError as error:
         raise UsageError(str(error), subcommand) from None
+
+
+# --- texts: what a UsageError says ------------------------------------------
+
+
+def unknown_subcommand(word: str, suggestion: str | None) -> str:
+    hint = f"; did you mean {quoted(suggestion)}?" if suggestion else ""
+    return f"unknown command {quoted(word)}{hint}"
+
+
+def missing_argument(subcommand: str, what: str) -> str:
+    return f"`{subcommand}` needs {what}"
+
+
+def extra_arguments(subcommand: str, extra: str) -> str:
+    return f"`{subcommand}` does not take {quoted(extra)}"
+
+
+def unknown_project_suggested(text: str, suggestion: str | None, known: Iterable[str]) -> str:
+    hint = f"did you mean {quoted(suggestion)}? " if suggestion else ""
+    names = ", ".join(known) or "none configured"
+    return f"unknown project {quoted(text)}; {hint}configured projects: {names}"
+
+
+def up_needs_for(word: str) -> str:
+    return f"write the lifetime as `for DURATION` (e.g. `for 4h`), not {quoted(word)}"

@@ -24,7 +24,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.cluster.values import namespace_for
-from bot.domain import messages, records
+from bot.domain import records
 from bot.domain.errors import PermanentError, PreviewError
 from bot.domain.model import Environment
 from bot.engine.core import Core
@@ -136,7 +136,7 @@ class SlackNotifier:
             namespace = self.core.kube.get_namespace(namespace_for(env.desired))
         except PreviewError as error:
             # Not knowing could mean a second announcement: better none for now.
-            raise PermanentError(messages.announcement_unknown(env.key, str(error))) from error
+            raise PermanentError(announcement_unknown(env.key, str(error))) from error
         if namespace is None or not records.is_ours(namespace.labels, env.desired):
             return None
         kept = namespace.annotations.get(records.SLACK_ANNOUNCEMENT, "")
@@ -192,3 +192,11 @@ class SlackNotifier:
             # A user id as the channel: the message lands in the app's DM with them.
             self.client.chat_postMessage(channel=user_id, text=text, blocks=blocks,
                                          unfurl_links=False)
+
+
+# --- texts: why the notifier cannot post (PermanentError) ---------------------
+
+
+def announcement_unknown(env_key: str, detail: str) -> str:
+    return (f"cannot tell whether {env_key} has a Slack announcement (its namespace is "
+            f"unreadable: {detail}); not posting a second one — the next notice tries again")

@@ -35,6 +35,15 @@ from bot.state.queue import DeliveryQueue
 log = logging.getLogger("previewbot.web")
 MAX_BODY = 1024 * 1024
 
+# The answers the webhook endpoint gives GitLab (shown under Settings → Webhooks →
+# Recent events); the Slack endpoint answers a body over MAX_BODY the same way.
+WEBHOOK_UNAUTHORIZED = "unauthorized"
+WEBHOOK_TOO_LARGE = "body larger than 1 MiB"
+WEBHOOK_NOT_JSON_TYPE = "Content-Type must be application/json"
+WEBHOOK_NO_EVENT_HEADER = "missing X-Gitlab-Event header"
+WEBHOOK_BAD_JSON = "body is not valid JSON"
+WEBHOOK_QUEUE_DOWN = "queue unavailable (Redis is down); resend the delivery from GitLab later"
+
 
 class BodyTooLarge(Exception):
     pass
@@ -87,11 +96,11 @@ def gitlab_webhook(deps: WebDeps) -> Callable[[Request], object]:
         # Starlette decodes header bytes as latin-1: this gives back the bytes sent.
         token = request.headers.get("x-gitlab-token", "").encode("latin-1")
         if not hmac.compare_digest(token, secret):
-            return _reply(401, {"error": messages.WEBHOOK_UNAUTHORIZED}, started, "unauthorized")
+            return _reply(401, {"error": WEBHOOK_UNAUTHORIZED}, started, "unauthorized")
         try:
             body = await read_capped(request)
         except BodyTooLarge:
-            return _reply(413, {"error": messages.WEBHOOK_TOO_LARGE}, started, "too_large")
+            return _reply(413, {"error": WEBHOOK_TOO_LARGE}, started, "too_large")
         event_type = request.headers.get("x-gitlab-event", "")
         payload, problem = _parse(request, body, event_type)
         if payload is None:
@@ -109,7 +118,7 @@ def gitlab_webhook(deps: WebDeps) -> Callable[[Request], object]:
             result = await run_in_threadpool(deps.queue.enqueue, event_type, body, dedupe)
         except TemporaryError as error:
             log.error("webhook refused, queue unavailable: %s", error)
-            return _reply(503, {"error": messages.WEBHOOK_QUEUE_DOWN}, started,
+            return _reply(503, {"error": WEBHOOK_QUEUE_DOWN}, started,
                           "unavailable")
         if result == "duplicate":
             return _reply(200, {"status": "duplicate"}, started, "duplicate")
@@ -123,13 +132,13 @@ def _parse(request: Request, body: bytes,
     """(the JSON object, "") or (None, what is wrong with the delivery)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
-        return None, messages.WEBHOOK_NOT_JSON_TYPE
+        return None, WEBHOOK_NOT_JSON_TYPE
     if not event_type:
-        return None, messages.WEBHOOK_NO_EVENT_HEADER
+        return None, WEBHOOK_NO_EVENT_HEADER
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return None, messages.WEBHOOK_BAD_JSON
+        return None, WEBHOOK_BAD_JSON
     except RecursionError:  # nested deeper than the parser's stack: no GitLab payload is
         return None, messages.WEBHOOK_TOO_DEEP
     if not isinstance(payload, dict):

@@ -31,9 +31,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.config import Config, TriggerInputs
-from bot.domain import messages
 from bot.domain.events import Ignored, Intent, IntentKind
 from bot.domain.model import EndKind, short_sha
+from bot.gitlab.hooks import reasons
 from bot.gitlab.hooks.fields import Fields, parse_gitlab_time
 from bot.gitlab.hooks.intent import Origin
 from bot.gitlab.hooks.merge_request import decide_merge_request
@@ -53,7 +53,7 @@ def decide(event_type: str, payload: Mapping[str, Any], config: Config) -> Inten
     """What the delivery ``payload`` of header ``X-Gitlab-Event: event_type`` asks for."""
     handler = _HANDLERS.get(event_type.strip())
     if handler is None:
-        return Ignored(messages.event_not_handled(event_type))
+        return Ignored(reasons.event_not_handled(event_type))
     hook = Fields.top(payload, event_type.strip())
     origin = _origin(hook, config)
     if isinstance(origin, Ignored):
@@ -73,7 +73,7 @@ def _origin(hook: Fields, config: Config) -> Origin | Ignored:
         configured = by_path if by_path is not None and by_path.id in (None, project_id) \
             else None
     if configured is None:
-        return Ignored(messages.event_project_not_configured(path, project_id))
+        return Ignored(reasons.event_project_not_configured(path, project_id))
     user = hook.optional_obj("user")
     username = user.optional_text("username") if user else hook.optional_text("user_username")
     return Origin(configured, project_id, project.text("default_branch"), username or "")
@@ -84,19 +84,19 @@ def _pipeline(hook: Fields, origin: Origin) -> Intent | Ignored:
     sha = attrs.text("sha")
     status = attrs.text("status")
     if status != "success":
-        return Ignored(messages.event_pipeline_not_success(short_sha(sha), status))
+        return Ignored(reasons.event_pipeline_not_success(short_sha(sha), status))
     if attrs.optional_flag("tag"):
-        return Ignored(messages.event_tag_ignored())
+        return Ignored(reasons.event_tag_ignored())
     merge_request = hook.optional_obj("merge_request")
     if merge_request is not None:
         return _merge_request_pipeline(merge_request, attrs, origin, sha)
     branch = attrs.text("ref").removeprefix(BRANCH_PREFIX)
     if branch == origin.default_branch:
-        return Ignored(messages.event_default_branch(branch))
+        return Ignored(reasons.event_default_branch(branch))
     if origin.project.deploy_on == "push":
-        return Ignored(messages.event_branch_pipeline_push_mode(branch))
+        return Ignored(reasons.event_branch_pipeline_push_mode(branch))
     return origin.up(mr_iid=None, branch=branch, sha=sha,
-                     reason=messages.event_pipeline_succeeded_branch(branch, short_sha(sha)),
+                     reason=reasons.event_pipeline_succeeded_branch(branch, short_sha(sha)),
                      updated_at=attrs.timestamp("created_at"), from_pipeline=True)
 
 
@@ -106,33 +106,33 @@ def _merge_request_pipeline(
     iid = merge_request.integer("iid")
     state = merge_request.optional_text("state")
     if state is not None and state != "opened":
-        return Ignored(messages.event_mr_not_open(iid, state))
+        return Ignored(reasons.event_mr_not_open(iid, state))
     branch = merge_request.optional_text("source_branch") or attrs.text("ref")
     if branch == origin.default_branch:
-        return Ignored(messages.event_default_branch(branch))
+        return Ignored(reasons.event_default_branch(branch))
     target = merge_request.optional_text("target_branch")
     failing = origin.project.trigger.failing(TriggerInputs(iid=iid, target_branch=target))
     if failing:
         return Ignored(failing[0].reason)
     return origin.up(mr_iid=iid, branch=branch, sha=sha,
-                     reason=messages.event_pipeline_succeeded_mr(iid, short_sha(sha)),
+                     reason=reasons.event_pipeline_succeeded_mr(iid, short_sha(sha)),
                      updated_at=attrs.timestamp("created_at"), from_pipeline=True)
 
 
 def _push(hook: Fields, origin: Origin) -> Intent | Ignored:
     ref = hook.text("ref")
     if ref.startswith(TAG_PREFIX):
-        return Ignored(messages.event_tag_ignored())
+        return Ignored(reasons.event_tag_ignored())
     if not ref.startswith(BRANCH_PREFIX):
-        return Ignored(messages.event_not_a_branch(ref))
+        return Ignored(reasons.event_not_a_branch(ref))
     branch = ref.removeprefix(BRANCH_PREFIX)
     if set(hook.text("after")) != {"0"}:  # 40 zeros; 64 in SHA-256 repositories
-        return Ignored(messages.event_push_ignored())
+        return Ignored(reasons.event_push_ignored())
     if branch == origin.default_branch:
-        return Ignored(messages.event_default_branch(branch))
+        return Ignored(reasons.event_default_branch(branch))
     return origin.down(mr_iid=None, branch=branch, updated_at=None,
                        end_kind=EndKind.BRANCH_DELETED,
-                       reason=messages.event_branch_deleted(branch))
+                       reason=reasons.event_branch_deleted(branch))
 
 
 _HANDLERS: dict[str, Handler] = {

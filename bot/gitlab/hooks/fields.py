@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.domain import messages
 from bot.domain.errors import PermanentError
+from bot.domain.messages import quoted
 
 # "2013-12-03 17:23:34 +0100" → "...+01:00". Anchored at both ends and bounded, so it
 # runs in linear time on any input (webhook bodies are decided on the event loop).
@@ -62,7 +62,7 @@ class Fields:
     def top(cls, payload: object, event_type: str) -> Fields:
         if not isinstance(payload, Mapping):
             expected = "a JSON object"
-            text = messages.webhook_field_wrong_type(event_type, "payload", expected, payload)
+            text = webhook_field_wrong_type(event_type, "payload", expected, payload)
             raise PermanentError(text)
         return cls(payload, "", event_type)
 
@@ -70,10 +70,10 @@ class Fields:
         return f"{self.path}.{key}" if self.path else key
 
     def missing(self, key: str) -> PermanentError:
-        return PermanentError(messages.webhook_field_missing(self.event_type, self.where(key)))
+        return PermanentError(webhook_field_missing(self.event_type, self.where(key)))
 
     def wrong(self, key: str, expected: str, value: object) -> PermanentError:
-        text = messages.webhook_field_wrong_type(self.event_type, self.where(key), expected, value)
+        text = webhook_field_wrong_type(self.event_type, self.where(key), expected, value)
         return PermanentError(text)
 
     def has(self, key: str) -> bool:
@@ -146,3 +146,15 @@ class Fields:
             return parse_gitlab_time(value)
         except ValueError:
             raise self.wrong(key, "a time like 2013-12-03T17:23:34Z", value) from None
+
+
+# --- texts: why a body is not GitLab's payload (PermanentError) ----------------
+
+
+def webhook_field_missing(event_type: str, field: str) -> str:
+    return (f"GitLab {event_type}: {field} is missing; the delivery is not shaped like "
+            "GitLab's webhook payload (GitLab → Settings → Webhooks → Recent events shows it)")
+
+
+def webhook_field_wrong_type(event_type: str, field: str, expected: str, value: object) -> str:
+    return f"GitLab {event_type}: {field} should be {expected}, got {quoted(value)}"

@@ -24,9 +24,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot.config import Rule, Trigger, TriggerInputs
-from bot.domain import messages
 from bot.domain.events import Ignored, Intent
 from bot.domain.model import EndKind, short_sha
+from bot.gitlab.hooks import reasons
 from bot.gitlab.hooks.fields import Fields
 from bot.gitlab.hooks.intent import Origin
 
@@ -51,18 +51,18 @@ def decide_merge_request(hook: Fields, origin: Origin) -> Intent | Ignored:
     attrs = hook.obj("object_attributes")
     action = attrs.text("action")
     if action in APPROVAL_ACTIONS:
-        return Ignored(messages.event_approval_ignored())
+        return Ignored(reasons.event_approval_ignored())
     if action not in OPEN_ACTIONS | END_ACTIONS | {"update"}:
-        return Ignored(messages.event_action_not_handled(action))
+        return Ignored(reasons.event_action_not_handled(action))
     mr = read_merge_request(hook, attrs)
     if action in END_ACTIONS:
         return origin.down(mr_iid=mr.iid, branch=mr.source_branch,
-                           reason=messages.event_mr_ended(mr.iid, action),
+                           reason=reasons.event_mr_ended(mr.iid, action),
                            end_kind=EndKind.MR_CLOSED, updated_at=mr.updated_at)
     if mr.state != OPEN_STATE:
-        return Ignored(messages.event_mr_not_open(mr.iid, mr.state))
+        return Ignored(reasons.event_mr_not_open(mr.iid, mr.state))
     if mr.source_branch == origin.default_branch:
-        return Ignored(messages.event_default_branch(mr.source_branch))
+        return Ignored(reasons.event_default_branch(mr.source_branch))
     if action == "update":
         return _update(hook, attrs, mr, origin)
     return _open(attrs, mr, origin, action)
@@ -93,8 +93,8 @@ def _open(attrs: Fields, mr: MergeRequest, origin: Origin, action: str) -> Inten
         return Ignored(failing[0].reason)
     sha = _head(attrs, mr)
     if origin.project.deploy_on == "pipeline":
-        return Ignored(messages.event_waiting_for_pipeline(short_sha(sha)))
-    return _up(origin, mr, sha, messages.event_mr_opened(mr.iid, action))
+        return Ignored(reasons.event_waiting_for_pipeline(short_sha(sha)))
+    return _up(origin, mr, sha, reasons.event_mr_opened(mr.iid, action))
 
 
 def _update(hook: Fields, attrs: Fields, mr: MergeRequest, origin: Origin) -> Intent | Ignored:
@@ -111,12 +111,12 @@ def _update(hook: Fields, attrs: Fields, mr: MergeRequest, origin: Origin) -> In
     if attrs.optional_text("oldrev") is not None:
         sha = _head(attrs, mr)
         if origin.project.deploy_on == "pipeline":
-            return Ignored(messages.event_waiting_for_pipeline(short_sha(sha)))
-        return _up(origin, mr, sha, messages.event_mr_new_commits(mr.iid, short_sha(sha)))
+            return Ignored(reasons.event_waiting_for_pipeline(short_sha(sha)))
+        return _up(origin, mr, sha, reasons.event_mr_new_commits(mr.iid, short_sha(sha)))
     if failing_before:
         reason = _gained_text(failing_before[0].rule, trigger, mr)
         return _up(origin, mr, _head(attrs, mr), reason)
-    return Ignored(messages.event_nothing_relevant(mr.iid))
+    return Ignored(reasons.event_nothing_relevant(mr.iid))
 
 
 def previous_inputs(hook: Fields, now: TriggerInputs) -> TriggerInputs:
@@ -148,18 +148,18 @@ def _trigger_labels_in(trigger: Trigger, labels: Iterable[str] | None) -> list[s
 
 def _lost_text(rule: Rule, trigger: Trigger, mr: MergeRequest, before: TriggerInputs) -> str:
     if rule is Rule.LABELS:
-        return messages.event_labels_removed(_trigger_labels_in(trigger, before.labels))
+        return reasons.event_labels_removed(_trigger_labels_in(trigger, before.labels))
     if rule is Rule.DRAFT:
-        return messages.event_marked_draft(mr.iid)
-    return messages.event_target_changed(mr.iid, mr.target_branch)
+        return reasons.event_marked_draft(mr.iid)
+    return reasons.event_target_changed(mr.iid, mr.target_branch)
 
 
 def _gained_text(rule: Rule, trigger: Trigger, mr: MergeRequest) -> str:
     if rule is Rule.LABELS:
-        return messages.event_labels_added(_trigger_labels_in(trigger, mr.now.labels))
+        return reasons.event_labels_added(_trigger_labels_in(trigger, mr.now.labels))
     if rule is Rule.DRAFT:
-        return messages.event_marked_ready(mr.iid)
-    return messages.event_target_changed(mr.iid, mr.target_branch)
+        return reasons.event_marked_ready(mr.iid)
+    return reasons.event_target_changed(mr.iid, mr.target_branch)
 
 
 def _head(attrs: Fields, mr: MergeRequest) -> str:

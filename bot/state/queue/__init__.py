@@ -55,7 +55,7 @@ from typing import Any
 
 import redis
 
-from bot.domain import messages
+from bot.domain.messages import quoted
 from bot.domain.model import Clock, SystemClock
 from bot.state.connection import redis_errors
 from bot.state.queue import scripts as lua
@@ -203,7 +203,7 @@ class DeliveryQueue:
             if event.attempts < self._max_attempts:
                 events.append(event)
             else:
-                self.park(event, messages.queue_worker_lost(lost), attempts=event.attempts)
+                self.park(event, queue_worker_lost(lost), attempts=event.attempts)
         return events
 
     @property
@@ -267,7 +267,7 @@ class DeliveryQueue:
                       event.received_at.isoformat(), attempts, error,
                       self._clock.now().isoformat()])
         if parked:
-            log.error("%s", messages.queue_event_parked(event.id, event.event_type,
+            log.error("%s", queue_event_parked(event.id, event.event_type,
                                                         attempts, error))
         return bool(parked)
 
@@ -329,3 +329,17 @@ class DeliveryQueue:
         if not earliest:
             return None
         return max(0.0, (float(earliest[0][1]) - _epoch_ms(self._clock.now())) / 1000)
+
+
+# --- texts: why an event was parked (its error, and the log line) -------------
+
+
+def queue_event_parked(event_id: str, event_type: str, attempts: int, error: str) -> str:
+    return (f"event {event_id} ({quoted(event_type)}) parked after {attempts} failed "
+            f"attempt(s): {error}; fix the cause, then requeue it "
+            f"(`previewbot events --requeue {event_id}`)")
+
+
+def queue_worker_lost(times: int) -> str:
+    return (f"the worker handling this event stopped {times} time(s) before finishing "
+            "(crash, OOM kill or a handler slower than claim_idle?)")

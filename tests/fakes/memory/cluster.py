@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from bot.cluster import kube
 from bot.cluster.kube import INSTANCE_LABEL, MANAGED_BY, NamespaceRecord, WorkloadStatus
 from bot.config import NamespaceAccess
 from bot.domain import messages
@@ -84,14 +85,14 @@ class FakeCluster:
         with self._lock:
             current_ns = self._namespaces.get(namespace)
             if current_ns is None:
-                raise PermanentError(messages.namespace_missing_for_binding(namespace))
+                raise PermanentError(kube.namespace_missing_for_binding(namespace))
             _check_owned(current_ns)
             current = self.bindings.get(namespace)
             self.bindings[namespace] = wanted if current is None or current.managed else current
         if current is None:
             return "created"
         if not current.managed:
-            raise NotOwnedError(messages.role_binding_not_ours(namespace, "previewbot"))
+            raise NotOwnedError(kube.role_binding_not_ours(namespace, "previewbot"))
         return "unchanged" if current == wanted else "updated"
 
     def annotate_namespace(self, name: str, annotations: Mapping[str, str | None]) -> None:

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.domain import messages
 from bot.domain.errors import TemporaryError
 from bot.domain.model import Clock, Environment, HistoryEntry, Observed, SystemClock
+from bot.state import locks
 from bot.state.locks import LockLost
 from bot.state.store import HISTORY_LIMIT
 from tests.fakes.memory.faults import Faults
@@ -46,7 +46,7 @@ class FakeHeldLock:
 
     def fence(self) -> None:
         if self.lost:
-            raise LockLost(messages.lock_lost(self._name), delay=1.0)
+            raise LockLost(locks.lock_lost(self._name), delay=1.0)
 
 
 class FakeStore:
@@ -196,7 +196,7 @@ class FakeStore:
         wait = self.lock_ttl + 5 if wait is None else wait
         taken = key_lock.acquire(timeout=wait) if wait > 0 else key_lock.acquire(blocking=False)
         if not taken:
-            raise TemporaryError(messages.env_busy(env_key), delay=5)
+            raise TemporaryError(locks.env_busy(env_key), delay=5)
         held = FakeHeldLock(env_key)
         with self._locks_guard:
             self._holders[env_key] = held

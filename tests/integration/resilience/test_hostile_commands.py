@@ -33,12 +33,13 @@ with warnings.catch_warnings():  # Starlette 1.x prefers httpx2; httpx is what w
 
 from bot.cluster.helm import Helm
 from bot.config import Settings
-from bot.domain import messages, naming
+from bot.domain import naming
 from bot.domain.model import Status
 from bot.engine.reconcile import Reconciler
 from bot.runtime.wiring import build_core
 from bot.state.queue import DeliveryQueue
 from handlers.slack.app import SlackBot
+from handlers.slack.commands import command_crashed
 from handlers.web import WebDeps, create_app
 from tests.fakes.slack import FakeSlack
 from tests.integration.lifecycle_bed import LifecycleBed
@@ -164,7 +165,7 @@ def test_5000_hostile_commands_never_inject(bed: LifecycleBed, fake_slack: FakeS
         sent += 1
         assert reply["response_type"] == "ephemeral", (text, reply)
         shown = texts_of(reply)
-        assert messages.command_crashed() not in shown[0], (text, shown)
+        assert command_crashed() not in shown[0], (text, shown)
         assert any(result in " ".join(shown) for result in RESULTS), (text, shown)
         # An ephemeral reply notifies nobody: what counts is what shows (the blocks).
         rendered = shown[1:] if reply.get("blocks") else shown

@@ -18,11 +18,11 @@ with warnings.catch_warnings():  # Starlette 1.x prefers httpx2; httpx is what w
     from starlette.testclient import TestClient
 
 from bot.config import Settings
-from bot.domain import messages
 from bot.domain.model import Desired, Environment, Observed, Status
 from bot.runtime.wiring import build_core
 from bot.state.queue import DeliveryQueue
 from handlers.slack.app import SlackBot
+from handlers.slack.commands import command_crashed
 from handlers.web import WebDeps, create_app
 from tests.fakes.slack import FakeSlack
 from tests.integration.lifecycle_bed import LifecycleBed
@@ -98,7 +98,7 @@ def test_generated_command_texts(bed: LifecycleBed, fake_slack: FakeSlack,
                                         after=calls).params
         assert reply["response_type"] == "ephemeral", (text, reply)
         shown = reply["text"] + json.dumps(reply.get("blocks", []))
-        assert messages.command_crashed() not in reply["text"], (text, shown)
+        assert command_crashed() not in reply["text"], (text, shown)
         assert any(result in shown for result in RESULTS), (text, shown)
 
     one()
