@@ -115,6 +115,13 @@ def desired_from_namespace(labels: Mapping[str, str], annotations: Mapping[str, 
     )
 
 
+def review_environment(environment_id: int) -> dict[str, str | None]:
+    """The annotations that keep it, under the old name too: a replica of the previous
+    version (a rolling update, a rollback) reads only that one."""
+    return {REVIEW_ENVIRONMENT_ID: str(environment_id),
+            OLD_REVIEW_ENVIRONMENT_ID: str(environment_id)}
+
+
 def review_environment_id(annotations: Mapping[str, str]) -> int | None:
     raw = annotations.get(REVIEW_ENVIRONMENT_ID) or annotations.get(OLD_REVIEW_ENVIRONMENT_ID, "")
     return int(raw) if raw.isdecimal() else None

@@ -127,8 +127,8 @@ class Core:
                 self._settle(env_key, raw)
                 continue
             if self.clock.now() - owed_at > self.settings.notices.owed_max_age:
-                log.warning("owed %s notice of %s is over a day old; dropped",
-                            notice_kind.value, env_key)
+                log.warning("owed %s notice of %s is older than %s; dropped",
+                            notice_kind.value, env_key, self.settings.notices.owed_max_age)
                 self._settle(env_key, raw)
                 continue
             try:

@@ -98,7 +98,8 @@ class Permissions:
                  ttl: timedelta | None = None) -> None:
         self.core = core
         self.directory = directory
-        self._cache = TtlCache(core.clock, ttl or core.settings.forge.people_cache_ttl)
+        self._cache = TtlCache(core.clock,
+                               core.settings.forge.people_cache_ttl if ttl is None else ttl)
 
     # -- lookups -----------------------------------------------------------
     def slack_id_of(self, owner: str) -> str | None:

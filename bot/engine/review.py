@@ -16,6 +16,7 @@ import logging
 
 from bot.cluster.values import namespace_for
 from bot.domain import records
+from bot.domain.errors import PreviewError
 from bot.domain.model import Environment
 from bot.engine.core import Core
 
@@ -26,24 +27,34 @@ def show_ready(core: Core, env: Environment, wanted_hash: str) -> Environment:
     """The forge environment with the URL, and the note, for a ready environment."""
     if core.forge is None:
         return env
-    namespace = core.kube.get_namespace(namespace_for(env.desired))
-    ours = namespace is not None and records.is_ours(namespace.labels, env.desired)
-    known = env.observed.review_environment_id
-    if known is None and namespace is not None and ours:  # Redis lost it; the cluster did not
-        known = records.review_environment_id(namespace.annotations)
-    if known is None and env.observed.review_create_started_at is None:
-        env = core.save(env, env.observed.status, env.observed.reason,
-                        review_create_started_at=core.clock.now())
+    # The bookkeeping around the surface (the namespace, the record) failing is the
+    # surface lagging too: retried by a later pass, never a failed environment.
+    try:
+        namespace = core.kube.get_namespace(namespace_for(env.desired))
+        ours = namespace is not None and records.is_ours(namespace.labels, env.desired)
+        known = env.observed.review_environment_id
+        if known is None and namespace is not None and ours:  # Redis lost it, not the cluster
+            known = records.review_environment_id(namespace.annotations)
+        if known is None and env.observed.review_create_started_at is None:
+            env = core.save(env, env.observed.status, env.observed.reason,
+                            review_create_started_at=core.clock.now())
+    except PreviewError as error:
+        log.warning("review surface of %s postponed: %s", env.key, error)
+        return _lagging(core, env, done=wanted_hash)
     shown = core.forge.review(env.desired.project_path).show(
         env, known_id=known, create_started_at=env.observed.review_create_started_at)
+    complete = shown.complete
     made = shown.environment_id
-    if made is not None and made != env.observed.review_environment_id:
-        env = core.save(env, env.observed.status, env.observed.reason,
-                        review_environment_id=made)
-        if namespace is not None and ours:
-            core.kube.annotate_namespace(namespace.name,
-                                         {records.REVIEW_ENVIRONMENT_ID: str(made)})
-    if not shown.complete:
+    try:
+        if made is not None and made != env.observed.review_environment_id:
+            env = core.save(env, env.observed.status, env.observed.reason,
+                            review_environment_id=made)
+            if namespace is not None and ours:
+                core.kube.annotate_namespace(namespace.name, records.review_environment(made))
+    except PreviewError as error:
+        log.warning("forge environment %s of %s not recorded: %s", made, env.key, error)
+        complete = False
+    if not complete:
         return _lagging(core, env, done=wanted_hash)
     return core.save(env, env.observed.status, env.observed.reason,
                      review_synced_hash=wanted_hash, review_attempts=0)

@@ -37,18 +37,23 @@ AUDIT_LIMIT = 100_000
 T = TypeVar("T", Desired, Observed, HistoryEntry)
 
 
-def _encode(value: object) -> dict[str, Any]:
-    raw = asdict(value)  # type: ignore[call-overload]
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in raw.items()}
-
-
-# Fields stored under another name by earlier versions: still read.
+# Fields stored under another name by earlier versions: still read, and still written
+# (a replica of the previous version, in a rolling update or after a rollback, reads
+# only those: it must not forget a stop owed or the forge environment it made).
 _RENAMED = {
     "gitlab_synced_hash": "review_synced_hash",
     "gitlab_environment_id": "review_environment_id",
     "gitlab_create_started_at": "review_create_started_at",
     "gitlab_attempts": "review_attempts",
 }
+
+
+def _encode(value: object) -> dict[str, Any]:
+    raw = asdict(value)  # type: ignore[call-overload]
+    encoded = {k: v.isoformat() if isinstance(v, datetime) else v for k, v in raw.items()}
+    if isinstance(value, Observed):
+        encoded.update({old: encoded[new] for old, new in _RENAMED.items()})
+    return encoded
 
 
 def _decode(cls: type[T], raw: dict[str, Any]) -> T:
