@@ -1,7 +1,7 @@
 """The trigger rules: which merge requests get an environment (README "Configuration").
 
 One evaluator, :meth:`Trigger.failing`, judges every rule for the hooks, the
-intake, discovery and ``wants_environment``. Each caller passes what it knows
+intake, discovery and :meth:`Trigger.wants`. Each caller passes what it knows
 of the MR (:class:`TriggerInputs`); a rule whose input is unknown (None) is not
 judged: a Pipeline Hook carries no labels or draft state, and changed paths
 cost an API call.
@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from fnmatch import fnmatchcase
+
+from bot.domain.changes import ChangeRequest
 
 
 class Rule(Enum):
@@ -78,6 +80,14 @@ class Trigger:
                 and not _any_glob(self.paths, inputs.changed_paths):
             failing.append(Failing(Rule.PATHS, paths_not_matched(inputs.iid)))
         return failing
+
+    def wants(self, change: ChangeRequest) -> bool:
+        """Does the change request, as its forge shows it now, want an environment?
+        (Paths are checked separately: they cost a forge call and do not change on
+        relabels.)"""
+        inputs = TriggerInputs(iid=change.iid, labels=change.labels, draft=change.draft,
+                               target_branch=change.target_branch)
+        return change.state.is_open and not self.failing(inputs)
 
 
 def _any_glob(patterns: tuple[str, ...], names: Iterable[str]) -> bool:

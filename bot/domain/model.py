@@ -148,3 +148,8 @@ class Environment:
 
     def with_desired(self, **changes: object) -> Environment:
         return replace(self, desired=replace(self.desired, **changes))  # type: ignore[arg-type]
+
+
+def is_active(env: Environment) -> bool:
+    """Wanted and not gone: it counts against capacity and requests may act on it."""
+    return env.desired.present and env.observed.status is not Status.GONE

@@ -156,6 +156,11 @@ def branch_env_key(project_slug: str, branch: str) -> str:
     return shorten(f"{project_slug}-{branch_slug(branch)}", ENV_KEY_MAX)
 
 
+def identity_of(project_id: int, *, mr_iid: int | None, branch: str) -> str:
+    """What an environment is, whatever its key: the project and its MR or branch."""
+    return f"{project_id}:mr:{mr_iid}" if mr_iid is not None else f"{project_id}:branch:{branch}"
+
+
 def identity_key(env_key: str, identity: str) -> str:
     """The key for an identity whose plain ``env_key`` another identity already holds:
     ``env_key`` with ``-<hash6(identity)>``, shortened to fit. Stable for the identity."""

@@ -33,9 +33,9 @@ from bot.config import ProjectConfig, TriggerInputs
 from bot.domain import messages
 from bot.domain.changes import ChangeRequest
 from bot.domain.errors import PreviewError
-from bot.domain.model import Desired, EndKind, Environment, short_sha
+from bot.domain.model import Desired, EndKind, Environment, is_active, short_sha
 from bot.engine.passes import PassContext
-from bot.engine.requests import Requests, is_active, wants_environment
+from bot.engine.requests import Requests
 
 log = logging.getLogger("previewbot.discovery")
 ACTOR = "reconcile"
@@ -126,7 +126,7 @@ class Discovery:
         label = f"{project.path}!{mr.iid}"
         sha = _deployable_sha(project, mr, passed)
         if env is not None and is_active(env):
-            if not wants_environment(project, mr) and not env.desired.manual:
+            if not project.trigger.wants(mr) and not env.desired.manual:
                 reason = messages.drift_trigger_lost(mr.iid)
                 return self._down(env, label, reason, EndKind.TRIGGER_LOST,
                                   unless=_changed_since(env.desired, mr))
@@ -134,7 +134,7 @@ class Discovery:
                 reason = messages.discovery_new_head(short_sha(env.desired.sha), short_sha(sha))
                 return self._up(project, mr, sha, label, reason)
             return None
-        if not sha or not wants_environment(project, mr):
+        if not sha or not project.trigger.wants(mr):
             return None
         if not self._paths_match(project, mr):
             return None
@@ -203,7 +203,7 @@ class Discovery:
         cached = self.core.store.cached(cache_key)
         if cached is not None:
             return cached or None
-        keys = self.requests.candidate_keys(project, mr.project_id, mr_iid=mr.iid,
+        keys = self.requests.identities.candidate_keys(project, mr.project_id, mr_iid=mr.iid,
                                             branch=mr.source_branch)
         ended = self.core.review(project.path).ended_at(mr.project_id, mr.iid, list(keys))
         if not self.ctx.dry_run:

@@ -14,10 +14,9 @@ import logging
 from bot.domain import messages, records
 from bot.domain.durations import format_duration
 from bot.domain.errors import PreviewError
-from bot.domain.model import HistoryEntry
+from bot.domain.model import HistoryEntry, is_active
 from bot.engine.core import Core
 from bot.engine.notify import NoticeKind
-from bot.engine.requests import is_active
 
 log = logging.getLogger("previewbot.expiry")
 ACTOR = "reaper"

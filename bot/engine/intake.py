@@ -19,9 +19,9 @@ from bot.domain import messages
 from bot.domain.changes import ChangeState
 from bot.domain.errors import BadDeliveryError, PermanentError, TemporaryError
 from bot.domain.events import Ignored, Intent, IntentKind
-from bot.domain.model import EndKind, Environment, short_sha
+from bot.domain.model import EndKind, Environment, is_active, short_sha
 from bot.engine.core import Core
-from bot.engine.requests import Requests, is_active, wants_environment
+from bot.engine.requests import Requests
 
 log = logging.getLogger("previewbot.intake")
 
@@ -73,11 +73,11 @@ class Intake:
         project = self.requests.project(intent.project_path)
         source = self.core.source(intent.project_path)
         mr = source.change_request(intent.project_id, intent.mr_iid)
-        existing = self.requests.find(project, mr_iid=mr.iid, branch=mr.source_branch,
+        existing = self.requests.identities.find(project, mr_iid=mr.iid, branch=mr.source_branch,
                                       project_id=intent.project_id)
         active = existing is not None and is_active(existing)
         by_hand = active and existing is not None and existing.desired.manual
-        if not wants_environment(project, mr) and not (by_hand and mr.state.is_open):
+        if not project.trigger.wants(mr) and not (by_hand and mr.state.is_open):
             return Handled((), f"ignored: {messages.trigger_not_matched(mr.iid)}")
         if intent.from_pipeline and project.deploy_on == "push" and not active:
             # In push mode the MR's own hooks (and discovery) create environments; a
@@ -106,7 +106,7 @@ class Intake:
         it (projects whose CI runs branch pipelines rather than MR pipelines)."""
         project = self.requests.project(intent.project_path)
         touched: list[str] = []
-        branch_env = self.requests.find(project, mr_iid=None, branch=intent.branch,
+        branch_env = self.requests.identities.find(project, mr_iid=None, branch=intent.branch,
                                         project_id=intent.project_id)
         if branch_env is not None and is_active(branch_env):
             touched.append(self.requests.request_up_branch(
@@ -115,7 +115,7 @@ class Intake:
         if project.deploy_on == "pipeline":
             source = self.core.source(project.path)
             for mr in source.open_change_requests_from(intent.project_id, intent.branch):
-                if wants_environment(project, mr):
+                if project.trigger.wants(mr):
                     touched.append(self.requests.request_up_mr(
                         project.path, mr.iid, actor=self._actor(intent), sha=intent.sha,
                         source_updated_at=intent.updated_at, mr=mr).key)
@@ -128,7 +128,7 @@ class Intake:
         confirms it (the MR is closed, or no longer wanted; the branch is really gone).
         When GitLab cannot answer, the delivery is retried, not acted on blindly."""
         project = self.requests.project(intent.project_path)
-        env = self.requests.find(project, mr_iid=intent.mr_iid, branch=intent.branch,
+        env = self.requests.identities.find(project, mr_iid=intent.mr_iid, branch=intent.branch,
                                  project_id=intent.project_id)
         what = (f"{project.path}!{intent.mr_iid}" if intent.mr_iid is not None
                 else f"{project.path}@{intent.branch}")
@@ -160,4 +160,4 @@ class Intake:
             if mr.state is ChangeState.MERGING:  # being merged right now: ask again shortly
                 raise TemporaryError(messages.mr_locked(intent.mr_iid), delay=10.0)
             return "" if mr.state.has_ended else messages.stale_down(intent.mr_iid)
-        return messages.stale_down(intent.mr_iid) if wants_environment(project, mr) else ""
+        return messages.stale_down(intent.mr_iid) if project.trigger.wants(mr) else ""

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.cluster.values import helm_values, namespace_for
-from bot.config import Config, ProjectConfig, TriggerInputs
+from bot.config import Config, ProjectConfig
 from bot.domain import messages, naming, records
 from bot.domain.changes import ChangeRequest
 from bot.domain.errors import NotOwnedError, PermanentError
@@ -24,34 +24,21 @@ from bot.domain.model import (
     HistoryEntry,
     Observed,
     Status,
+    is_active,
     short_sha,
 )
 from bot.engine.converge import write_annotations
 from bot.engine.core import Core
+from bot.engine.identity import Identities
 from bot.engine.notify import NoticeKind
 
 CAPACITY_LOCK = "_capacity"  # not a valid ENV key (leading "_"), so it never clashes
 
 
-def is_active(env: Environment) -> bool:
-    return env.desired.present and env.observed.status is not Status.GONE
-
-
-def wants_environment(project: ProjectConfig, mr: ChangeRequest) -> bool:
-    """Does the MR, as GitLab shows it now, want an environment? (Paths are
-    checked separately: they cost an API call and do not change on relabels.)"""
-    inputs = TriggerInputs(iid=mr.iid, labels=mr.labels, draft=mr.draft,
-                           target_branch=mr.target_branch)
-    return mr.state.is_open and not project.trigger.failing(inputs)
-
-
-def identity_of(project_id: int, *, mr_iid: int | None, branch: str) -> str:
-    return f"{project_id}:mr:{mr_iid}" if mr_iid is not None else f"{project_id}:branch:{branch}"
-
-
 class Requests:
     def __init__(self, core: Core) -> None:
         self.core = core
+        self.identities = Identities(core)
 
     # -- lookups -----------------------------------------------------------
     def project(self, path_or_slug: str) -> ProjectConfig:
@@ -68,79 +55,11 @@ class Requests:
         if ref.env_key is not None:
             env = self.core.store.get(ref.env_key)
         elif ref.project_path is not None:
-            env = self.find(self.project(ref.project_path), mr_iid=ref.mr_iid,
+            env = self.identities.find(self.project(ref.project_path), mr_iid=ref.mr_iid,
                             branch=ref.branch or "")
         if env is None:
             raise PermanentError(messages.unknown_env(text))
         return env
-
-    def find(self, project: ProjectConfig, *, mr_iid: int | None, branch: str,
-             project_id: int | None = None) -> Environment | None:
-        """The record of (project, MR) or (project, branch), under its plain key or, when
-        another identity holds that, under its identity key. ``project_id`` (GitLab's)
-        when known, else the project is matched by its configured path."""
-        plain = project.mr_env_key(mr_iid) if mr_iid is not None else \
-            project.branch_env_key(branch)
-        env = self.core.store.get(plain)
-        if env is not None and self._belongs(env, project, mr_iid=mr_iid, branch=branch,
-                                             project_id=project_id):
-            return env
-        if self.core.forge is None and project_id is None and project.id is None:
-            return None  # the identity key needs GitLab's project id
-        known_id = project_id or project.id or self.core.project_info(project).id
-        alternative = naming.identity_key(plain, identity_of(known_id, mr_iid=mr_iid,
-                                                             branch=branch))
-        env = self.core.store.get(alternative)
-        if env is not None and env.desired.same_identity(known_id, mr_iid=mr_iid,
-                                                         branch=branch):
-            return env
-        return None
-
-    @staticmethod
-    def _belongs(env: Environment, project: ProjectConfig, *, mr_iid: int | None, branch: str,
-                 project_id: int | None) -> bool:
-        desired = env.desired
-        if project_id is not None:
-            return desired.same_identity(project_id, mr_iid=mr_iid, branch=branch)
-        return (desired.project_path == project.path and desired.mr_iid == mr_iid
-                and (mr_iid is not None or desired.branch == branch))
-
-    def candidate_keys(self, project: ProjectConfig, project_id: int, *,
-                       mr_iid: int | None, branch: str) -> tuple[str, str]:
-        """The plain key of an identity and its identity key (README "How it converges")."""
-        plain = project.mr_env_key(mr_iid) if mr_iid is not None else \
-            project.branch_env_key(branch)
-        return plain, naming.identity_key(plain, identity_of(project_id, mr_iid=mr_iid,
-                                                             branch=branch))
-
-    def env_key_for(self, project: ProjectConfig, project_id: int, *, mr_iid: int | None,
-                    branch: str) -> str:
-        """The key of (project, MR) or (project, branch). Stable: where this identity
-        already lives (a record or a namespace labelled for it) it stays, even when its
-        plain key has come free since; otherwise its plain key, unless another identity
-        holds that (a record, or a namespace labelled for another project or
-        environment), then the plain key with a stable hash of the identity."""
-        plain, alternative = self.candidate_keys(project, project_id, mr_iid=mr_iid,
-                                                 branch=branch)
-        if self._holds(alternative, project_id, mr_iid=mr_iid, branch=branch) is True:
-            return alternative
-        holds_plain = self._holds(plain, project_id, mr_iid=mr_iid, branch=branch)
-        return alternative if holds_plain is False else plain
-
-    def _holds(self, key: str, project_id: int, *, mr_iid: int | None,
-               branch: str) -> bool | None:
-        """Does the identity live at ``key`` (True), another one (False), or none (None)?"""
-        holder = self.core.store.get(key)
-        if holder is not None:
-            return holder.desired.same_identity(project_id, mr_iid=mr_iid, branch=branch)
-        namespace = self.core.kube.get_namespace(naming.namespace_name(key))
-        if namespace is None or not namespace.managed:
-            return None
-        iid_label = None if mr_iid is None else str(mr_iid)
-        return (namespace.labels.get(records.PROJECT_ID_LABEL) == str(project_id)
-                and namespace.labels.get(records.MR_IID_LABEL) == iid_label
-                and (mr_iid is not None
-                     or namespace.annotations.get(records.BRANCH, branch) == branch))
 
     def environments(self, *, project: str | None = None, owner: str | None = None,
                      include_gone: bool = False) -> list[Environment]:
@@ -185,7 +104,7 @@ class Requests:
         if mr.source_branch == info.default_branch:
             raise PermanentError(messages.default_branch_refused(project.path, mr.source_branch))
         sha = sha or _deployable_head(project, mr)
-        key = self.env_key_for(project, info.id, mr_iid=iid, branch=mr.source_branch)
+        key = self.identities.env_key_for(project, info.id, mr_iid=iid, branch=mr.source_branch)
         desired = self._desired(project, key, info.id, mr.source_branch,
                                 sha, ttl, owner=mr.author_username, mr_iid=iid,
                                 mr_url=mr.web_url, manual=manual,
@@ -204,7 +123,7 @@ class Requests:
         sha = sha or self.core.source(project.path).branch_head(info.id, branch)
         if sha is None:
             raise PermanentError(messages.unknown_branch(project.path, branch))
-        key = self.env_key_for(project, info.id, mr_iid=None, branch=branch)
+        key = self.identities.env_key_for(project, info.id, mr_iid=None, branch=branch)
         desired = self._desired(project, key, info.id, branch, sha,
                                 ttl, owner=actor, source_updated_at=source_updated_at,
                                 manual=manual)
@@ -336,7 +255,8 @@ class Requests:
         """Remember (after a Redis loss) that the MR's environment was ended on purpose at
         ``sha``: a GONE record, so discovery does not ask GitLab again every pass."""
         now = self._now()
-        key = self.env_key_for(project, mr.project_id, mr_iid=mr.iid, branch=mr.source_branch)
+        key = self.identities.env_key_for(project, mr.project_id, mr_iid=mr.iid,
+                                          branch=mr.source_branch)
         desired = Desired(env_key=key, project_path=project.path, project_id=mr.project_id,
                           branch=mr.source_branch, sha=sha, created_at=now, expires_at=now,
                           mr_iid=mr.iid, mr_url=mr.web_url, owner=mr.author_username,

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.engine.requests import is_active
+from bot.domain.model import is_active
 from bot.state.store import Store
 from tests.cluster import testbed as testbed_mod
 from tests.demo import processes

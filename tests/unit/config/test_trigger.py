@@ -57,7 +57,7 @@ def inputs(**known: object) -> TriggerInputs:
     (PATHS, {"changed_paths": ("docs/x.txt", "src/a.py")}, []),
     (PATHS, {"changed_paths": ("docs/x.txt",)}, [NO_PATH]),
     (PATHS, {"changed_paths": ()}, [NO_PATH]),  # no change at all matches no pattern
-    (PATHS, {}, []),  # paths unknown (a hook, wants_environment): not judged
+    (PATHS, {}, []),  # paths unknown (a hook, Trigger.wants): not judged
     (Trigger(drafts=True), {"changed_paths": ()}, []),
     # combinations: every failing rule, in the order labels, draft, target, paths
     (ALL, {"labels": ("preview",), "draft": False, "target_branch": "main",
