@@ -16,7 +16,7 @@ from bot.config import Settings
 from bot.engine.health import check_all
 from bot.engine.notify import FanoutNotifier, LoggingNotifier
 from bot.runtime.scheduler import Scheduler
-from bot.runtime.wiring import build_core, redis_store
+from bot.runtime.wiring import build_core, build_parts
 from bot.runtime.workers import Workers
 from bot.state.queue import DeliveryQueue
 from handlers.slack.app import SlackBot
@@ -29,9 +29,10 @@ def serve(settings: Settings) -> int:
     settings.require("gitlab_webhook_secret", "gitlab_url", "gitlab_token")
     # Slack is on when SLACK_BOT_TOKEN is set; its notifier joins the log's.
     slack = SlackBot(settings) if settings.slack_bot_token else None
-    store = redis_store(settings)
-    core = build_core(settings, notifier=FanoutNotifier(LoggingNotifier(), slack.notifier)
-                      if slack else None, store=store)
+    parts = build_parts(settings)
+    core = build_core(settings, parts=parts,
+                      notifier=FanoutNotifier(LoggingNotifier(), slack.notifier_of(parts))
+                      if slack else None)
     # 12 attempts, backoff 5 s doubling to 10 min: about an hour of retrying before an
     # event is parked, so a GitLab or cluster outage does not lose MR events.
     queue = DeliveryQueue.from_url(settings.redis_url, claim_idle=settings.claim_idle,
@@ -47,7 +48,7 @@ def serve(settings: Settings) -> int:
                                            port=settings.port, log_level="warning",
                                            access_log=False, lifespan="off",
                                            log_config=None))  # uvicorn logs as ours do
-    scheduler = Scheduler(core, store, workers.consumer,
+    scheduler = Scheduler(core, parts.store, workers.consumer,
                           poke=lambda env_key, delay: queue.poke(env_key, delay=delay))
     workers.start()
     scheduler.start()

@@ -143,7 +143,7 @@ def foreign_labels(labels: Mapping[str, str], desired: Desired) -> dict[str, str
             if key in labels and labels[key] != ours[key]}
 
 
-# The environment's Slack announcement, "<channel>/<ts>": a restart or a Redis
-# rebuild keeps editing the same message (written only on a namespace that
-# `is_ours`; Redis keeps it too, beside the record).
-SLACK_ANNOUNCEMENT = "previewbot/slack-announcement"
+# The environment's chat announcement in the chat adapter's words (Slack:
+# "<channel>/<ts>"): a restart or a Redis rebuild keeps editing the same message
+# (written only on a namespace that `is_ours`; Redis keeps it too, beside the record).
+ANNOUNCEMENT = "previewbot/slack-announcement"  # the name is stored: kept as it was

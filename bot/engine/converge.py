@@ -294,9 +294,9 @@ def write_annotations(core: Core, env: Environment) -> None:
 
 
 def _keep_announcement(core: Core, env: Environment, existing: NamespaceRecord | None) -> None:
-    """The Slack announcement outlives the namespace: when Redis lost it, take it from
+    """The chat announcement outlives the namespace: when Redis lost it, take it from
     the namespace before deleting it, so the teardown still edits that message."""
-    ref = existing.annotations.get(records.SLACK_ANNOUNCEMENT) if existing else None
+    ref = existing.annotations.get(records.ANNOUNCEMENT) if existing else None
     if (ref and existing is not None and records.is_ours(existing.labels, env.desired)
             and not core.store.announcement(env.key)):
         core.store.set_announcement(env.key, ref)

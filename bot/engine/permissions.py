@@ -29,11 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
-from bot.config import ProjectConfig
+from bot.config import Config, ProjectConfig
 from bot.domain import messages
 from bot.domain.errors import NotAllowedError
 from bot.domain.model import Clock, Environment
-from bot.engine.core import Core
+from bot.engine.ports import Forge
+from bot.engine.settings import ForgeSettings
 
 SLACK_ACTOR_PREFIX = "slack:"
 GITLAB_ACTOR_PREFIX = "gitlab:"
@@ -46,8 +47,8 @@ def slack_actor(user_id: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class SlackPerson:
-    """A Slack user as ``users.info`` shows them."""
+class Person:
+    """A person of the chat workspace as its directory shows them (Slack: ``users.info``)."""
 
     user_id: str
     email: str = ""  # "" when Slack does not show it
@@ -61,9 +62,9 @@ class SlackPerson:
 
 
 class PeopleDirectory(Protocol):
-    """The Slack side of the lookups (implemented over the Web API in handlers.slack)."""
+    """The chat side of the lookups (Slack's, over its Web API, in handlers.slack)."""
 
-    def person(self, user_id: str) -> SlackPerson | None:
+    def person(self, user_id: str) -> Person | None:
         """The user behind a Slack user id; None when Slack knows none."""
         ...
 
@@ -94,12 +95,15 @@ class TtlCache:
 
 
 class Permissions:
-    def __init__(self, core: Core, directory: PeopleDirectory, *,
-                 ttl: timedelta | None = None) -> None:
-        self.core = core
+    """Built from the config, the forge and the clock alone (not the core): the Slack
+    notifier needs it, and the core needs the notifier."""
+
+    def __init__(self, config: Config, forge: Forge | None, clock: Clock,
+                 directory: PeopleDirectory, *, ttl: timedelta | None = None) -> None:
+        self.config = config
+        self.forge = forge
         self.directory = directory
-        self._cache = TtlCache(core.clock,
-                               core.settings.forge.people_cache_ttl if ttl is None else ttl)
+        self._cache = TtlCache(clock, ForgeSettings().people_cache_ttl if ttl is None else ttl)
 
     # -- lookups -----------------------------------------------------------
     def slack_id_of(self, owner: str) -> str | None:
@@ -109,10 +113,10 @@ class Permissions:
         username = owner.removeprefix(GITLAB_ACTOR_PREFIX)
         if not username or ":" in username:  # "cli:root": nobody in Slack
             return None
-        mapped = self.core.config.slack_users.get(username)
+        mapped = self.config.slack_users.get(username)
         if mapped:
             return mapped
-        forge = self.core.forge
+        forge = self.forge
         if forge is None:
             return None
         email = self._cache.get(("email", username.lower()), lambda: forge.user_email(username))
@@ -123,9 +127,9 @@ class Permissions:
 
     def maintainers(self, env: Environment) -> tuple[str, ...]:
         """GitLab usernames of the project's Maintainers and Owners."""
-        if self.core.forge is None:
+        if self.forge is None:
             return ()
-        source, project_id = self.core.source(env.desired.project_path), env.desired.project_id
+        source, project_id = self.forge.source(env.desired.project_path), env.desired.project_id
         return self._cache.get(("maintainers", project_id),
                                lambda: source.maintainers(project_id))
 
@@ -136,7 +140,7 @@ class Permissions:
     # -- decisions ---------------------------------------------------------
     def may_change(self, user_id: str, env: Environment) -> bool:
         """May ``user_id`` tear down, extend or keep ``env``? Cheapest checks first."""
-        config = self.core.config
+        config = self.config
         if user_id in config.slack_admins or self.owns(user_id, env):
             return True
         maintainers = self.maintainers(env)
@@ -153,11 +157,11 @@ class Permissions:
         raise NotAllowedError(messages.not_allowed(
             action, env.key, env.desired.label, author=env.desired.owner,
             project_path=env.desired.project_path, maintainers=self.maintainers(env),
-            admins=self.core.config.slack_admins))
+            admins=self.config.slack_admins))
 
     def check_up(self, user_id: str, project: ProjectConfig) -> None:
         """Raise NotAllowedError unless ``user_id`` is a member (see the module's docstring)."""
-        config = self.core.config
+        config = self.config
         if user_id in config.slack_admins or user_id in config.slack_users.values():
             return
         person = self._cache.get(("person", user_id), lambda: self.directory.person(user_id))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.cluster.helm import Helm
 from bot.cluster.kube import Kube
 from bot.config import Config, Settings, load_config
@@ -15,23 +17,43 @@ from bot.gitlab.client import GitLab
 from bot.state.store import Store
 
 
-def build_core(settings: Settings, *, config: Config | None = None,
-               notifier: Notifier | None = None, clock: Clock | None = None,
-               store: Store | None = None) -> Core:
+@dataclass(frozen=True)
+class Parts:
+    """The adapters and the config, built before the core: a notifier that needs some
+    of them (Slack's) is built from these, then handed to the core."""
+
+    config: Config
+    store: Store
+    kube: Kube
+    helm: Helm
+    forge: GitLabForge | None
+    clock: Clock
+
+
+def build_parts(settings: Settings, *, config: Config | None = None,
+                clock: Clock | None = None, store: Store | None = None) -> Parts:
     """Adapters are lazy: nothing here talks to Redis, Kubernetes, Helm or GitLab."""
     forge = None
     if settings.gitlab_url and settings.gitlab_token:
         forge = GitLabForge(GitLab(settings.gitlab_url, settings.gitlab_token))
-    return Core(
+    return Parts(
         config=config or load_config(settings.config_path),
         store=store or redis_store(settings),
         kube=Kube.from_kubeconfig(settings.kubeconfig, settings.namespace_access),
         helm=Helm(settings.helm_binary, kubeconfig=settings.kubeconfig,
                   timeout=settings.helm_timeout),
-        notifier=notifier or LoggingNotifier(),
-        clock=clock or SystemClock(),
         forge=forge,
+        clock=clock or SystemClock(),
     )
+
+
+def build_core(settings: Settings, *, config: Config | None = None,
+               notifier: Notifier | None = None, clock: Clock | None = None,
+               store: Store | None = None, parts: Parts | None = None) -> Core:
+    """The core over ``parts`` (built from ``settings`` when not given)."""
+    parts = parts or build_parts(settings, config=config, clock=clock, store=store)
+    return Core(config=parts.config, store=parts.store, kube=parts.kube, helm=parts.helm,
+                notifier=notifier or LoggingNotifier(), clock=parts.clock, forge=parts.forge)
 
 
 def redis_store(settings: Settings) -> Store:

@@ -38,9 +38,11 @@ from starlette.responses import PlainTextResponse, Response
 
 from bot import metrics
 from bot.config import Settings
+from bot.engine.announcements import Announcements
 from bot.engine.core import Core
 from bot.engine.permissions import Permissions
 from bot.engine.requests import Requests
+from bot.runtime.wiring import Parts
 from bot.state.queue import DeliveryQueue
 from handlers.slack import formatting, grammar
 from handlers.slack.api import web_client
@@ -59,27 +61,40 @@ SLACK_NOT_UTF8 = "body is not UTF-8 text, as Slack sends it"
 
 
 class SlackBot:
-    """Everything Slack in one process: the notifier (core → Slack) and the Bolt
-    app (Slack → core). Built before the core (the core needs the notifier), then
-    attached to it."""
+    """Everything Slack in one process: the notifier (core → Slack), built from the
+    parts before the core (which takes it as its notifier), and the Bolt app
+    (Slack → core), attached to the core once it exists."""
 
     def __init__(self, settings: Settings) -> None:
         settings.require("slack_bot_token", *(() if settings.slack_socket_mode
                                               else ("slack_signing_secret",)))
         self.settings = settings
         self.client = web_client(settings)
-        self.notifier = SlackNotifier(self.client)
+        self._notifier: SlackNotifier | None = None
         self._app: App | None = None
         self._socket: SocketModeHandler | None = None
         self._stopping = threading.Event()
 
+    def notifier_of(self, parts: Parts) -> SlackNotifier:
+        """The notifier for a core over ``parts``: everything it needs, at once."""
+        self.permissions = Permissions(parts.config, parts.forge, parts.clock,
+                                       SlackPeople(self.client))
+        self._notifier = SlackNotifier(self.client, config=parts.config, clock=parts.clock,
+                                       permissions=self.permissions,
+                                       announcements=Announcements(parts.store, parts.kube))
+        return self._notifier
+
+    @property
+    def notifier(self) -> SlackNotifier:
+        if self._notifier is None:
+            raise RuntimeError("SlackBot.notifier_of(parts) was not called")
+        return self._notifier
+
     def attach(self, core: Core, queue: DeliveryQueue) -> App:
-        people = SlackPeople(self.client)
-        permissions = Permissions(core, people)
+        """The commands and App Home, over the core built with :meth:`notifier_of`."""
         requests = Requests(core)
-        self.notifier.attach(core, permissions)
-        self.commands = Commands(requests, permissions, queue.poke)
-        self.home = Home(self.client, requests, permissions)
+        self.commands = Commands(requests, self.notifier.permissions, queue.poke)
+        self.home = Home(self.client, requests, self.notifier.permissions)
         self._app = build_app(self)
         return self._app
 

@@ -13,7 +13,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.engine.permissions import SlackPerson
+from bot.engine.permissions import Person
 from handlers.slack.api import error_code, slack_errors
 
 NOT_FOUND = frozenset({"users_not_found", "user_not_found"})
@@ -23,7 +23,7 @@ class SlackPeople:
     def __init__(self, client: WebClient) -> None:
         self.client = client
 
-    def person(self, user_id: str) -> SlackPerson | None:
+    def person(self, user_id: str) -> Person | None:
         with slack_errors("users.info"):
             try:
                 answer = self.client.users_info(user=user_id)
@@ -33,7 +33,7 @@ class SlackPeople:
                 raise
         user: dict[str, Any] = answer.get("user") or {}
         profile: dict[str, Any] = user.get("profile") or {}
-        return SlackPerson(
+        return Person(
             user_id=str(user.get("id", user_id)),
             email=str(profile.get("email") or ""),
             guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")

@@ -62,7 +62,8 @@ def permissions_for(bed: LifecycleBed, slack: FakeSlack, clock: MovableClock,
         environ["GITLAB_TOKEN"] = gitlab_token
     settings = Settings.from_env(environ)
     core: Core = build_core(settings, clock=clock)
-    return Permissions(core, SlackPeople(web_client(settings)), ttl=timedelta(minutes=5))
+    return Permissions(core.config, core.forge, core.clock, SlackPeople(web_client(settings)),
+                       ttl=timedelta(minutes=5))
 
 
 def mr_env(bed: LifecycleBed, owner: str = "alice") -> Environment:

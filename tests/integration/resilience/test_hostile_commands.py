@@ -36,7 +36,7 @@ from bot.config import Settings
 from bot.domain import naming
 from bot.domain.model import Status
 from bot.engine.reconcile import Reconciler
-from bot.runtime.wiring import build_core
+from bot.runtime.wiring import build_core, build_parts
 from bot.state.queue import DeliveryQueue
 from handlers.slack.app import SlackBot
 from handlers.slack.commands import command_crashed
@@ -99,7 +99,8 @@ def app(bed: LifecycleBed, fake_slack: FakeSlack, tmp_path: Path,
     helm, log = shim(tmp_path, bed.testbed.helm)
     settings_ = Settings.from_env({**bed.environ(), **slack_environ(fake_slack)})
     slack = SlackBot(settings_)
-    core = build_core(settings_, notifier=slack.notifier)
+    parts = build_parts(settings_)
+    core = build_core(settings_, parts=parts, notifier=slack.notifier_of(parts))
     core = replace(core, helm=Helm(helm, kubeconfig=bed.testbed.kubeconfig, timeout=120))
     queue = DeliveryQueue.from_url(settings_.redis_url)
     slack.attach(core, queue)

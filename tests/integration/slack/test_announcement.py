@@ -12,12 +12,10 @@ from bot.config import Settings
 from bot.domain import records
 from bot.domain.model import Status
 from bot.engine.notify import NoticeKind
-from bot.engine.permissions import Permissions
 from bot.engine.requests import Requests
-from bot.runtime.wiring import build_core
+from bot.runtime.wiring import build_core, build_parts
 from handlers.slack import formatting
 from handlers.slack.app import SlackBot
-from handlers.slack.people import SlackPeople
 from tests.fakes.slack import FakeSlack
 from tests.integration.lifecycle_bed import LifecycleBed
 from tests.integration.slack.support import (
@@ -80,7 +78,7 @@ def test_one_announcement_across_a_redis_wipe(bed: LifecycleBed, fake_slack: Fak
         ts = wait_announced(fake_slack, "ready").ts
         poll("the announcement on the namespace", lambda: client.CoreV1Api(kube_api)
              .read_namespace(f"preview-{key}").metadata.annotations
-             .get(records.SLACK_ANNOUNCEMENT) == f"{CHANNEL}/{ts}")
+             .get(records.ANNOUNCEMENT) == f"{CHANNEL}/{ts}")
     finally:
         first.kill()
     bed.redis().flushdb()  # Redis lost everything; the cluster is the durable record
@@ -167,8 +165,8 @@ def test_an_undeliverable_message_to_the_author_is_never_owed_nor_repeated(
     configure_slack(bed, fake_slack)
     settings = Settings.from_env(bed.environ() | slack_environ(fake_slack))
     slack = SlackBot(settings)
-    core = build_core(settings, notifier=slack.notifier)
-    slack.notifier.attach(core, Permissions(core, SlackPeople(slack.client)))
+    parts = build_parts(settings)
+    core = build_core(settings, parts=parts, notifier=slack.notifier_of(parts))
     bed.add_mr(36)
     env = Requests(core).request_up_mr(bed.project_path, 36, actor="cli:root")
     bed.gitlab.fail_next(50, 500, path_contains="/users")  # the author's e-mail: unknown now

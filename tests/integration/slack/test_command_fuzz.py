@@ -19,7 +19,7 @@ with warnings.catch_warnings():  # Starlette 1.x prefers httpx2; httpx is what w
 
 from bot.config import Settings
 from bot.domain.model import Desired, Environment, Observed, Status
-from bot.runtime.wiring import build_core
+from bot.runtime.wiring import build_core, build_parts
 from bot.state.queue import DeliveryQueue
 from handlers.slack.app import SlackBot
 from handlers.slack.commands import command_crashed
@@ -46,7 +46,8 @@ def app_client(bed: LifecycleBed, fake_slack: FakeSlack) -> Iterator[tuple[TestC
     bed.add_mr(1)
     settings_ = Settings.from_env({**bed.environ(), **slack_environ(fake_slack)})
     slack = SlackBot(settings_)
-    core = build_core(settings_, notifier=slack.notifier)
+    parts = build_parts(settings_)
+    core = build_core(settings_, parts=parts, notifier=slack.notifier_of(parts))
     queue = DeliveryQueue.from_url(settings_.redis_url)
     slack.attach(core, queue)
     now = datetime.now(UTC).replace(microsecond=0)

@@ -15,7 +15,7 @@ from bot.domain import records
 from bot.engine.core import Core
 from bot.engine.reconcile import Reconciler
 from bot.engine.requests import Requests
-from bot.runtime.wiring import build_core
+from bot.runtime.wiring import build_core, build_parts
 from bot.state.queue import DeliveryQueue
 from handlers.slack.app import SlackBot
 from tests.fakes.slack import FakeSlack
@@ -34,7 +34,8 @@ def core(bed: LifecycleBed, fake_slack: FakeSlack) -> Iterator[Core]:
     configure_slack(bed, fake_slack)
     settings = Settings.from_env({**bed.environ(), **slack_environ(fake_slack)})
     slack = SlackBot(settings)
-    built = build_core(settings, notifier=slack.notifier)
+    parts = build_parts(settings)
+    built = build_core(settings, parts=parts, notifier=slack.notifier_of(parts))
     queue = DeliveryQueue.from_url(settings.redis_url)
     slack.attach(built, queue)
     yield built
@@ -51,7 +52,7 @@ def up_and_ready(bed: LifecycleBed, core: Core, iid: int) -> str:
 
 def annotation(kube_api: client.ApiClient, key: str) -> str | None:
     ns = client.CoreV1Api(kube_api).read_namespace(f"preview-{key}")
-    found: str | None = ns.metadata.annotations.get(records.SLACK_ANNOUNCEMENT)
+    found: str | None = ns.metadata.annotations.get(records.ANNOUNCEMENT)
     return found
 
 
