@@ -153,7 +153,7 @@ def test_who_may_bring_up(bed: LifecycleBed, fake_slack: FakeSlack, clock: Movab
                           user: str, allowed: bool) -> None:
     people(bed, fake_slack)
     permissions = permissions_for(bed, fake_slack, clock)
-    project = permissions.core.config.projects[0]
+    project = permissions.config.projects[0]
     if allowed:
         permissions.check_up(user, project)
         return
