@@ -228,6 +228,17 @@ def wait_status(core: Core, key: str, wanted: Status, timeout: float = 90) -> En
                 and e, timeout=timeout, interval=0.3)
 
 
+def wait_settled(core: Core, key: str, timeout: float = 90) -> Environment:
+    """READY with its deploy's last step done: the forge shows it (the GitLab
+    environment's id is on the namespace by then). READY alone is not the end: the
+    forge is brought up to date after the ready notice."""
+    return poll(f"{key} to be ready and shown on GitLab",
+                lambda: (e := core.store.get(key)) is not None
+                and e.observed.status is Status.READY
+                and e.observed.review_synced_hash == e.observed.deployed_hash != "" and e,
+                timeout=timeout, interval=0.3)
+
+
 def reply_to(server: Server, fake: FakeSlack, text: str, user: str) -> str:
     before = len(fake.calls)
     answer = send_command(server.url, fake, text, user=user)

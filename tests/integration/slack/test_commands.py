@@ -31,6 +31,7 @@ from tests.integration.slack.support import (
     start_slack_server,
     states,
     wait_announced,
+    wait_settled,
     wait_status,
 )
 from tests.integration.webhook_support import Server
@@ -120,7 +121,7 @@ def test_who_may_act(bed: LifecycleBed, fake_slack: FakeSlack, server: Server,
     bed.add_mr(8)
     key = f"{bed.slug}-mr-8"
     reply_to(server, fake_slack, f"up {bed.project_path}!8", AUTHOR)
-    wait_status(core, key, Status.READY)
+    wait_settled(core, key)  # the deploy's last write (the GitLab environment's id) done
     wait_announced(fake_slack, "ready")  # its ts is written on the namespace then
     # What requests write: the desired state, the history, the namespace's metadata.
     record, meta = env_of(core, key).desired, namespace(kube_api, key).metadata
