@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,11 +24,13 @@ from bot.config import ProjectConfig
 from bot.domain import messages, records
 from bot.domain.durations import format_duration
 from bot.domain.errors import NotOwnedError, PermanentError, PreviewError, TemporaryError
+from bot.domain.messages import quoted
 from bot.domain.model import EndKind, Environment, HistoryEntry, Status, short_sha
 from bot.domain.plan import PENDING_RELEASE_STATES, STOP_PENDING
 from bot.engine import review
 from bot.engine.core import Core
 from bot.engine.notify import NoticeKind
+from bot.engine.texts import shutting_down
 
 log = logging.getLogger("previewbot.converge")
 
@@ -50,7 +52,7 @@ def deploy(core: Core, env: Environment, run: Run) -> Environment:
     """Namespace → helm upgrade --install (if needed) → wait → smoke → ready → GitLab."""
     project = core.project(env)
     if project is None:
-        raise PermanentError(messages.project_not_configured(env.desired.project_path))
+        raise PermanentError(project_not_configured(env.desired.project_path))
     values, wanted_hash = core.wanted(env)
     namespace, release = namespace_for(env.desired), release_for(env.desired)
     run.fence()
@@ -90,8 +92,8 @@ def _check_not_in_progress(core: Core, release: Release) -> None:
     grace = core.settings.deploy.pending_grace
     if age < timeout + grace:
         raise TemporaryError(
-            messages.release_busy(release.name, release.status, records.rfc3339(since),
-                                  format_duration(timeout)),
+            release_busy(release.name, release.status, records.rfc3339(since),
+                         format_duration(timeout)),
             delay=max(5.0, (timeout + grace - age).total_seconds()))
 
 
@@ -118,7 +120,7 @@ def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_has
             run.say(report)
             reported = report
         if (core.clock.now() - began).total_seconds() >= timeout:
-            return _failed(core, env, messages.not_ready(release, timeout, status.problems),
+            return _failed(core, env, not_ready(release, timeout, status.problems),
                            wanted_hash, run)
         if time.monotonic() >= inline_until:
             if reported != env.observed.reason:
@@ -126,7 +128,7 @@ def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_has
                 env = core.save(env, Status.DEPLOYING, reported)
             return env  # checked again after recheck_delay
         if core.stopping.wait(min(pause, tuning.recheck_delay, tuning.poll_interval)):
-            raise TemporaryError(messages.shutting_down(env.key), delay=1.0)
+            raise TemporaryError(shutting_down(env.key), delay=1.0)
         pause *= 2
     url = project.url(env.key)
     if project.smoke_path is not None:
@@ -190,7 +192,7 @@ def teardown(core: Core, env: Environment, reason: str, run: Run, *,
         began = env.observed.step_started_at or core.clock.now()
         timeout = core.settings.teardown.timeout
         if (core.clock.now() - began).total_seconds() > timeout:
-            log.warning("%s", messages.namespace_not_gone(namespace, timeout))
+            log.warning("%s", namespace_not_gone(namespace, timeout))
         return env  # confirmed by a later step
     return _finish_teardown(core, env, reason, run)
 
@@ -300,3 +302,26 @@ def _keep_announcement(core: Core, env: Environment, existing: NamespaceRecord |
     if (ref and existing is not None and records.is_ours(existing.labels, env.desired)
             and not core.store.announcement(env.key)):
         core.store.set_announcement(env.key, ref)
+
+
+# --- texts: why a release is not deployed, or a namespace not gone ------------
+
+
+def release_busy(release: str, status: str, since: str, timeout: str) -> str:
+    return (f"release {release} is {status} since {since}: another helm may still be working on "
+            f"it, so it is recovered only once that is older than the Helm timeout ({timeout})")
+
+
+def project_not_configured(path: str) -> str:
+    return (f"project {quoted(path)} is not in the config; add it under `projects:` "
+            "(previewbot check-config validates the file)")
+
+
+def not_ready(release: str, timeout: float, problems: Iterable[str]) -> str:
+    detail = "; ".join(problems) or "no details"
+    return f"release {release} not ready after {timeout:.0f}s (ready_timeout): {detail}"
+
+
+def namespace_not_gone(namespace: str, timeout: float) -> str:
+    return (f"namespace {namespace} still exists {timeout:.0f}s after its deletion started "
+            "(finalizers?); the next reconcile pass checks again")

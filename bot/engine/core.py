@@ -17,13 +17,13 @@ from datetime import datetime
 
 from bot.cluster.values import helm_values, values_hash
 from bot.config import Config, ProjectConfig
-from bot.domain import messages
 from bot.domain.changes import SourceProject
 from bot.domain.errors import PermanentError, PreviewError
 from bot.domain.model import Clock, Environment, Status
 from bot.engine.notify import Notice, NoticeKind, Notifier
 from bot.engine.ports import ChangeSource, ClusterPort, Forge, ReleasePort, ReviewSurface, StorePort
 from bot.engine.settings import EngineSettings
+from bot.engine.texts import gitlab_not_configured
 
 log = logging.getLogger("previewbot.engine")
 
@@ -58,13 +58,13 @@ class Core:
     def source(self, project_path: str) -> ChangeSource:
         """Where the project's change requests live; PermanentError without a forge."""
         if self.forge is None:
-            raise PermanentError(messages.gitlab_not_configured())
+            raise PermanentError(gitlab_not_configured())
         return self.forge.source(project_path)
 
     def review(self, project_path: str) -> ReviewSurface:
         """Where people see the project's environments beside their change requests."""
         if self.forge is None:
-            raise PermanentError(messages.gitlab_not_configured())
+            raise PermanentError(gitlab_not_configured())
         return self.forge.review(project_path)
 
     def project_info(self, project: ProjectConfig) -> SourceProject:

@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot.config import ProjectConfig, TriggerInputs
-from bot.domain import messages
 from bot.domain.changes import ChangeRequest
 from bot.domain.errors import PreviewError
 from bot.domain.model import Desired, EndKind, Environment, is_active, short_sha
@@ -127,11 +126,11 @@ class Discovery:
         sha = _deployable_sha(project, mr, passed)
         if env is not None and is_active(env):
             if not project.trigger.wants(mr) and not env.desired.manual:
-                reason = messages.drift_trigger_lost(mr.iid)
+                reason = drift_trigger_lost(mr.iid)
                 return self._down(env, label, reason, EndKind.TRIGGER_LOST,
                                   unless=_changed_since(env.desired, mr))
             if sha and sha != env.desired.sha:
-                reason = messages.discovery_new_head(short_sha(env.desired.sha), short_sha(sha))
+                reason = discovery_new_head(short_sha(env.desired.sha), short_sha(sha))
                 return self._up(project, mr, sha, label, reason)
             return None
         if not sha or not project.trigger.wants(mr):
@@ -145,14 +144,14 @@ class Discovery:
             kind = env.desired.end_kind(self.core.clock.now())
             if kind is not None and kind.deliberate and env.desired.sha == sha:
                 return None
-            reason = messages.discovery_back(kind.value if kind else "ended")
+            reason = discovery_back(kind.value if kind else "ended")
             return self._up(project, mr, sha, label, reason)
         ended_at = self._ended_sha(project, mr)
         if ended_at == sha:
             if not self.ctx.dry_run:
-                self.requests.record_ended(project, mr, sha, messages.discovery_ended_before())
+                self.requests.record_ended(project, mr, sha, discovery_ended_before())
             return None
-        return self._up(project, mr, sha, label, messages.discovery_lost_open())
+        return self._up(project, mr, sha, label, discovery_lost_open())
 
     def _not_listed(self, env: Environment) -> tuple[Finding, str] | None:
         """Not in the open list: closed, merged — or locked, or opened a moment ago."""
@@ -161,7 +160,7 @@ class Discovery:
             env.desired.project_id, env.desired.mr_iid)
         if not mr.state.has_ended:
             return None
-        reason = messages.drift_mr_closed(mr.iid, mr.state)
+        reason = drift_mr_closed(mr.iid, mr.state)
         return self._down(env, env.desired.label, reason, EndKind.MR_CLOSED)
 
     def _up(self, project: ProjectConfig, mr: ChangeRequest, sha: str, label: str,
@@ -229,3 +228,31 @@ def _deployable_sha(project: ProjectConfig, mr: ChangeRequest,
     if project.deploy_on == "pipeline" and mr.sha not in passed:
         return ""
     return mr.sha
+
+
+# --- texts: why reconcile acts on what it found (the reasons it gives) --------
+
+
+def drift_mr_closed(iid: int, state: str) -> str:
+    return f"MR !{iid} {state} (found by reconcile)"
+
+
+def drift_trigger_lost(iid: int) -> str:
+    return f"MR !{iid} no longer matches the trigger rules (found by reconcile)"
+
+
+def discovery_lost_open() -> str:
+    return "open MR without an environment (its open webhook was lost; found by reconcile)"
+
+
+def discovery_new_head(old: str, new: str) -> str:
+    return f"new head commit {old} → {new} (found by reconcile)"
+
+
+def discovery_back(how_it_ended: str) -> str:
+    return (f"open MR wants an environment again (it ended: {how_it_ended}; "
+            "found by reconcile)")
+
+
+def discovery_ended_before() -> str:
+    return "ended on purpose at this commit (from the MR note, after Redis lost the record)"

@@ -10,8 +10,9 @@ so each expiry time is warned once across passes and replicas, and an extension
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
-from bot.domain import messages, records
+from bot.domain import records
 from bot.domain.durations import format_duration
 from bot.domain.errors import PreviewError
 from bot.domain.model import HistoryEntry, is_active
@@ -42,7 +43,7 @@ def warn_expiring(core: Core) -> list[str]:
         try:
             if not core.store.mark_expiry_warned(env.key, expires_at):
                 continue
-            reason = messages.expiring(expires_at, format_duration(expires_at - now))
+            reason = expiring(expires_at, format_duration(expires_at - now))
             core.store.record(env.key, HistoryEntry(now, "warned", ACTOR,
                                                     f"expires {records.rfc3339(expires_at)}"))
         except PreviewError as error:
@@ -51,3 +52,11 @@ def warn_expiring(core: Core) -> list[str]:
         core.emit(NoticeKind.EXPIRING, env, reason)
         warned.append(env.key)
     return warned
+
+
+# --- texts: the expiry warning (shown in Slack) -------------------------------
+
+
+def expiring(expires_at: datetime, remaining: str) -> str:
+    """``remaining``: e.g. "1h59m" (``durations.format_duration``)."""
+    return f"expires at {expires_at:%Y-%m-%d %H:%M} UTC (in {remaining}); extend it to keep it"

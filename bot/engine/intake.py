@@ -19,9 +19,11 @@ from bot.domain import messages
 from bot.domain.changes import ChangeState
 from bot.domain.errors import BadDeliveryError, PermanentError, TemporaryError
 from bot.domain.events import Ignored, Intent, IntentKind
+from bot.domain.messages import quoted
 from bot.domain.model import EndKind, Environment, is_active, short_sha
 from bot.engine.core import Core
 from bot.engine.requests import Requests
+from bot.engine.texts import gitlab_not_configured
 
 log = logging.getLogger("previewbot.intake")
 
@@ -38,7 +40,7 @@ def parse_body(body: bytes) -> dict[str, object]:
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PermanentError(messages.webhook_not_json(str(error))) from error
+        raise PermanentError(webhook_not_json(str(error))) from error
     except RecursionError as error:
         raise PermanentError(messages.WEBHOOK_TOO_DEEP) from error
     if not isinstance(payload, dict):
@@ -53,7 +55,7 @@ class Intake:
 
     def handle(self, event_type: str, body: bytes) -> Handled:
         if self.core.forge is None:
-            raise PermanentError(messages.gitlab_not_configured())
+            raise PermanentError(gitlab_not_configured())
         try:
             decision = self.core.forge.decode(event_type, parse_body(body), self.core.config)
         except PermanentError as error:
@@ -78,11 +80,11 @@ class Intake:
         active = existing is not None and is_active(existing)
         by_hand = active and existing is not None and existing.desired.manual
         if not project.trigger.wants(mr) and not (by_hand and mr.state.is_open):
-            return Handled((), f"ignored: {messages.trigger_not_matched(mr.iid)}")
+            return Handled((), f"ignored: {trigger_not_matched(mr.iid)}")
         if intent.from_pipeline and project.deploy_on == "push" and not active:
             # In push mode the MR's own hooks (and discovery) create environments; a
             # pipeline (a retry, a late success) only refreshes one that is up.
-            return Handled((), f"ignored: {messages.pipeline_creates_nothing(mr.iid)}")
+            return Handled((), f"ignored: {pipeline_creates_nothing(mr.iid)}")
         if intent.check_paths and project.trigger.paths:
             paths = source.changed_paths(intent.project_id, intent.mr_iid)
             failing = project.trigger.failing(TriggerInputs(iid=mr.iid, changed_paths=paths))
@@ -148,16 +150,55 @@ class Intake:
         source = self.core.source(project.path)
         if intent.mr_iid is None:
             if source.branch_head(intent.project_id, intent.branch) is not None:
-                return messages.branch_still_exists(intent.branch)
+                return branch_still_exists(intent.branch)
             return ""
         last = env.desired.source_updated_at
         if intent.updated_at is not None and last is not None and intent.updated_at < last:
-            return messages.older_than_environment(intent.mr_iid)
+            return older_than_environment(intent.mr_iid)
         if kind is EndKind.TRIGGER_LOST and env.desired.manual:
-            return messages.manual_kept(env.key)
+            return manual_kept(env.key)
         mr = source.change_request(intent.project_id, intent.mr_iid)
         if kind is EndKind.MR_CLOSED:
             if mr.state is ChangeState.MERGING:  # being merged right now: ask again shortly
-                raise TemporaryError(messages.mr_locked(intent.mr_iid), delay=10.0)
-            return "" if mr.state.has_ended else messages.stale_down(intent.mr_iid)
-        return messages.stale_down(intent.mr_iid) if project.trigger.wants(mr) else ""
+                raise TemporaryError(mr_locked(intent.mr_iid), delay=10.0)
+            return "" if mr.state.has_ended else stale_down(intent.mr_iid)
+        return stale_down(intent.mr_iid) if project.trigger.wants(mr) else ""
+
+
+# --- texts: why an event is dropped, refused or asked again -------------------
+
+
+def webhook_not_json(detail: str) -> str:
+    return f"webhook body is not valid JSON ({detail}); GitLab sends application/json"
+
+
+def trigger_not_matched(iid: int) -> str:
+    return (f"MR !{iid} does not match the project's trigger rules now "
+            "(labels, draft, target branch); no environment")
+
+
+def older_than_environment(iid: int) -> str:
+    return (f"the teardown event of MR !{iid} is older than what the environment was last "
+            "made from (delivered late); dropped")
+
+
+def stale_down(iid: int) -> str:
+    return f"MR !{iid} is open and matches the trigger rules now; the teardown event is stale"
+
+
+def branch_still_exists(branch: str) -> str:
+    return f"branch {quoted(branch)} still exists in GitLab (a stale delete event)"
+
+
+def manual_kept(env_key: str) -> str:
+    return (f"{env_key} was brought up by hand: failing the trigger rules does not end it "
+            "(merge, close, its TTL or an explicit down do)")
+
+
+def mr_locked(iid: int) -> str:
+    return f"MR !{iid} is being merged (GitLab shows it locked); asking again shortly"
+
+
+def pipeline_creates_nothing(iid: int) -> str:
+    return (f"MR !{iid} has no environment up; in push mode a pipeline refreshes one that is "
+            "up but creates none (an open, a new commit or `up` does)")

@@ -21,7 +21,7 @@ from bot import metrics
 from bot.cluster.kube import NamespaceRecord
 from bot.cluster.values import namespace_for, release_for
 from bot.config import ProjectConfig
-from bot.domain import messages, naming, records
+from bot.domain import naming, records
 from bot.domain.errors import PreviewError, StepTimeoutError, TemporaryError
 from bot.domain.model import Environment, Observed, Status
 from bot.domain.plan import (
@@ -40,6 +40,7 @@ from bot.engine.discovery import Discovery, Finding
 from bot.engine.notify import NoticeKind
 from bot.engine.passes import PassContext, Progress, log_progress
 from bot.engine.requests import Requests
+from bot.engine.texts import shutting_down
 from bot.logs import log_context
 
 log = logging.getLogger("previewbot.reconcile")
@@ -185,7 +186,7 @@ class Reconciler:
         if action.kind is ActionKind.BLOCKED:
             return Outcome(action, False, action.reason)
         if self.core.stopping.is_set():  # shutting down: leave it to another replica
-            return Outcome(action, False, messages.shutting_down(action.env_key),
+            return Outcome(action, False, shutting_down(action.env_key),
                            retry_after=1.0)
         return self._apply(action, ctx)
 
@@ -347,7 +348,7 @@ class Reconciler:
         max_timeouts = self.core.settings.deploy.max_timeouts
         if env is None or attempts >= max_timeouts or action.kind is ActionKind.DELETE:
             if env is not None and action.kind is not ActionKind.DELETE:
-                reason = messages.gave_up(attempts, str(error))
+                reason = gave_up(attempts, str(error))
                 self._record_failure(action, env, reason)
                 return Outcome(action, False, reason)
             return Outcome(action, False, str(error), retry_after=error.delay)
@@ -472,3 +473,11 @@ class Reconciler:
         # note say why, instead of staying on "deploying".
         self.core.emit(NoticeKind.FAILED, failed, reason)
         review.tell_failed(self.core, failed)
+
+
+# --- texts: why reconcile stops retrying an environment -----------------------
+
+
+def gave_up(attempts: int, error: str) -> str:
+    return (f"gave up after {attempts} attempts that ran out of time: {error} — fix the chart "
+            "(a hook or readiness that never finishes), then push a commit or run up again")

@@ -7,7 +7,7 @@ is the reconciler's job. Callers that want to wait run a pass for the key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -17,6 +17,7 @@ from bot.config import Config, ProjectConfig
 from bot.domain import messages, naming, records
 from bot.domain.changes import ChangeRequest
 from bot.domain.errors import NotOwnedError, PermanentError
+from bot.domain.messages import quoted
 from bot.domain.model import (
     Desired,
     EndKind,
@@ -45,7 +46,7 @@ class Requests:
         project = self.core.config.find_project(path_or_slug)
         if project is None:
             known = [p.path for p in self.core.config.projects]
-            raise PermanentError(messages.unknown_project(path_or_slug, known))
+            raise PermanentError(unknown_project(path_or_slug, known))
         return project
 
     def resolve(self, text: str) -> Environment:
@@ -100,9 +101,9 @@ class Requests:
         if mr is None or mr.iid != iid:
             mr = self.core.source(project.path).change_request(info.id, iid)
         if not mr.state.is_open:
-            raise PermanentError(messages.mr_not_open(project.path, iid, mr.state))
+            raise PermanentError(mr_not_open(project.path, iid, mr.state))
         if mr.source_branch == info.default_branch:
-            raise PermanentError(messages.default_branch_refused(project.path, mr.source_branch))
+            raise PermanentError(default_branch_refused(project.path, mr.source_branch))
         sha = sha or _deployable_head(project, mr)
         key = self.identities.env_key_for(project, info.id, mr_iid=iid, branch=mr.source_branch)
         desired = self._desired(project, key, info.id, mr.source_branch,
@@ -119,10 +120,10 @@ class Requests:
         project = self.project(project_path)
         info = self.core.project_info(project)
         if branch == info.default_branch:
-            raise PermanentError(messages.default_branch_refused(project.path, branch))
+            raise PermanentError(default_branch_refused(project.path, branch))
         sha = sha or self.core.source(project.path).branch_head(info.id, branch)
         if sha is None:
-            raise PermanentError(messages.unknown_branch(project.path, branch))
+            raise PermanentError(unknown_branch(project.path, branch))
         key = self.identities.env_key_for(project, info.id, mr_iid=None, branch=branch)
         desired = self._desired(project, key, info.id, branch, sha,
                                 ttl, owner=actor, source_updated_at=source_updated_at,
@@ -175,7 +176,7 @@ class Requests:
                         and existing.desired.sha == asked.sha):
                     # ended on purpose at this very commit: only a new commit or a
                     # person brings it back (a retried or late event must not)
-                    raise PermanentError(messages.ended_on_purpose(asked.label, asked.sha))
+                    raise PermanentError(ended_on_purpose(asked.label, asked.sha))
             if existing is None or not is_active(existing):
                 self._check_capacity(project)
             desired = self._merged(project, asked, existing)
@@ -222,7 +223,7 @@ class Requests:
                                    ("all projects", self.core.config.max_envs, active)):
             if limit is not None and len(envs) >= limit:
                 oldest = sorted(envs, key=lambda e: e.desired.created_at)[:3]
-                raise PermanentError(messages.capacity_reached(scope, limit, oldest))
+                raise PermanentError(capacity_reached(scope, limit, oldest))
 
     # -- down / extend / keep ----------------------------------------------
     def request_down(self, env_key: str, *, reason: str, actor: str,
@@ -298,7 +299,7 @@ class Requests:
         """``dry_run: true`` in the config: plan and report, never change anything —
         requests included (a webhook's is logged as refused; the pass shows the plan)."""
         if self.core.config.dry_run:
-            raise PermanentError(messages.dry_run_refusal(what))
+            raise PermanentError(dry_run_refusal(what))
 
     def _now(self) -> datetime:
         # Whole seconds: namespace annotations (RFC 3339) keep no more, and a record
@@ -330,8 +331,7 @@ def _deployable_head(project: ProjectConfig, mr: ChangeRequest) -> str:
         return mr.sha
     if mr.head_pipeline_passed and mr.head_pipeline_sha:
         return mr.head_pipeline_sha
-    raise PermanentError(messages.waiting_for_pipeline(mr.iid, mr.sha,
-                                                       mr.head_pipeline_status))
+    raise PermanentError(waiting_for_pipeline(mr.iid, mr.sha, mr.head_pipeline_status))
 
 
 def _is_stale(current: Desired, incoming: Desired) -> bool:
@@ -359,3 +359,51 @@ def redeploy(requests: Requests, env_key: str, *, actor: str) -> Environment:
             and records.is_ours(namespace.labels, env.desired)):
         requests.core.kube.annotate_namespace(namespace.name, {records.DEPLOYED_HASH: None})
     return env
+
+
+# --- texts: why a request is refused, or waits --------------------------------
+
+
+def _listing(items: Iterable[str]) -> str:
+    return ", ".join(items)
+
+
+def unknown_project(text: str, known: Iterable[str]) -> str:
+    names = _listing(known) or "none configured"
+    return f"unknown project {quoted(text)}; configured projects: {names}"
+
+
+def mr_not_open(path: str, iid: int, state: str) -> str:
+    return f"merge request {path}!{iid} is {state}; only open merge requests get an environment"
+
+
+def default_branch_refused(path: str, branch: str) -> str:
+    return (f"{quoted(branch)} is the default branch of {path}; it is deployed by GitOps "
+            "(e.g. Argo CD), never by previewbot — pick a topic branch or an MR")
+
+
+def unknown_branch(path: str, branch: str) -> str:
+    return f"branch {quoted(branch)} does not exist in {path}; check the name (case matters)"
+
+
+def capacity_reached(scope: str, limit: int, oldest: Iterable[Environment]) -> str:
+    names = _listing(f"{e.key} ({e.desired.label}, since {e.desired.created_at:%Y-%m-%d})"
+                     for e in oldest)
+    return (f"capacity reached for {scope}: {limit} environment(s) max (max_envs); "
+            f"tear one down first — oldest: {names}")
+
+
+def waiting_for_pipeline(iid: int, sha: str, status: str) -> str:
+    state = f"is {status}" if status else "has not run yet"
+    return (f"MR !{iid}: the pipeline of {short_sha(sha)} {state}; with deploy_on: pipeline the "
+            "environment is deployed when it succeeds (its image must exist first)")
+
+
+def ended_on_purpose(label: str, sha: str) -> str:
+    return (f"{label} was torn down on purpose at commit {short_sha(sha)}; a new commit, or "
+            f"`up {label}` by a person, brings it back")
+
+
+def dry_run_refusal(what: str) -> str:
+    return (f"`{what}` changes nothing while the config says `dry_run: true` (plan and report "
+            "only); set it to false to act")
