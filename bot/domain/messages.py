@@ -3,8 +3,7 @@
 A text lives beside the code that says it: :mod:`bot.config.texts`,
 :mod:`bot.gitlab.hooks.reasons`, :mod:`bot.engine.texts` (the texts several engine
 modules say), or the ``# --- texts`` section at the end of the one module that says
-it. What stays here is what several layers say, or the engine and the adapters'
-tests check word for word:
+it. What stays here is what several layers say:
 
 - :func:`quoted`: how every layer shows user input;
 - ``ENV_REF_FORMS`` and :func:`unknown_env`: the engine, the naming rules and Slack;
@@ -12,9 +11,7 @@ tests check word for word:
 - :func:`webhook_not_object` and ``WEBHOOK_TOO_DEEP``: the webhook endpoint and the
   engine's intake;
 - :func:`namespace_not_ours` and :func:`namespace_of_another`: the cluster, the
-  engine and the in-memory cluster of the tests;
-- :func:`not_allowed` and :func:`up_not_allowed`: the engine's permissions, shown in
-  Slack; the Slack tests check the reply against :func:`not_allowed`.
+  engine and the in-memory cluster of the tests.
 
 Each text names the object that is wrong and says how to fix it. User input is
 shown through :func:`quoted`, so newlines, quotes and huge strings cannot break
@@ -89,32 +86,3 @@ def namespace_of_another(namespace: str, labels: dict[str, str]) -> str:
     shown = ", ".join(f"{k}={v}" for k, v in labels.items())
     return (f"namespace {namespace} is managed by previewbot for another environment or "
             f"project ({shown}); left alone — give one of the projects another `slug:`")
-
-
-# --- texts: who may act (the engine's permissions, shown in Slack) ------------
-
-# Slack passes the verb itself (handlers.slack.grammar:Subcommand, its verb); this maps
-# the action names other callers of Permissions.check_change may still pass.
-_ACTION_VERBS = {"down": "tear down", "extend": "extend", "keep": "keep"}
-
-
-def _admins(admins: Iterable[str]) -> str:
-    mentions = [f"<@{admin}>" for admin in admins]
-    return f"a previewbot admin ({_listing(mentions)})" if mentions else "a previewbot admin"
-
-
-def not_allowed(action: str, env_key: str, label: str, *, author: str, project_path: str,
-                maintainers: Iterable[str], admins: Iterable[str]) -> str:
-    verb = _ACTION_VERBS.get(action, action)
-    names = list(maintainers)
-    owners = f" ({_listing(names)})" if names else ""
-    by = f"its author ({author}), " if author else ""
-    return (f"you may not {verb} {env_key} ({label}): only {by}the GitLab Maintainers and "
-            f"Owners of {project_path}{owners} or {_admins(admins)} may; ask one of them "
-            "(people whose GitLab e-mail is private are matched through `slack_users`)")
-
-
-def up_not_allowed(project_path: str, admins: Iterable[str]) -> str:
-    return (f"you may not bring up environments of {project_path}: `up` is open to full "
-            f"members of this Slack workspace (not guests or external people); ask a member "
-            f"or {_admins(admins)}")

@@ -24,13 +24,12 @@ clock; misses too, so a stranger pressing buttons costs no API calls.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from bot.config import Config, ProjectConfig
-from bot.domain import messages
 from bot.domain.errors import NotAllowedError
 from bot.domain.model import Clock, Environment
 from bot.engine.ports import Forge
@@ -154,7 +153,7 @@ class Permissions:
         """Raise NotAllowedError naming who may, unless ``user_id`` may ``action`` ``env``."""
         if self.may_change(user_id, env):
             return
-        raise NotAllowedError(messages.not_allowed(
+        raise NotAllowedError(not_allowed(
             action, env.key, env.desired.label, author=env.desired.owner,
             project_path=env.desired.project_path, maintainers=self.maintainers(env),
             admins=self.config.slack_admins))
@@ -166,4 +165,37 @@ class Permissions:
             return
         person = self._cache.get(("person", user_id), lambda: self.directory.person(user_id))
         if person is None or not person.is_member:
-            raise NotAllowedError(messages.up_not_allowed(project.path, config.slack_admins))
+            raise NotAllowedError(up_not_allowed(project.path, config.slack_admins))
+
+
+# --- texts: who may act (the engine's permissions, shown in Slack) ------------
+
+# Slack passes the verb itself (handlers.slack.grammar:Subcommand, its verb); this maps
+# the action names other callers of Permissions.check_change may still pass.
+_ACTION_VERBS = {"down": "tear down", "extend": "extend", "keep": "keep"}
+
+
+def _admins(admins: Iterable[str]) -> str:
+    mentions = [f"<@{admin}>" for admin in admins]
+    return f"a previewbot admin ({_listing(mentions)})" if mentions else "a previewbot admin"
+
+
+def not_allowed(action: str, env_key: str, label: str, *, author: str, project_path: str,
+                maintainers: Iterable[str], admins: Iterable[str]) -> str:
+    verb = _ACTION_VERBS.get(action, action)
+    names = list(maintainers)
+    owners = f" ({_listing(names)})" if names else ""
+    by = f"its author ({author}), " if author else ""
+    return (f"you may not {verb} {env_key} ({label}): only {by}the GitLab Maintainers and "
+            f"Owners of {project_path}{owners} or {_admins(admins)} may; ask one of them "
+            "(people whose GitLab e-mail is private are matched through `slack_users`)")
+
+
+def up_not_allowed(project_path: str, admins: Iterable[str]) -> str:
+    return (f"you may not bring up environments of {project_path}: `up` is open to full "
+            f"members of this Slack workspace (not guests or external people); ask a member "
+            f"or {_admins(admins)}")
+
+
+def _listing(items: Iterable[str]) -> str:
+    return ", ".join(items)

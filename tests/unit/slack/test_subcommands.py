@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.domain import messages
 from bot.domain.errors import NotAllowedError
+from bot.engine.permissions import not_allowed
 from handlers.slack import app, formatting, grammar
 from handlers.slack.commands import Commands
 from handlers.slack.grammar import BY_NAME, REGISTRY, Subcommand
@@ -94,9 +94,9 @@ def test_changing_subcommands_name_their_verb(name: str, verb: str) -> None:
     command = EXAMPLES[name]
     assert grammar.verb_of(command) == BY_NAME[name].verb == verb
     refused = dict(author="alice", project_path="group/app", maintainers=["bob"], admins=[])
-    assert (messages.not_allowed(verb, ENV, "group/app!7", **refused)
-            == messages.not_allowed(name, ENV, "group/app!7", **refused))
-    assert f"you may not {verb} {ENV} " in messages.not_allowed(verb, ENV, "x", **refused)
+    assert (not_allowed(verb, ENV, "group/app!7", **refused)
+            == not_allowed(name, ENV, "group/app!7", **refused))
+    assert f"you may not {verb} {ENV} " in not_allowed(verb, ENV, "x", **refused)
 
 
 def test_subcommands_without_a_verb_do_not_change_environments() -> None:
