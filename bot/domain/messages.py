@@ -21,7 +21,6 @@ the layout of a Slack message or a log line.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 
 ENV_REF_FORMS = (
     "ENV (e.g. app-mr-7), PROJECT!IID (e.g. group/app!7) "
@@ -41,10 +40,6 @@ def quoted(value: object, *, limit: int = _QUOTE_LIMIT) -> str:
         return json.dumps(text, ensure_ascii=False)
     shown = json.dumps(value, ensure_ascii=False, default=repr)
     return shown if len(shown) <= limit else shown[:limit] + "…"
-
-
-def _listing(items: Iterable[str]) -> str:
-    return ", ".join(items)
 
 
 # --- texts: an environment reference no environment answers to ----------------
