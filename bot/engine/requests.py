@@ -91,10 +91,12 @@ class Requests:
     def request_up_mr(self, project_path: str, iid: int, *, actor: str,
                       ttl: timedelta | None = None, sha: str | None = None,
                       source_updated_at: datetime | None = None,
-                      mr: ChangeRequest | None = None, manual: bool = False) -> Environment:
+                      mr: ChangeRequest | None = None, manual: bool = False,
+                      sticky: bool = True) -> Environment:
         """``sha`` pins the commit (a passed pipeline's); else the MR's current head.
         ``mr``: the MR as the caller just read it from GitLab (saves reading it again).
-        ``manual``: a person asked (CLI, Slack), not an event: see ``Desired.manual``."""
+        ``manual``: a person asked (CLI, Slack), not an event: see ``Desired.manual``;
+        with ``sticky`` False (Redeploy) it does not make the environment manual."""
         self._refuse_in_dry_run("up")
         project = self.project(project_path)
         info = self.core.project_info(project)
@@ -110,12 +112,12 @@ class Requests:
                                 sha, ttl, owner=mr.author_username, mr_iid=iid,
                                 mr_url=mr.web_url, manual=manual,
                                 source_updated_at=source_updated_at or mr.updated_at)
-        return self._record_up(project, desired, actor)
+        return self._record_up(project, desired, actor, sticky=sticky)
 
     def request_up_branch(self, project_path: str, branch: str, *, actor: str,
                           ttl: timedelta | None = None, sha: str | None = None,
                           source_updated_at: datetime | None = None,
-                          manual: bool = False) -> Environment:
+                          manual: bool = False, sticky: bool = True) -> Environment:
         self._refuse_in_dry_run("up")
         project = self.project(project_path)
         info = self.core.project_info(project)
@@ -129,7 +131,7 @@ class Requests:
                                 ttl, owner=actor, source_updated_at=source_updated_at,
                                 manual=manual)
         helm_values(project, desired)  # refuse now what could never render (image_tag…)
-        return self._record_up(project, desired, actor)
+        return self._record_up(project, desired, actor, sticky=sticky)
 
     def _desired(self, project: ProjectConfig, env_key: str, project_id: int, branch: str,
                  sha: str, ttl: timedelta | None, *, manual: bool, **extra: object) -> Desired:
@@ -142,10 +144,12 @@ class Requests:
                        manual=manual, **extra)  # type: ignore[arg-type]
 
     def _merged(self, project: ProjectConfig, asked: Desired,
-                existing: Environment | None) -> Desired:
+                existing: Environment | None, *, sticky: bool = True) -> Desired:
         """``asked`` on top of the record as this transaction read it: an active one keeps
-        its creation time, a later expiry, keep and manual (a Keep or an extend recorded a
-        moment ago is never undone by an up that read the record before it)."""
+        its creation time, a later expiry, keep, manual (a Keep or an extend recorded a
+        moment ago is never undone by an up that read the record before it) and its
+        owner (whoever created it; a pipeline, another person's up or a Redeploy later
+        never takes down/extend/keep and the expiry message away from them)."""
         if existing is None:
             return asked
         source = asked.source_updated_at
@@ -159,10 +163,11 @@ class Requests:
         keep = current.keep
         expires_at = cap if keep else max(min(asked.expires_at, cap), current.expires_at)
         return replace(asked, created_at=current.created_at, expires_at=expires_at,
-                       keep=keep, manual=asked.manual or current.manual,
-                       source_updated_at=source)
+                       keep=keep, manual=(asked.manual and sticky) or current.manual,
+                       owner=current.owner or asked.owner, source_updated_at=source)
 
-    def _record_up(self, project: ProjectConfig, asked: Desired, actor: str) -> Environment:
+    def _record_up(self, project: ProjectConfig, asked: Desired, actor: str, *,
+                   sticky: bool = True) -> Environment:
         self._check_not_a_stranger(asked)
         recorded: list[Desired] = []
 
@@ -179,7 +184,7 @@ class Requests:
                     raise PermanentError(ended_on_purpose(asked.label, asked.sha))
             if existing is None or not is_active(existing):
                 self._check_capacity(project)
-            desired = self._merged(project, asked, existing)
+            desired = self._merged(project, asked, existing, sticky=sticky)
             if existing is not None and is_active(existing):
                 observed = existing.observed
             else:
@@ -190,9 +195,10 @@ class Requests:
                 observed = Observed(review_environment_id=made)
             if observed.status is Status.FAILED:
                 # Asked again for what failed: check readiness anew (and redeploy if
-                # Helm itself had failed) instead of keeping the failure.
+                # Helm itself had failed) instead of keeping the failure. The readiness
+                # clock starts again now: the old deadline would fail it again at once.
                 observed = replace(observed, status=Status.PENDING, reason="retry requested",
-                                   timeouts=0)
+                                   timeouts=0, step_started_at=self.core.clock.now())
             recorded.append(desired)
             return Environment(desired, observed)
 
@@ -343,17 +349,19 @@ def _is_stale(current: Desired, incoming: Desired) -> bool:
 def redeploy(requests: Requests, env_key: str, *, actor: str) -> Environment:
     """Deploy an active environment again: at its MR's (or branch's) current head,
     with Helm run even when nothing changed (the namespace forgets the deployed
-    values hash), and a failed deploy retried. Recorded like ``up``."""
+    values hash), and a failed deploy retried. Recorded like ``up``, but it does not
+    change why the environment exists: one the trigger rules made stays theirs (it
+    still ends when its label goes), one a person brought up stays manual."""
     env = requests.core.store.get(env_key)
     if env is None or not is_active(env):
         raise PermanentError(messages.unknown_env(env_key))
     desired = env.desired
     if desired.mr_iid is not None:
         env = requests.request_up_mr(desired.project_path, desired.mr_iid, actor=actor,
-                                     manual=True)
+                                     manual=True, sticky=False)
     else:
         env = requests.request_up_branch(desired.project_path, desired.branch, actor=actor,
-                                         manual=True)
+                                         manual=True, sticky=False)
     namespace = requests.core.kube.get_namespace(namespace_for(env.desired))
     if (namespace is not None and namespace.phase == "Active"
             and records.is_ours(namespace.labels, env.desired)):

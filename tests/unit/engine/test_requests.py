@@ -13,6 +13,7 @@ import pytest
 from bot.domain.changes import ChangeState
 from bot.domain.errors import PermanentError
 from bot.domain.model import EndKind, Status
+from bot.engine.requests import redeploy
 from tests.unit.engine.conftest import (
     NOW,
     PROJECT_PATH,
@@ -131,13 +132,15 @@ def test_a_new_lifecycle_keeps_the_forge_environment_it_made() -> None:
     assert env.observed.url == "" and env.observed.helm_revision is None
 
 
-def test_a_retry_clears_the_timeouts() -> None:
+def test_a_retry_clears_the_timeouts_and_starts_the_readiness_clock_again() -> None:
     e = build_engine()
     _failed(e)
+    e.clock.advance(timedelta(minutes=30))
     e.requests.request_up_mr(PROJECT_PATH, 7, actor="alice")
     observed = e.env(KEY).observed
     assert (observed.status, observed.reason, observed.timeouts) == (
         Status.PENDING, "retry requested", 0)
+    assert observed.step_started_at == NOW + timedelta(minutes=30)
 
 
 @pytest.mark.parametrize(("setup", "later", "expires"), [
@@ -162,6 +165,26 @@ def test_an_mr_environment_is_owned_by_its_author_a_branch_one_by_who_asked() ->
     branch_env = e.requests.request_up_branch(PROJECT_PATH, "topic", actor="bob")
     assert (mr_env.desired.owner, branch_env.desired.owner) == ("alice", "bob")
     assert branch_env.key == "group-app-topic" and branch_env.desired.sha == SHA2
+
+
+def test_later_requests_never_change_the_owner() -> None:
+    e = build_engine()
+    e.source.branches[(42, "topic")] = SHA1
+    env = e.requests.request_up_branch(PROJECT_PATH, "topic", actor="slack:U1", manual=True)
+    e.source.branches[(42, "topic")] = SHA2
+    e.requests.request_up_branch(PROJECT_PATH, "topic", actor="slack:U2", manual=True)
+    e.requests.request_up_branch(PROJECT_PATH, "topic", actor="gitlab:ci", sha=SHA2)
+    redeploy(e.requests, env.key, actor="slack:U3")
+    assert e.env(env.key).desired.owner == "slack:U1"
+
+
+@pytest.mark.parametrize("manual", [False, True], ids=["the trigger's", "a person's"])
+def test_a_redeploy_keeps_why_the_environment_exists(manual: bool) -> None:
+    e = build_engine()
+    e.source.put_change(change())
+    e.requests.request_up_mr(PROJECT_PATH, 7, actor="gitlab:alice", manual=manual)
+    redeploy(e.requests, KEY, actor="slack:U3")
+    assert e.env(KEY).desired.manual is manual
 
 
 def _up_mr(iid: int = 7, **mr: Any) -> Callable[[Engine], None]:
