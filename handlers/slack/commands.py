@@ -15,7 +15,7 @@ from datetime import datetime
 
 from bot.domain.errors import NotAllowedError, PermanentError, TemporaryError
 from bot.domain.messages import quoted, unknown_env
-from bot.domain.model import Environment
+from bot.domain.model import Environment, is_active
 from bot.engine.permissions import Permissions, slack_actor
 from bot.engine.requests import Requests, redeploy
 from handlers.slack import formatting
@@ -119,6 +119,12 @@ class Commands:
         assert ref.project_path is not None  # the grammar demands PROJECT
         project = self.requests.project(ref.project_path)
         self.permissions.check_up(user_id, project)
+        existing = self.requests.identities.find(project, mr_iid=ref.mr_iid,
+                                                 branch=ref.branch or "")
+        if command.ttl is not None and existing is not None and is_active(existing):
+            # A lifetime for an environment that runs already is an extend: the same
+            # people may give it.
+            self.permissions.check_change(user_id, verb_of(Extend(existing.key)), existing)
         if ref.mr_iid is not None:
             env = self.requests.request_up_mr(project.path, ref.mr_iid, actor=actor,
                                               ttl=command.ttl, manual=True)

@@ -181,3 +181,21 @@ def test_list_and_list_mine(bed: LifecycleBed, fake_slack: FakeSlack, server: Se
     assert "No active environments (yours)" in reply_to(server, fake_slack, "list mine",
                                                         STRANGER)
     assert f"`{key}`" in reply_to(server, fake_slack, f"list {bed.project_path}", STRANGER)
+
+
+def test_up_for_a_lifetime_on_a_running_environment_needs_the_extend_permission(
+        bed: LifecycleBed, fake_slack: FakeSlack, server: Server, core: Core) -> None:
+    """Issue 16, item 7: a duration given to `up` for an environment that runs already
+    extends it, so it takes the same permission as `extend`."""
+    bed.add_mr(11)
+    key = f"{bed.slug}-mr-11"
+    reply_to(server, fake_slack, f"up {bed.project_path}!11", AUTHOR)
+    before = wait_status(core, key, Status.READY).desired
+
+    reply = reply_to(server, fake_slack, f"up {bed.project_path}!11 for 7d", STRANGER)
+
+    assert "you may not extend" in reply and "its author (alice)" in reply, reply
+    assert env_of(core, key).desired.expires_at == before.expires_at
+    assert [h.action for h in core.store.history(key)] == ["up"]
+    reply = reply_to(server, fake_slack, f"up {bed.project_path}!11 for 3d", AUTHOR)
+    assert env_of(core, key).desired.expires_at > before.expires_at  # the author may
