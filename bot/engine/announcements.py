@@ -16,7 +16,7 @@ take it as a constructor argument (the core takes the notifier as one).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from bot.cluster.values import namespace_for
@@ -30,9 +30,13 @@ LOCK_WAIT = 15.0  # seconds; a replica announcing the same environment is done b
 
 
 class Announcements:
-    def __init__(self, store: StorePort, kube: ClusterPort) -> None:
+    def __init__(self, store: StorePort, kube: ClusterPort, *,
+                 readable: Callable[[str], bool] = bool) -> None:
+        """``readable``: whether a reference is one the chat adapter can use (one that
+        is not — a hand-edited annotation — is never copied into Redis)."""
         self._store = store
         self._kube = kube
+        self._readable = readable
 
     @contextmanager
     def announcing(self, env_key: str) -> Iterator[None]:
@@ -64,10 +68,11 @@ class Announcements:
         if namespace is None or not records.is_ours(namespace.labels, env.desired):
             return None
         kept = namespace.annotations.get(records.ANNOUNCEMENT, "")
-        if kept:
-            log.info("%s: announcement %s read back from its namespace", env.key, kept)
-            self._store.set_announcement(env.key, kept)
-        return kept or None
+        if not kept or not self._readable(kept):
+            return None
+        log.info("%s: announcement %s read back from its namespace", env.key, kept)
+        self._store.set_announcement(env.key, kept)
+        return kept
 
     def remember(self, env_key: str, ref: str | None) -> None:
         """Keep ``ref`` in Redis (None: forget it: a new lifecycle, a new message)."""

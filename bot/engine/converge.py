@@ -184,7 +184,15 @@ def teardown(core: Core, env: Environment, reason: str, run: Run, *,
             _check_not_in_progress(core, current)  # never uninstall under a running helm
     run.fence()
     if env.observed.status is not Status.TEARING_DOWN or env.observed.reason != reason:
-        env = core.save(env, Status.TEARING_DOWN, reason, step_started_at=core.clock.now())
+        # Only while the desired state is the one this teardown was planned from: an
+        # extend or a keep recorded a moment ago wins, and nothing is removed. Once it
+        # is TEARING_DOWN, those requests are refused (Requests._change).
+        started = core.save_if_unmoved(env, Status.TEARING_DOWN, reason,
+                                       step_started_at=core.clock.now())
+        if started is None:
+            run.say("a request changed it before its teardown began; not torn down")
+            return env
+        env = started
     _keep_announcement(core, env, existing)
     if live:
         _start_teardown(core, env, reason, run)

@@ -181,6 +181,16 @@ class Core:
         except PreviewError as error:
             log.warning("owed notice of %s not settled: %s", env_key, error)
 
+    def save_if_unmoved(self, env: Environment, status: Status, reason: str = "",
+                        **changes: object) -> Environment | None:
+        """``save``, only while the desired state is still ``env``'s: None (nothing
+        written) when a request changed it since it was read."""
+        updated = env.with_observed(status=status, reason=reason, updated_at=self.clock.now(),
+                                    **changes)
+        if not self.store.put_observed_if(env.key, updated.observed, desired=env.desired):
+            return None
+        return updated
+
     def save(self, env: Environment, status: Status, reason: str = "", **changes: object) -> (
             Environment):
         updated = env.with_observed(status=status, reason=reason, updated_at=self.clock.now(),

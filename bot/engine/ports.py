@@ -20,7 +20,7 @@ from bot.cluster.kube import NamespaceRecord, WorkloadStatus
 from bot.config import Config
 from bot.domain.changes import ChangeRequest, Shown, SourceProject
 from bot.domain.events import Ignored, Intent
-from bot.domain.model import Environment, HistoryEntry, Observed
+from bot.domain.model import Desired, Environment, HistoryEntry, Observed
 
 
 class ChangeSource(Protocol):
@@ -226,6 +226,11 @@ class StorePort(Protocol):
 
     def get_many(self, env_keys: Iterable[str]) -> list[Environment | None]:
         """The records of ``env_keys``, in order (None: no record)."""
+        ...
+
+    def put_observed_if(self, env_key: str, observed: Observed, *, desired: Desired) -> bool:
+        """``put_observed`` only while the desired state is still ``desired`` (atomic);
+        False when a request changed it meanwhile."""
         ...
 
     def put_observed(self, env_key: str, observed: Observed) -> None:

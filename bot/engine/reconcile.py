@@ -326,11 +326,7 @@ class Reconciler:
             return self._rehearse(action, converge.Run(say))
         try:
             with self.core.store.lock(action.env_key) as held:
-                try:
-                    return self._apply_locked(action, converge.Run(say, held.fence))
-                except StepTimeoutError as error:
-                    held.fence()  # a lost lock: leave the count to its new holder
-                    return self._timed_out(action, error)
+                return self._apply_locked(action, converge.Run(say, held.fence))
         except TemporaryError as error:
             log.warning("%s of %s failed, will retry: %s", action.kind, action.env_key, error)
             return Outcome(action, False, str(error), retry_after=error.delay)
@@ -340,16 +336,19 @@ class Reconciler:
             log.error("%s of %s failed: %s", action.kind, action.env_key, error)
             return Outcome(action, False, str(error))
 
-    def _timed_out(self, action: Action, error: StepTimeoutError) -> Outcome:
+    def _timed_out(self, action: Action, converged: Environment,
+                   error: StepTimeoutError) -> Outcome:
         """A Helm hook or wait that ran out of time is retried a few times, then the
-        environment ends FAILED with the reason instead of retrying forever."""
+        environment ends FAILED with the reason instead of retrying forever. ``action``
+        is the one that ran, on ``converged`` (the caller checked nothing moved since:
+        a new commit is converged instead, never recorded as failed untried)."""
         env = self.core.store.get(action.env_key)
         attempts = (env.observed.timeouts if env is not None else 0) + 1
         max_timeouts = self.core.settings.deploy.max_timeouts
         if env is None or attempts >= max_timeouts or action.kind is ActionKind.DELETE:
             if env is not None and action.kind is not ActionKind.DELETE:
                 reason = gave_up(attempts, str(error))
-                self._record_failure(action, env, reason)
+                self._record_failure(action, converged, reason)
                 return Outcome(action, False, reason)
             return Outcome(action, False, str(error), retry_after=error.delay)
         self.core.save(env, env.observed.status, env.observed.reason, timeouts=attempts)
@@ -395,6 +394,13 @@ class Reconciler:
                 return Outcome(action, False, fresh.reason)
             try:
                 done = self._converge(fresh, env, run, revision)
+            except StepTimeoutError as error:
+                run.fence()  # a lost lock: leave the count to its new holder
+                if self._moved(env):
+                    run.say(f"timed out ({error}); the desired state changed meanwhile: "
+                            "converging that instead")
+                    continue
+                return self._timed_out(fresh, env, error)
             except TemporaryError:
                 raise
             except Exception as error:

@@ -16,7 +16,7 @@ from bot.cluster.values import helm_values, namespace_for
 from bot.config import Config, ProjectConfig
 from bot.domain import messages, naming, records
 from bot.domain.changes import ChangeRequest
-from bot.domain.errors import NotOwnedError, PermanentError
+from bot.domain.errors import NotOwnedError, PermanentError, TemporaryError
 from bot.domain.messages import quoted
 from bot.domain.model import (
     Desired,
@@ -185,6 +185,16 @@ class Requests:
             if existing is None or not is_active(existing):
                 self._check_capacity(project)
             desired = self._merged(project, asked, existing, sticky=sticky)
+            if existing is not None and is_active(existing) and (
+                    existing.observed.status is Status.TEARING_DOWN
+                    or desired.expires_at <= self.core.clock.now()):
+                # Its life is over (torn down, or at created + max_ttl where nothing
+                # lengthens it): merged onto the dying record, a new commit would be
+                # ended with it — and marked ended on purpose at that commit. Asked
+                # again once it is gone, it starts a new life.
+                raise TemporaryError(ending(asked.label, existing.key,
+                                            existing.observed.reason or "its max_ttl"),
+                                     delay=10.0)
             if existing is not None and is_active(existing):
                 observed = existing.observed
             else:
@@ -285,7 +295,7 @@ class Requests:
             capped[:] = [start + duration > cap]
             return replace(desired, expires_at=min(start + duration, cap))
 
-        env = self._change(env_key, push)
+        env = self._change(env_key, push, lengthens=True)
         self._after(env, "extend", actor, f"until {records.rfc3339(env.desired.expires_at)}")
         self.core.emit(NoticeKind.EXTENDED, env, f"until {records.rfc3339(env.desired.expires_at)}")
         return env, capped[0]
@@ -296,7 +306,7 @@ class Requests:
             project = self.project(desired.project_path)
             return replace(desired, keep=True, expires_at=desired.created_at + project.max_ttl)
 
-        env = self._change(env_key, kept)
+        env = self._change(env_key, kept, lengthens=True)
         self._after(env, "keep", actor, f"until {records.rfc3339(env.desired.expires_at)}")
         self.core.emit(NoticeKind.EXTENDED, env, "kept until the MR closes (max_ttl)")
         return env
@@ -312,11 +322,18 @@ class Requests:
         # rebuilt from them must equal the one Redis lost.
         return self.core.clock.now().replace(microsecond=0)
 
-    def _change(self, env_key: str, change: Callable[[Desired], Desired]) -> Environment:
-        """Change the desired state of an active environment, atomically."""
+    def _change(self, env_key: str, change: Callable[[Desired], Desired], *,
+                lengthens: bool = False) -> Environment:
+        """Change the desired state of an active environment, atomically. A change that
+        ``lengthens`` its life (extend, keep) is refused once its teardown has begun:
+        in the same transaction as the teardown's start, so exactly one of the two wins
+        (``converge.teardown`` starts only while the desired state is unchanged)."""
         def apply(current: Environment | None) -> Environment | None:
             if current is None or not is_active(current):
                 raise PermanentError(messages.unknown_env(env_key))
+            if lengthens and current.observed.status is Status.TEARING_DOWN:
+                raise PermanentError(being_torn_down(current.desired.label, env_key,
+                                                     current.observed.reason))
             changed = change(current.desired)
             return None if changed == current.desired else Environment(changed, current.observed)
 
@@ -415,3 +432,13 @@ def ended_on_purpose(label: str, sha: str) -> str:
 def dry_run_refusal(what: str) -> str:
     return (f"`{what}` changes nothing while the config says `dry_run: true` (plan and report "
             "only); set it to false to act")
+
+
+def being_torn_down(label: str, env_key: str, reason: str) -> str:
+    return (f"{env_key} ({label}) is being torn down ({reason}); it can no longer be "
+            f"extended or kept — once it is gone, `/preview up {label}` brings it back")
+
+
+def ending(label: str, env_key: str, why: str) -> str:
+    return (f"{env_key} ({label}) is ending ({why}); a new one starts once it is gone — "
+            "asked again then (an event is retried by itself)")

@@ -51,6 +51,8 @@ def build_core(settings: Settings, *, config: Config | None = None,
                notifier: Notifier | None = None, clock: Clock | None = None,
                store: Store | None = None, parts: Parts | None = None) -> Core:
     """The core over ``parts`` (built from ``settings`` when not given)."""
+    if parts is not None and (config, clock, store) != (None, None, None):
+        raise ValueError("build_core: give config, clock and store through parts")
     parts = parts or build_parts(settings, config=config, clock=clock, store=store)
     return Core(config=parts.config, store=parts.store, kube=parts.kube, helm=parts.helm,
                 notifier=notifier or LoggingNotifier(), clock=parts.clock, forge=parts.forge)

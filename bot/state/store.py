@@ -183,6 +183,28 @@ class Store:
             self._redis.eval(_PUT_OBSERVED, 1, self._key("env", env_key),
                              json.dumps(_encode(observed), sort_keys=True))
 
+    def put_observed_if(self, env_key: str, observed: Observed, *, desired: Desired) -> bool:
+        """``put_observed`` only while the record's desired state is still ``desired``,
+        atomically: False (nothing written) when a request changed it meanwhile. The
+        records are compared as read back, not as stored text: one an earlier version
+        wrote (other fields) still compares equal."""
+        key = self._key("env", env_key)
+        with self._errors():
+            while True:
+                with self._redis.pipeline(transaction=True) as pipe:
+                    try:
+                        pipe.watch(key)  # type: ignore[no-untyped-call]
+                        current = _from_fields(pipe.hgetall(key))
+                        if current is None or current.desired != desired:
+                            pipe.unwatch()
+                            return False
+                        pipe.multi()
+                        pipe.hset(key, "observed", json.dumps(_encode(observed), sort_keys=True))
+                        pipe.execute()
+                        return True
+                    except redis.WatchError:
+                        continue
+
     def update(self, env_key: str,
                change: Callable[[Environment | None], Environment | None]) -> Environment | None:
         """Read-modify-write one record atomically (optimistic, WATCH/MULTI).

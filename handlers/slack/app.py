@@ -48,7 +48,7 @@ from handlers.slack import formatting, grammar
 from handlers.slack.api import web_client
 from handlers.slack.commands import Commands, Reply, command_crashed
 from handlers.slack.home import Home
-from handlers.slack.notifier import SlackNotifier
+from handlers.slack.notifier import SlackNotifier, parse_ref
 from handlers.slack.people import SlackPeople
 from handlers.web import WEBHOOK_TOO_LARGE, BodyTooLarge, read_capped
 
@@ -81,7 +81,9 @@ class SlackBot:
                                        SlackPeople(self.client))
         self._notifier = SlackNotifier(self.client, config=parts.config, clock=parts.clock,
                                        permissions=self.permissions,
-                                       announcements=Announcements(parts.store, parts.kube))
+                                       announcements=Announcements(
+                                           parts.store, parts.kube,
+                                           readable=lambda ref: parse_ref(ref) is not None))
         return self._notifier
 
     @property

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.domain.errors import TemporaryError
-from bot.domain.model import Clock, Environment, HistoryEntry, Observed, SystemClock
+from bot.domain.model import Clock, Desired, Environment, HistoryEntry, Observed, SystemClock
 from bot.state import locks
 from bot.state.locks import LockLost
 from bot.state.store import HISTORY_LIMIT
@@ -98,6 +98,15 @@ class FakeStore:
         self.faults.check("put")
         with self._data:
             self._write(env.key, env)
+
+    def put_observed_if(self, env_key: str, observed: Observed, *, desired: Desired) -> bool:
+        self.faults.check("put_observed_if")
+        with self._data:
+            row = self._rows.get(env_key)
+            if row is None or row.env.desired != desired:
+                return False
+            self._write(env_key, replace(row.env, observed=observed))
+            return True
 
     def put_observed(self, env_key: str, observed: Observed) -> None:
         self.faults.check("put_observed")

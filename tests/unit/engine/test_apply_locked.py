@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.domain.errors import PermanentError
+from bot.domain.errors import PermanentError, StepTimeoutError
 from bot.domain.model import Status
+from bot.domain.plan import Action, ActionKind
 from bot.engine.notify import Notice, NoticeKind
 from tests.fakes.memory.notifier import FakeNotifier
 from tests.unit.engine.conftest import (
@@ -162,3 +163,38 @@ def test_a_pending_release_younger_than_helms_timeout_is_left_alone() -> None:
     outcome, = e.reconcile(KEY).outcomes
     assert not outcome.ok and outcome.retry_after and outcome.retry_after >= 5
     assert [r.release.status for r in e.helm.history(KEY, NS)][-1] == "pending-upgrade"
+
+
+def test_a_commit_pushed_during_the_last_timed_out_helm_run_is_deployed_not_failed() -> None:
+    e, notifier = _engine()
+    _asked(e)
+    for _ in range(2):  # the first two of three timeouts
+        e.helm.time_out_next()
+        e.reconcile(KEY)
+    e.helm.time_out_next()
+    notifier.on_deploying = lambda: _new_sha(e)  # pushed while the third one runs
+
+    e.reconcile(KEY)
+
+    env = e.env(KEY)
+    assert (env.observed.status, env.observed.deployed_sha) == (Status.READY, SHA2)
+    assert not [n for n in notifier.notices if n.kind is NoticeKind.FAILED]
+
+
+def test_a_teardown_that_times_out_is_never_told_failed() -> None:
+    e, notifier = _engine()
+    _asked(e)
+    for _ in range(3):  # gave up: FAILED after three timeouts
+        e.helm.time_out_next()
+        e.reconcile(KEY)
+    assert e.env(KEY).observed.status is Status.FAILED
+    told = len([n for n in notifier.notices if n.kind is NoticeKind.FAILED])
+    # A pass planned a sync; the MR was merged before it took the lock: under the lock
+    # the plan is a teardown, and helm uninstall times out.
+    _down(e)
+    e.helm.faults.fail("uninstall", StepTimeoutError("helm uninstall timed out", delay=1.0))
+
+    e.reconciler.apply(Action(ActionKind.SYNC, KEY, "annotations behind"), dry_run=False)
+
+    assert len([n for n in notifier.notices if n.kind is NoticeKind.FAILED]) == told
+    assert not e.env(KEY).desired.present
