@@ -49,8 +49,11 @@ def show_ready(core: Core, env: Environment, wanted_hash: str) -> Environment:
         if made is not None and made != env.observed.review_environment_id:
             env = core.save(env, env.observed.status, env.observed.reason,
                             review_environment_id=made)
-            if namespace is not None and ours:
-                core.kube.annotate_namespace(namespace.name, records.review_environment(made))
+        # Compared with the namespace itself, not the record: a new life keeps the id of
+        # the forge environment the last one made, in a namespace that never had it.
+        if (made is not None and namespace is not None and ours
+                and records.review_environment_id(namespace.annotations) != made):
+            core.kube.annotate_namespace(namespace.name, records.review_environment(made))
     except PreviewError as error:
         log.warning("forge environment %s of %s not recorded: %s", made, env.key, error)
         complete = False

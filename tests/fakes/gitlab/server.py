@@ -279,6 +279,11 @@ class FakeGitLab(FakeHttpServer):
                                                retry_after=str(retry_after))
                                     for _ in range(n))
 
+    def heal(self) -> None:
+        """Drop the failures and hangs still armed: GitLab answers normally again."""
+        with self._lock:
+            self._injections.clear()
+
     def hang_next(self, n: int = 1, seconds: float = 15.0, *, method: str | None = None,
                   path_contains: str = "") -> None:
         """Answer the next `n` matching requests only after `seconds`. GitLab does the work

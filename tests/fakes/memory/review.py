@@ -56,6 +56,11 @@ class FakeReview:
         with self._lock:
             self._lagging += times
 
+    def answer_again(self) -> None:
+        """The forge takes writes again (what was not taken stays as it was)."""
+        with self._lock:
+            self._lagging = 0
+
     # -- ReviewSurface ---------------------------------------------------------------
     def describe(self, env: Environment) -> str:
         return f"fake environment {env.key}"

@@ -8,7 +8,9 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from kubernetes import client
 
+from bot.domain import records
 from bot.domain.errors import PermanentError, TemporaryError
 from bot.domain.model import Status
 from bot.engine.intake import Intake
@@ -104,3 +106,36 @@ def test_the_teardown_starts_only_while_the_desired_state_is_the_one_it_planned(
     assert requests.resolve(key).observed == extended.observed  # nothing written
     assert store.put_observed_if(key, tearing, desired=extended.desired)
     assert requests.resolve(key).observed.status is Status.TEARING_DOWN
+
+
+def test_a_new_life_that_reuses_a_never_stopped_gitlab_environment_records_it(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    """GitLab refused the last life's stop until the bot gave up: the next life reuses
+    that GitLab environment, and its new namespace must record it (the durable record
+    a Redis loss is recovered from; found by the two-replica event storm)."""
+    bed.add_mr(64)
+    key = f"{bed.slug}-mr-64"
+    requests, reconciler = bed.wired()
+    requests.request_up_mr(bed.project_path, 64, actor="gitlab:alice")
+    assert reconciler.run_pass(follow=True, dry_run=False, only=[key]).ok
+    made = requests.resolve(key).observed.review_environment_id
+    assert made is not None
+    bed.gitlab.fail_next(100, 500, path_contains="/stop")  # GitLab takes no stop now
+    requests.request_down(key, reason="not needed now", actor="slack:U0ALICE")
+
+    def given_up() -> bool:
+        reconciler.run_pass(follow=True, dry_run=False, only=[key])
+        env = requests.get(key)
+        return (env is not None and env.observed.status is Status.GONE
+                and env.observed.review_synced_hash == "")
+    poll(f"{key} to be gone, its GitLab stop given up on", given_up, timeout=120,
+         interval=0.5)
+    bed.gitlab.heal()
+
+    requests.request_up_mr(bed.project_path, 64, actor="slack:U0ALICE", manual=True)
+    assert reconciler.run_pass(follow=True, dry_run=False, only=[key]).ok
+
+    annotations = client.CoreV1Api(kube_api).read_namespace(
+        f"preview-{key}").metadata.annotations
+    assert requests.resolve(key).observed.review_environment_id == made
+    assert annotations[records.REVIEW_ENVIRONMENT_ID] == str(made)
