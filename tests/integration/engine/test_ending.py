@@ -49,7 +49,8 @@ def test_a_commit_pushed_while_a_capped_environment_is_reaped_starts_a_new_life(
     new = "e" * 40
     bed.gitlab.update_merge_request(bed.project_id, 61, sha=new)
     stamp = (clock.now() + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    delivery = json.dumps(mr_event(bed, "update", 61, new, updated_at=stamp)).encode()
+    delivery = json.dumps(mr_event(bed, "update", 61, new, updated_at=stamp,
+                                   oldrev=old)).encode()
     intake = Intake(requests.core, requests)
 
     with pytest.raises(TemporaryError, match="is ending"):  # the queue retries it later
