@@ -188,22 +188,17 @@ class Store:
         atomically: False (nothing written) when a request changed it meanwhile. The
         records are compared as read back, not as stored text: one an earlier version
         wrote (other fields) still compares equal."""
-        key = self._key("env", env_key)
-        with self._errors():
-            while True:
-                with self._redis.pipeline(transaction=True) as pipe:
-                    try:
-                        pipe.watch(key)  # type: ignore[no-untyped-call]
-                        current = _from_fields(pipe.hgetall(key))
-                        if current is None or current.desired != desired:
-                            pipe.unwatch()
-                            return False
-                        pipe.multi()
-                        pipe.hset(key, "observed", json.dumps(_encode(observed), sort_keys=True))
-                        pipe.execute()
-                        return True
-                    except redis.WatchError:
-                        continue
+        written: list[bool] = []
+
+        def unless_moved(current: Environment | None) -> Environment | None:
+            written.clear()
+            if current is None or current.desired != desired:
+                return None
+            written.append(True)
+            return Environment(current.desired, observed)
+
+        self.update(env_key, unless_moved)
+        return bool(written)
 
     def update(self, env_key: str,
                change: Callable[[Environment | None], Environment | None]) -> Environment | None:
