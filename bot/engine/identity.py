@@ -10,15 +10,42 @@ record Redis lost is found at the same key again.
 
 from __future__ import annotations
 
+from bot.cluster.kube import NamespaceRecord
 from bot.config import ProjectConfig
 from bot.domain import naming, records
-from bot.domain.model import Environment
+from bot.domain.model import Environment, Observed, Status
 from bot.engine.core import Core
+from bot.engine.orphans import is_complete
 
 
 class Identities:
     def __init__(self, core: Core) -> None:
         self.core = core
+
+    def record(self, env_key: str) -> Environment | None:
+        """The record of ``env_key``: Redis's, or — when Redis lost it (a wipe, a failover
+        before the next pass adopts it) — the one its namespace keeps, so that a request
+        starts from what was asked before (keep, extensions, owner), never from nothing.
+        Namespaces of projects not in the config are not this bot's to act on."""
+        env = self.core.store.get(env_key)
+        if env is not None:
+            return env
+        return self.kept_by_namespace(env_key)
+
+    def kept_by_namespace(self, env_key: str) -> Environment | None:
+        """The record ``env_key``'s namespace keeps (None: no namespace, or not ours)."""
+        namespace = self.core.kube.get_namespace(naming.namespace_name(env_key))
+        if namespace is None or not namespace.managed:
+            return None
+        try:
+            env = rebuilt(namespace)
+        except ValueError:
+            return None  # hand-edited: left to the pass, which says why
+        project = (self.core.config.project_by_path(env.desired.project_path)
+                   if env is not None and env.key == env_key else None)
+        if env is None or project is None or project.id not in (None, env.desired.project_id):
+            return None
+        return env
 
     def find(self, project: ProjectConfig, *, mr_iid: int | None, branch: str,
              project_id: int | None = None) -> Environment | None:
@@ -27,7 +54,7 @@ class Identities:
         when known, else the project is matched by its configured path."""
         plain = project.mr_env_key(mr_iid) if mr_iid is not None else \
             project.branch_env_key(branch)
-        env = self.core.store.get(plain)
+        env = self.record(plain)
         if env is not None and self._belongs(env, project, mr_iid=mr_iid, branch=branch,
                                              project_id=project_id):
             return env
@@ -36,7 +63,7 @@ class Identities:
         known_id = project_id or project.id or self.core.project_info(project).id
         alternative = naming.identity_key(plain, naming.identity_of(known_id, mr_iid=mr_iid,
                                                              branch=branch))
-        env = self.core.store.get(alternative)
+        env = self.record(alternative)
         if env is not None and env.desired.same_identity(known_id, mr_iid=mr_iid,
                                                          branch=branch):
             return env
@@ -87,3 +114,19 @@ class Identities:
                 and namespace.labels.get(records.MR_IID_LABEL) == iid_label
                 and (mr_iid is not None
                      or namespace.annotations.get(records.BRANCH, branch) == branch))
+
+
+def rebuilt(ns: NamespaceRecord) -> Environment | None:
+    """The record a namespace keeps (the durable one), as Redis would hold it: None
+    when the namespace holds no complete previewbot record of its own name (an
+    incomplete one is the orphan sweep's). ValueError: hand-edited, unreadable labels."""
+    desired = records.desired_from_namespace(ns.labels, ns.annotations, ns.created_at)
+    if desired is None or not is_complete(ns):
+        return None
+    if naming.namespace_name(desired.env_key) != ns.name:
+        raise ValueError(f"its {records.ENV_LABEL} label names {desired.env_key}, "
+                         "whose namespace it is not")
+    status = Status.TEARING_DOWN if ns.phase == "Terminating" else Status.PENDING
+    return Environment(desired, Observed(
+        status=status, reason="rebuilt from cluster",
+        review_environment_id=records.review_environment_id(ns.annotations)))

@@ -140,8 +140,15 @@ class Intake:
         stale = self._why_not(project, intent, env, kind)
         if stale:
             return Handled((), f"ignored: {stale}")
-        self.requests.request_down(env.key, reason=intent.reason, actor=self._actor(intent),
-                                   kind=kind)
+        # Decided on the record as read before asking GitLab; a request that landed
+        # meanwhile (a person's up, a new commit) must not be undone by this decision:
+        # the check is in the write's transaction, and a moved record is decided again.
+        seen = env.desired
+        done = self.requests.request_down_unless(env.key, reason=intent.reason,
+                                                 actor=self._actor(intent), kind=kind,
+                                                 unless=lambda current: current != seen)
+        if done is None:
+            raise TemporaryError(record_moved(env.key), delay=1.0)
         return Handled((env.key,), f"down {env.key}: {intent.reason}")
 
     def _why_not(self, project: ProjectConfig, intent: Intent, env: Environment,
@@ -193,6 +200,11 @@ def branch_still_exists(branch: str) -> str:
 def manual_kept(env_key: str) -> str:
     return (f"{env_key} was brought up by hand: failing the trigger rules does not end it "
             "(merge, close, its TTL or an explicit down do)")
+
+
+def record_moved(env_key: str) -> str:
+    return (f"{env_key} changed while GitLab was asked whether to end it (a request landed "
+            "meanwhile); deciding again")
 
 
 def mr_locked(iid: int) -> str:

@@ -21,9 +21,9 @@ from bot import metrics
 from bot.cluster.kube import NamespaceRecord
 from bot.cluster.values import namespace_for, release_for
 from bot.config import ProjectConfig
-from bot.domain import naming, records
+from bot.domain import records
 from bot.domain.errors import PreviewError, StepTimeoutError, TemporaryError
-from bot.domain.model import Environment, Observed, Status
+from bot.domain.model import Environment, Status
 from bot.domain.plan import (
     PENDING_RELEASE_STATES,
     STOP_PENDING,
@@ -37,6 +37,7 @@ from bot.domain.plan import (
 from bot.engine import converge, orphans, review
 from bot.engine.core import Core
 from bot.engine.discovery import Discovery, Finding
+from bot.engine.identity import rebuilt
 from bot.engine.notify import NoticeKind
 from bot.engine.passes import PassContext, Progress, log_progress
 from bot.engine.requests import Requests
@@ -254,25 +255,17 @@ class Reconciler:
         adopted: list[Environment] = []
         for ns in namespaces.values():
             try:
-                desired = records.desired_from_namespace(ns.labels, ns.annotations,
-                                                         ns.created_at)
+                env = rebuilt(ns)
             except ValueError as error:  # hand-edited labels/annotations
                 log.warning("namespace %s: unreadable previewbot labels (%s); left alone",
                             ns.name, error)
                 continue
-            if desired is None or desired.env_key in known or not orphans.is_complete(ns):
-                continue  # incomplete: the orphan sweep's, not something to rebuild
+            if env is None or env.key in known:
+                continue
+            desired = env.desired
             project = self.core.config.project_by_path(desired.project_path)
             if project is None or not self._same_project(project, desired.project_id):
                 continue
-            if naming.namespace_name(desired.env_key) != ns.name:
-                log.warning("namespace %s: its %s label names %s, whose namespace it is not; "
-                            "left alone", ns.name, records.ENV_LABEL, desired.env_key)
-                continue
-            status = Status.TEARING_DOWN if ns.phase == "Terminating" else Status.PENDING
-            env = Environment(desired, Observed(
-                status=status, reason="rebuilt from cluster",
-                review_environment_id=records.review_environment_id(ns.annotations)))
             log.info("%srebuilding record of %s from namespace %s",
                      "DRY-RUN: would be " if ctx.dry_run else "", desired.env_key, ns.name)
             if not ctx.dry_run:  # unless a request recorded it meanwhile

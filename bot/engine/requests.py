@@ -34,6 +34,14 @@ from bot.engine.identity import Identities
 from bot.engine.notify import NoticeKind
 
 CAPACITY_LOCK = "_capacity"  # not a valid ENV key (leading "_"), so it never clashes
+_KEY_ATTEMPTS = 3  # a lost race for a free key is retried at once, this many times
+
+
+class KeyTaken(TemporaryError):
+    """Another identity wrote its record at the key this request chose a moment ago."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, delay=1.0)
 
 
 class Requests:
@@ -54,7 +62,7 @@ class Requests:
         ref = naming.parse_env_ref(text)
         env = None
         if ref.env_key is not None:
-            env = self.core.store.get(ref.env_key)
+            env = self.identities.record(ref.env_key)
         elif ref.project_path is not None:
             env = self.identities.find(self.project(ref.project_path), mr_iid=ref.mr_iid,
                             branch=ref.branch or "")
@@ -107,12 +115,16 @@ class Requests:
         if mr.source_branch == info.default_branch:
             raise PermanentError(default_branch_refused(project.path, mr.source_branch))
         sha = sha or _deployable_head(project, mr)
-        key = self.identities.env_key_for(project, info.id, mr_iid=iid, branch=mr.source_branch)
-        desired = self._desired(project, key, info.id, mr.source_branch,
-                                sha, ttl, owner=mr.author_username, mr_iid=iid,
-                                mr_url=mr.web_url, manual=manual,
-                                source_updated_at=source_updated_at or mr.updated_at)
-        return self._record_up(project, desired, actor, sticky=sticky)
+        branch = mr.source_branch
+
+        def asked(key: str) -> Desired:
+            return self._desired(project, key, info.id, branch, sha, ttl,
+                                 owner=mr.author_username, mr_iid=iid, mr_url=mr.web_url,
+                                 manual=manual,
+                                 source_updated_at=source_updated_at or mr.updated_at)
+
+        return self._record_at_its_key(project, info.id, asked, actor, mr_iid=iid,
+                                       branch=branch, sticky=sticky)
 
     def request_up_branch(self, project_path: str, branch: str, *, actor: str,
                           ttl: timedelta | None = None, sha: str | None = None,
@@ -126,12 +138,33 @@ class Requests:
         sha = sha or self.core.source(project.path).branch_head(info.id, branch)
         if sha is None:
             raise PermanentError(unknown_branch(project.path, branch))
-        key = self.identities.env_key_for(project, info.id, mr_iid=None, branch=branch)
-        desired = self._desired(project, key, info.id, branch, sha,
-                                ttl, owner=actor, source_updated_at=source_updated_at,
-                                manual=manual)
-        helm_values(project, desired)  # refuse now what could never render (image_tag…)
-        return self._record_up(project, desired, actor, sticky=sticky)
+        head = sha
+
+        def asked(key: str) -> Desired:
+            desired = self._desired(project, key, info.id, branch, head, ttl, owner=actor,
+                                    source_updated_at=source_updated_at, manual=manual)
+            helm_values(project, desired)  # refuse now what could never render (image_tag…)
+            return desired
+
+        return self._record_at_its_key(project, info.id, asked, actor, mr_iid=None,
+                                       branch=branch, sticky=sticky)
+
+    def _record_at_its_key(self, project: ProjectConfig, project_id: int,
+                           asked: Callable[[str], Desired], actor: str, *,
+                           mr_iid: int | None, branch: str, sticky: bool) -> Environment:
+        """Record ``asked(key)`` at the key of its identity. Two identities that both saw
+        the same key free (two replicas, the same moment) cannot merge into one record:
+        the write checks whose record it writes onto, and the one that lost the race
+        picks its key again (then its identity key, as the other holds the plain one)."""
+        for attempt in range(_KEY_ATTEMPTS):
+            key = self.identities.env_key_for(project, project_id, mr_iid=mr_iid,
+                                              branch=branch)
+            try:
+                return self._record_up(project, asked(key), actor, sticky=sticky)
+            except KeyTaken:
+                if attempt == _KEY_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def _desired(self, project: ProjectConfig, env_key: str, project_id: int, branch: str,
                  sha: str, ttl: timedelta | None, *, manual: bool, **extra: object) -> Desired:
@@ -169,10 +202,18 @@ class Requests:
     def _record_up(self, project: ProjectConfig, asked: Desired, actor: str, *,
                    sticky: bool = True) -> Environment:
         self._check_not_a_stranger(asked)
+        # Redis may have lost the record (a wipe, a failover) before the pass adopted it:
+        # then the namespace's record is what this request changes, never a fresh one.
+        kept = None if self.core.store.get(asked.env_key) else \
+            self.identities.kept_by_namespace(asked.env_key)
         recorded: list[Desired] = []
 
-        def change(existing: Environment | None) -> Environment | None:
+        def change(current: Environment | None) -> Environment | None:
             recorded.clear()
+            existing = current or kept
+            if existing is not None and not existing.desired.same_identity(
+                    asked.project_id, mr_iid=asked.mr_iid, branch=asked.branch):
+                raise KeyTaken(key_taken(asked.label, asked.env_key, existing.desired.label))
             if existing is not None and not asked.manual:
                 if _is_stale(existing.desired, asked):
                     return None  # an older event arriving late never rolls back
@@ -214,7 +255,7 @@ class Requests:
 
         # Capacity counts every environment: creations are serialised so that two
         # replicas cannot both take the last slot.
-        creating = self.core.store.get(asked.env_key)
+        creating = self.core.store.get(asked.env_key) or kept
         with self.core.store.lock(CAPACITY_LOCK) if creating is None or not is_active(
                 creating) else nullcontext():
             env = self.core.store.update(asked.env_key, change)
@@ -327,15 +368,22 @@ class Requests:
         """Change the desired state of an active environment, atomically. A change that
         ``lengthens`` its life (extend, keep) is refused once its teardown has begun:
         in the same transaction as the teardown's start, so exactly one of the two wins
-        (``converge.teardown`` starts only while the desired state is unchanged)."""
-        def apply(current: Environment | None) -> Environment | None:
+        (``converge.teardown`` starts only while the desired state is unchanged). A
+        record Redis lost is changed as its namespace keeps it."""
+        kept = None if self.core.store.get(env_key) else \
+            self.identities.kept_by_namespace(env_key)
+
+        def apply(stored: Environment | None) -> Environment | None:
+            current = stored or kept
             if current is None or not is_active(current):
                 raise PermanentError(messages.unknown_env(env_key))
             if lengthens and current.observed.status is Status.TEARING_DOWN:
                 raise PermanentError(being_torn_down(current.desired.label, env_key,
                                                      current.observed.reason))
             changed = change(current.desired)
-            return None if changed == current.desired else Environment(changed, current.observed)
+            if changed == current.desired and stored is not None:
+                return None
+            return Environment(changed, current.observed)
 
         env = self.core.store.update(env_key, apply)
         assert env is not None
@@ -437,6 +485,11 @@ def dry_run_refusal(what: str) -> str:
 def being_torn_down(label: str, env_key: str, reason: str) -> str:
     return (f"{env_key} ({label}) is being torn down ({reason}); it can no longer be "
             f"extended or kept — once it is gone, `/preview up {label}` brings it back")
+
+
+def key_taken(label: str, env_key: str, holder: str) -> str:
+    return (f"{env_key} was taken by {holder} while {label} was being recorded there; "
+            "asked again, it picks its own key")
 
 
 def ending(label: str, env_key: str, why: str) -> str:

@@ -58,6 +58,7 @@ class _Injection:
     status: int = 0  # answer this instead (0: handle the request)
     retry_after: str = "1"  # with a 429
     hang: float = 0.0  # seconds to hold the request before handling it
+    gate: threading.Event | None = None  # held until set (at most `hang` seconds)
 
     def matches(self, request: HttpRequest) -> bool:
         return ((self.method is None or request.method == self.method.upper())
@@ -293,6 +294,17 @@ class FakeGitLab(FakeHttpServer):
             self._injections.extend(_Injection(method, path_contains, hang=seconds)
                                     for _ in range(n))
 
+    def hold_next(self, *, method: str | None = None, path_contains: str = "",
+                  at_most: float = 30.0) -> threading.Event:
+        """Answer the next matching request only once the returned event is set (or after
+        ``at_most`` seconds): GitLab did the work, the answer is held, so a test can make
+        something else happen exactly while a caller waits for GitLab."""
+        gate = threading.Event()
+        with self._lock:
+            self._injections.append(_Injection(method, path_contains, hang=at_most,
+                                               gate=gate))
+        return gate
+
     def stop(self) -> None:
         self._released.set()
         super().stop()
@@ -341,7 +353,7 @@ class FakeGitLab(FakeHttpServer):
             injection = self._take_injection(request, hanging=True)
         reply = super()._dispatch(request)
         if injection is not None:  # held outside the lock: other requests go on
-            self._released.wait(injection.hang)
+            (injection.gate or self._released).wait(injection.hang)
         return reply
 
     def _take_injection(self, request: HttpRequest, *, hanging: bool) -> _Injection | None:
