@@ -127,8 +127,11 @@ class Kube:
             raise
         return _record(found)
 
-    def list_managed_namespaces(self) -> list[NamespaceRecord]:
-        selector = "=".join(MANAGED_BY)
+    def list_managed_namespaces(self, labels: Mapping[str, str | None] | None = None) -> (
+            list[NamespaceRecord]):
+        selector = ",".join(["=".join(MANAGED_BY), *(
+            f"!{key}" if value is None else f"{key}={value}"
+            for key, value in (labels or {}).items())])
         records: list[NamespaceRecord] = []
         token: str | None = None
         while True:

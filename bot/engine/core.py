@@ -83,6 +83,24 @@ class Core:
     def project(self, env: Environment) -> ProjectConfig | None:
         return self.config.project_by_path(env.desired.project_path)
 
+    def project_of_id(self, project_id: int) -> ProjectConfig | None:
+        """The configured project whose forge id is ``project_id``, whatever its path now:
+        a configured ``id:``, else the forge's id of each project without one (cached;
+        one the forge cannot tell now is skipped). A project renamed in the forge, or
+        whose ``path:``/``slug:`` was edited, is still the same project."""
+        configured = self.config.project_by_id(project_id)
+        if configured is not None or self.forge is None:
+            return configured
+        for project in self.config.projects:
+            if project.id is not None:
+                continue
+            try:
+                if self.project_info(project).id == project_id:
+                    return project
+            except PreviewError as error:
+                log.info("cannot tell the forge id of %s now: %s", project.path, error)
+        return None
+
     def wanted(self, env: Environment) -> tuple[dict[str, object], str]:
         """The values to deploy and their hash; ({}, "") when the project is unknown."""
         project = self.project(env)

@@ -42,6 +42,7 @@ class Identities:
         except ValueError:
             return None  # hand-edited: left to the pass, which says why
         project = (self.core.config.project_by_path(env.desired.project_path)
+                   or self.core.project_of_id(env.desired.project_id)
                    if env is not None and env.key == env_key else None)
         if env is None or project is None or project.id not in (None, env.desired.project_id):
             return None
@@ -67,6 +68,34 @@ class Identities:
         if env is not None and env.desired.same_identity(known_id, mr_iid=mr_iid,
                                                          branch=branch):
             return env
+        elsewhere = self.living_elsewhere(project, known_id, mr_iid=mr_iid, branch=branch)
+        return self.record(elsewhere) if elsewhere is not None else None
+
+    def living_elsewhere(self, project: ProjectConfig, project_id: int, *,
+                         mr_iid: int | None, branch: str) -> str | None:
+        """The key of the identity's namespace when it is under neither of its keys now:
+        the project's slug changed since it was made (renamed in the forge, or its
+        ``path:``/``slug:`` edited in the config). Identity is the project id, so the
+        environment stays where it is instead of getting a second one. Only a namespace
+        this bot's records know, or one made for the project's path as configured: a
+        namespace of another installation, whose project has the same number on its
+        own forge, is never taken (after a rename and a Redis loss, the pass adopts it
+        once the forge confirms the rename)."""
+        labels: dict[str, str | None] = {
+            records.PROJECT_ID_LABEL: str(project_id),
+            records.MR_IID_LABEL: None if mr_iid is None else str(mr_iid)}
+        for ns in self.core.kube.list_managed_namespaces(labels):
+            if mr_iid is None and ns.annotations.get(records.BRANCH) != branch:
+                continue
+            key = ns.labels.get(records.ENV_LABEL, "")
+            if not key or naming.namespace_name(key) != ns.name:
+                continue
+            known = self.core.store.get(key)
+            made_for = ns.annotations.get(records.PROJECT_PATH, "")
+            if (known is not None and known.desired.same_identity(
+                    project_id, mr_iid=mr_iid, branch=branch)) or (
+                    made_for.casefold() == project.path.casefold()):
+                return key
         return None
 
     @staticmethod
@@ -92,12 +121,18 @@ class Identities:
         already lives (a record or a namespace labelled for it) it stays, even when its
         plain key has come free since; otherwise its plain key, unless another identity
         holds that (a record, or a namespace labelled for another project or
-        environment), then the plain key with a stable hash of the identity."""
+        environment), then the plain key with a stable hash of the identity. An identity
+        whose project's slug changed since stays under the key it has."""
         plain, alternative = self.candidate_keys(project, project_id, mr_iid=mr_iid,
                                                  branch=branch)
         if self._holds(alternative, project_id, mr_iid=mr_iid, branch=branch) is True:
             return alternative
         holds_plain = self._holds(plain, project_id, mr_iid=mr_iid, branch=branch)
+        if holds_plain is True:
+            return plain
+        elsewhere = self.living_elsewhere(project, project_id, mr_iid=mr_iid, branch=branch)
+        if elsewhere is not None:
+            return elsewhere
         return alternative if holds_plain is False else plain
 
     def _holds(self, key: str, project_id: int, *, mr_iid: int | None,

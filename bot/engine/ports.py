@@ -135,8 +135,10 @@ class ClusterPort(Protocol):
         """The namespace, or None when it does not exist."""
         ...
 
-    def list_managed_namespaces(self) -> list[NamespaceRecord]:
-        """Every namespace with the managed-by label."""
+    def list_managed_namespaces(self, labels: Mapping[str, str | None] | None = None) -> (
+            list[NamespaceRecord]):
+        """Every namespace with the managed-by label (and ``labels``: None means the
+        label is absent)."""
         ...
 
     def ensure_namespace(self, name: str, labels: Mapping[str, str],

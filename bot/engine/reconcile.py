@@ -22,8 +22,8 @@ from bot.cluster.kube import NamespaceRecord
 from bot.cluster.values import namespace_for, release_for
 from bot.config import ProjectConfig
 from bot.domain import records
-from bot.domain.errors import PreviewError, StepTimeoutError, TemporaryError
-from bot.domain.model import Environment, Status
+from bot.domain.errors import PermanentError, PreviewError, StepTimeoutError, TemporaryError
+from bot.domain.model import Environment, Status, is_active
 from bot.domain.plan import (
     PENDING_RELEASE_STATES,
     STOP_PENDING,
@@ -65,7 +65,7 @@ class PassResult:
     plan: Plan
     outcomes: tuple[Outcome, ...]
     adopted: tuple[str, ...] = ()
-    discovered: tuple[Finding, ...] = ()  # requests GitLab's open-MR list implied
+    discovered: tuple[Finding, ...] = ()  # requests GitLab's open-MR list implied, moves
     collected: tuple[str, ...] = ()  # torn-down records past their retention, removed
 
     @property
@@ -102,6 +102,15 @@ def _still_gone_since(cutoff: datetime) -> Callable[[Environment | None], bool]:
     return check
 
 
+def _moved_to(old_path: str, new_path: str) -> Callable[[Environment | None],
+                                                         Environment | None]:
+    def move(current: Environment | None) -> Environment | None:
+        if current is None or current.desired.project_path != old_path:
+            return None  # gone, or moved by a request meanwhile
+        return Environment(replace(current.desired, project_path=new_path), current.observed)
+    return move
+
+
 def _if_absent(env: Environment) -> Callable[[Environment | None], Environment | None]:
     return lambda current: env if current is None else None
 
@@ -131,6 +140,7 @@ class Reconciler:
         # or it would take their environments for new ones.
         adopted = self._adopt(namespaces, {env.key for env in records_now}, ctx)
         envs = {env.key: env for env in [*records_now, *adopted]}
+        moves = self._follow_projects(envs, ctx)
         discovered = Discovery(Requests(self.core), ctx).run(envs.values())
         if discovered.changed:  # GitLab showed changes: read those back
             envs.update({env.key: env for env in self.core.store.get_many(discovered.changed)
@@ -139,7 +149,8 @@ class Reconciler:
         plan, outcomes = self._plan_and_apply(envs, namespaces, ctx, complete=True)
         if not ctx.dry_run:
             metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-        return PassResult(plan, outcomes, tuple(e.key for e in adopted), discovered.findings)
+        return PassResult(plan, outcomes, tuple(e.key for e in adopted),
+                          (*moves, *discovered.findings))
 
     def _poke_pass(self, keys: list[str], ctx: PassContext) -> PassResult:
         """Only the poked environments: their records (one pipelined read) and their
@@ -263,7 +274,8 @@ class Reconciler:
             if env is None or env.key in known:
                 continue
             desired = env.desired
-            project = self.core.config.project_by_path(desired.project_path)
+            project = (self.core.config.project_by_path(desired.project_path)
+                       or self._renamed_from(desired.project_path, desired.project_id, ctx))
             if project is None or not self._same_project(project, desired.project_id):
                 continue
             log.info("%srebuilding record of %s from namespace %s",
@@ -272,6 +284,71 @@ class Reconciler:
                 self.core.store.update(env.key, _if_absent(env))
             adopted.append(env)
         return adopted
+
+    def _follow_projects(self, envs: dict[str, Environment], ctx: PassContext) -> list[Finding]:
+        """Records of a project whose path changed (renamed in the forge, or its ``path:``
+        edited in the config) are still that project's: its id says so. Each record
+        follows the new path once — its key, namespace, release and URL stay — and a dry
+        run shows it. A path no configured project has, nor its id, is left alone
+        (a project removed from the config keeps its environments until their TTL)."""
+        moves: list[Finding] = []
+        owners: dict[int, ProjectConfig | None] = {}  # asked once per project id per pass
+        for key, env in sorted(envs.items()):
+            old_path = env.desired.project_path
+            if self.core.config.project_by_path(old_path) is not None:
+                continue
+            project_id = env.desired.project_id
+            if project_id not in owners:
+                owners[project_id] = self.core.project_of_id(project_id)
+            project = owners[project_id]
+            if project is None:
+                continue
+            moves.append(Finding("move", env.desired.label,
+                                 project_moved(old_path, project.path, key)))
+            if ctx.dry_run:  # the rest of the rehearsal sees it moved
+                log.info("DRY-RUN: would move %s from project %s to %s", key, old_path,
+                         project.path)
+                envs[key] = Environment(replace(env.desired, project_path=project.path),
+                                        env.observed)
+                continue
+            moved = self.core.store.update(key, _moved_to(old_path, project.path))
+            if moved is None or moved.desired.project_path != project.path:
+                continue
+            envs[key] = moved
+            if is_active(moved):
+                converge.write_annotations(self.core, moved)
+            log.info("moved %s from project %s to %s", key, old_path, project.path)
+        return moves
+
+    def _renamed_from(self, old_path: str, project_id: int,
+                      ctx: PassContext) -> ProjectConfig | None:
+        """The configured project a namespace of ``old_path`` belongs to since a rename:
+        its id is configured, and the forge confirms that the old path leads to it (a
+        renamed project's old path redirects) — a namespace of another installation
+        whose project merely has the same number on its own forge is never taken."""
+        project = self.core.project_of_id(project_id)
+        if project is None or self.core.forge is None:
+            return None
+        # Asked once per path for a while: every pass lists the namespaces of other
+        # installations too, and each must not cost a GitLab call every pass.
+        cache_key = f"renamed:{project_id}:{old_path}"
+        cached = self.core.store.cached(cache_key)
+        if cached is None:
+            try:
+                found = self.core.source(project.path).project(old_path)
+            except PermanentError:  # 404: not a rename
+                cached = "0"
+            except PreviewError as error:  # GitLab down: not now
+                log.info("cannot ask GitLab whether %s was renamed to %s: %s", old_path,
+                         project.path, error)
+                return None
+            else:
+                cached = "1" if found.id == project_id else "0"
+            if not ctx.dry_run:  # a "no" is asked again sooner: the rename may follow
+                ttl = self.core.settings.forge.answer_cache_ttl.total_seconds()
+                self.core.store.cache(cache_key, cached,
+                                      ttl if cached == "1" else min(ttl, 3600.0))
+        return project if cached == "1" else None
 
     def _same_project(self, project: ProjectConfig, project_id: int) -> bool:
         """Is ``project_id`` (a namespace's label) the configured project's GitLab id? A
@@ -475,6 +552,11 @@ class Reconciler:
 
 
 # --- texts: why reconcile stops retrying an environment -----------------------
+
+
+def project_moved(old_path: str, new_path: str, env_key: str) -> str:
+    return (f"project {old_path} is {new_path} now (same GitLab id: renamed, or its path "
+            f"edited in the config); the record follows, {env_key} stays where it is")
 
 
 def gave_up(attempts: int, error: str) -> str:

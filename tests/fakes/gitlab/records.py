@@ -80,6 +80,9 @@ class Project:
     path_with_namespace: str
     default_branch: str
     created_at: str = field(default_factory=now_iso)
+    # Paths it had before a rename: GitLab redirects API calls by an old path (301 to
+    # /projects/:id, which python-gitlab follows); the fake answers as if followed.
+    former_paths: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -184,6 +187,9 @@ class GitLabStore:
             return self.projects[int(key)]
         for project in self.projects.values():
             if project.path_with_namespace.lower() == key.lower():
+                return project
+        for project in self.projects.values():  # a current path wins over a redirect
+            if key.lower() in (path.lower() for path in project.former_paths):
                 return project
         raise GitLabApiError(404, "404 Project Not Found")
 

@@ -105,6 +105,13 @@ class FakeGitLab(FakeHttpServer):
             self._store.projects[project.id] = project
             return self._renderer().project(project)
 
+    def rename_project(self, project_id: int, new_path: str) -> None:
+        """Rename or transfer a project: its id stays, its old path redirects."""
+        with self._lock:
+            project = self._store.projects[project_id]
+            project.former_paths.append(project.path_with_namespace)
+            project.path_with_namespace = new_path
+
     def add_user(
         self,
         username: str,

@@ -57,10 +57,13 @@ class FakeCluster:
         with self._lock:
             return self._namespaces.get(name)
 
-    def list_managed_namespaces(self) -> list[NamespaceRecord]:
+    def list_managed_namespaces(self, labels: Mapping[str, str | None] | None = None) -> (
+            list[NamespaceRecord]):
         self.faults.check("list_managed_namespaces")
+        wanted = dict(labels or {})
         with self._lock:
-            return [ns for _, ns in sorted(self._namespaces.items()) if ns.managed]
+            return [ns for _, ns in sorted(self._namespaces.items()) if ns.managed
+                    and all(ns.labels.get(key) == value for key, value in wanted.items())]
 
     def ensure_namespace(self, name: str, labels: Mapping[str, str],
                          annotations: Mapping[str, str]) -> str:

@@ -24,6 +24,7 @@ class FakeChangeSource:
         self.passed: dict[int, frozenset[str]] = {}
         self.branches: dict[tuple[int, str], str] = {}  # (project id, branch) -> head commit
         self.maintainer_names: dict[int, set[str]] = {}
+        self.former_paths: dict[str, int] = {}  # a renamed project's old path -> its id
         self._lock = threading.Lock()
 
     # -- ChangeSource ----------------------------------------------------------------
@@ -77,6 +78,13 @@ class FakeChangeSource:
         with self._lock:
             self.projects[project.id] = project
 
+    def rename_project(self, project_id: int, new_path: str) -> None:
+        """Its id stays; its old path still leads to it (the forge redirects)."""
+        with self._lock:
+            project = self.projects[project_id]
+            self.former_paths[project.path_with_namespace] = project_id
+            self.projects[project_id] = replace(project, path_with_namespace=new_path)
+
     def put_change(self, change: ChangeRequest, paths: tuple[str, ...] = ()) -> None:
         """Open or change a change request; its source branch's head moves to its sha."""
         with self._lock:
@@ -90,6 +98,8 @@ class FakeChangeSource:
             for project in self.projects.values():
                 if path_or_id in (project.id, project.path_with_namespace, str(project.id)):
                     return project
+            if isinstance(path_or_id, str) and path_or_id in self.former_paths:
+                return self.projects[self.former_paths[path_or_id]]
         raise PermanentError(f"project {path_or_id} not found")
 
     def _changes(self, project_id: int) -> list[ChangeRequest]:

@@ -1,0 +1,98 @@
+"""A project renamed in GitLab, or its `slug:`/`path:` edited in the config (issue 16,
+item 11): identity is the project id. Each environment stays under its key (its
+namespace, release and URL), no open MR gets a second one, the old ones are still
+torn down on close and adopted after a Redis wipe, and a dry run shows the move."""
+
+from __future__ import annotations
+
+import json
+
+from kubernetes import client
+
+from bot.domain import records
+from bot.domain.model import Status
+from bot.engine.intake import Intake
+from bot.engine.requests import Requests
+from tests.integration.lifecycle_bed import LifecycleBed
+from tests.integration.webhook_support import mr_event
+
+IID = 91
+
+
+def _namespaces_of_the_mr(kube_api: client.ApiClient, bed: LifecycleBed) -> list[str]:
+    """This bed's (its group is unique; GitLab ids are not: every test has its fake)."""
+    selector = (f"{records.PROJECT_ID_LABEL}={bed.project_id},{records.MR_IID_LABEL}={IID}")
+    items = client.CoreV1Api(kube_api).list_namespace(label_selector=selector).items
+    group = bed.project_path.split("/")[0]
+    return sorted(ns.metadata.name for ns in items if ns.status.phase == "Active"
+                  and ns.metadata.name.startswith(f"preview-{group}-"))
+
+
+def _up_and_ready(bed: LifecycleBed) -> tuple[str, str]:
+    sha = bed.add_mr(IID)
+    requests, reconciler = bed.wired()
+    env = requests.request_up_mr(bed.project_path, IID, actor="gitlab:alice")
+    assert reconciler.run_pass(follow=True, dry_run=False, only=[env.key]).ok
+    return env.key, sha
+
+
+def _deliver(bed: LifecycleBed, requests: Requests, action: str, sha: str,
+             oldrev: str | None = None) -> tuple[str, ...]:
+    body = json.dumps(mr_event(bed, action, IID, sha, updated_at="2099-01-01T00:00:00Z",
+                               oldrev=oldrev)).encode()
+    return Intake(requests.core, requests).handle("Merge Request Hook", body).env_keys
+
+
+def test_a_slug_edited_in_the_config_keeps_each_environment_under_its_key(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    key, sha = _up_and_ready(bed)
+    renamed = f"{bed.project_path.split('/')[0]}-renamed"
+    bed.configure(project_extra=f"slug: {renamed}")  # new keys would be <renamed>-mr-N
+    requests, reconciler = bed.wired()
+
+    rehearsal = reconciler.run_pass(dry_run=True)
+    assert [f for f in rehearsal.discovered if f.label.endswith(f"!{IID}")] == []
+    new_sha = "d" * 40
+    bed.gitlab.update_merge_request(bed.project_id, IID, sha=new_sha)
+    assert _deliver(bed, requests, "update", new_sha, oldrev=sha) == (key,)
+    assert reconciler.run_pass(follow=True, dry_run=False).ok
+    assert _namespaces_of_the_mr(kube_api, bed) == [f"preview-{key}"]
+    env = requests.get(key)
+    assert env is not None and env.desired.sha == new_sha
+
+    bed.gitlab.update_merge_request(bed.project_id, IID, state="closed")
+    assert _deliver(bed, requests, "close", new_sha) == (key,)
+    reconciler.run_pass(follow=True, dry_run=False, only=[key])
+    gone = requests.get(key)
+    assert gone is not None and gone.observed.status is Status.GONE
+
+
+def test_a_project_renamed_in_gitlab_keeps_its_environments_also_after_a_redis_wipe(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    key, sha = _up_and_ready(bed)
+    old_path = bed.project_path
+    new_path = f"{old_path.split('/')[0]}/renamed"
+    bed.gitlab.rename_project(bed.project_id, new_path)
+    bed.project_path = new_path  # the operator follows the rename in the config
+    bed.configure()
+    bed.redis().flushdb()  # and Redis is lost too: only the namespace remembers
+    requests, reconciler = bed.wired()
+
+    rehearsal = reconciler.run_pass(dry_run=True)
+    mine = [(f.kind, f.label) for f in rehearsal.discovered if f.label.endswith(f"!{IID}")]
+    assert mine == [("move", f"{old_path}!{IID}")], rehearsal.discovered
+    assert requests.get(key) is None  # a rehearsal changes nothing
+
+    assert reconciler.run_pass(follow=True, dry_run=False).ok
+    env = requests.get(key)
+    assert env is not None and env.desired.project_path == new_path
+    assert env.observed.status is Status.READY
+    assert _namespaces_of_the_mr(kube_api, bed) == [f"preview-{key}"]
+    ns = client.CoreV1Api(kube_api).read_namespace(f"preview-{key}")
+    assert ns.metadata.annotations[records.PROJECT_PATH] == new_path
+
+    bed.gitlab.update_merge_request(bed.project_id, IID, state="closed")
+    assert _deliver(bed, requests, "close", sha) == (key,)
+    reconciler.run_pass(follow=True, dry_run=False, only=[key])
+    gone = requests.get(key)
+    assert gone is not None and gone.observed.status is Status.GONE
