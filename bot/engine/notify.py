@@ -33,6 +33,20 @@ class NoticeKind(enum.StrEnum):
     TORN_DOWN = "torn-down"
 
 
+# What an undelivered notice is about. Per environment, only the latest notice of each
+# topic is owed: a newer "ready" makes an owed "deploying" old news, but never an owed
+# expiry warning (README "How it converges"). STANDING ("") is where the environment
+# stands, stored where earlier versions kept their one owed notice per environment.
+STANDING = ""
+EXPIRY = "expiry"
+TOPICS = (STANDING, EXPIRY)
+
+
+def topic(kind: NoticeKind) -> str:
+    """The topic of ``kind``: an extension or a warning is about when it ends."""
+    return EXPIRY if kind in (NoticeKind.EXTENDED, NoticeKind.EXPIRING) else STANDING
+
+
 @dataclass(frozen=True, slots=True)
 class Notice:
     kind: NoticeKind

@@ -285,22 +285,25 @@ class StorePort(Protocol):
         """Remember (None: forget) the announcement; only for an existing record."""
         ...
 
-    def owe_notice(self, env_key: str, notice: str) -> None:
-        """Keep an undelivered notice (only the latest one per environment is owed)."""
+    def owe_notice(self, env_key: str, notice: str, *, topic: str = "") -> None:
+        """Keep an undelivered notice (only the latest one of each topic per environment
+        is owed; topic "" is the layout of earlier versions, one notice per environment)."""
         ...
 
-    def owed_notice(self, env_key: str) -> str | None:
-        """The notice owed for the environment, or None."""
+    def owed_notice(self, env_key: str, *, topic: str = "") -> str | None:
+        """The notice of ``topic`` owed for the environment, or None."""
         ...
 
-    def owed_notices(self) -> dict[str, str]:
-        """Every owed notice, by environment key."""
+    def owed_notices(self, *, topic: str = "") -> dict[str, str]:
+        """Every owed notice of ``topic``, by environment key."""
         ...
 
-    def settle_notice(self, env_key: str, notice: str) -> None:
+    def settle_notice(self, env_key: str, notice: str, *, topic: str = "") -> None:
         """``notice`` is owed no more, if it is still what is owed."""
         ...
 
-    def mark_expiry_warned(self, env_key: str, expires_at: datetime) -> bool:
-        """True once per expiry time of an existing record: the first caller warns."""
+    def mark_expiry_warned(self, env_key: str, expires_at: datetime, *, owing: str = "",
+                           topic: str = "") -> bool:
+        """True once per expiry time of an existing record: the first caller warns. With
+        ``owing``, that notice is owed (under ``topic``) in the same atomic step."""
         ...

@@ -12,6 +12,7 @@ Keys (``prefix`` defaults to ``previewbot:``):
   audit           stream of every action, for the audit log
   cache:<NAME>    answers costly to get again, with an expiry (e.g. an MR's paths)
   lock:<ENV>      per-environment lock (token, expiry renewed while held; bot.state.locks)
+  notices-owed[:<TOPIC>]  hash ENV -> the latest undelivered notice of that topic
 """
 
 from __future__ import annotations
@@ -330,33 +331,41 @@ class Store:
                              ref if ref is not None else "", "0" if ref is not None else "1")
 
     # -- notices the notifier could not deliver ---------------------------------
-    # One hash, a field per environment: only the latest notice is owed, since the
-    # announcement shows where the environment stands now.
-    def owe_notice(self, env_key: str, notice: str) -> None:
-        with self._errors():
-            self._redis.hset(self._key("notices-owed"), env_key, notice)
+    # A hash per topic, a field per environment: only the latest notice of a topic is
+    # owed. Topic "" is `notices-owed`, where earlier versions kept their one notice per
+    # environment (still read and written: a replica of the previous version shares it).
+    def _owed_key(self, topic: str) -> str:
+        return self._key("notices-owed", topic) if topic else self._key("notices-owed")
 
-    def owed_notice(self, env_key: str) -> str | None:
+    def owe_notice(self, env_key: str, notice: str, *, topic: str = "") -> None:
         with self._errors():
-            raw = self._redis.hget(self._key("notices-owed"), env_key)
+            self._redis.hset(self._owed_key(topic), env_key, notice)
+
+    def owed_notice(self, env_key: str, *, topic: str = "") -> str | None:
+        with self._errors():
+            raw = self._redis.hget(self._owed_key(topic), env_key)
         return None if raw is None else text(raw)
 
-    def owed_notices(self) -> dict[str, str]:
+    def owed_notices(self, *, topic: str = "") -> dict[str, str]:
         with self._errors():
-            raw = self._redis.hgetall(self._key("notices-owed"))
+            raw = self._redis.hgetall(self._owed_key(topic))
         return {text(k): text(v) for k, v in raw.items()}
 
-    def settle_notice(self, env_key: str, notice: str) -> None:
+    def settle_notice(self, env_key: str, notice: str, *, topic: str = "") -> None:
         """``notice`` is owed no more, if it is still what is owed for ``env_key`` (a
         newer failure recorded meanwhile stays owed)."""
         with self._errors():
-            self._redis.eval(_SETTLE, 1, self._key("notices-owed"), env_key, notice)
+            self._redis.eval(_SETTLE, 1, self._owed_key(topic), env_key, notice)
 
-    def mark_expiry_warned(self, env_key: str, expires_at: datetime) -> bool:
-        """True once per expiry time: the first caller for ``expires_at`` warns."""
+    def mark_expiry_warned(self, env_key: str, expires_at: datetime, *, owing: str = "",
+                           topic: str = "") -> bool:
+        """True once per expiry time: the first caller for ``expires_at`` warns. With
+        ``owing``, that notice is owed (under ``topic``) in the same step, so a warning
+        marked is never lost before it is delivered."""
         with self._errors():
-            return bool(self._redis.eval(_MARK_WARNED, 1, self._key("env", env_key),
-                                         expires_at.isoformat()))
+            return bool(self._redis.eval(_MARK_WARNED, 2, self._key("env", env_key),
+                                         self._owed_key(topic), expires_at.isoformat(),
+                                         env_key, owing))
 
 
 _SET_FIELD = """
@@ -374,5 +383,6 @@ _MARK_WARNED = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if redis.call('HGET', KEYS[1], 'expiry_warned') == ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'expiry_warned', ARGV[1])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
 return 1
 """

@@ -61,7 +61,7 @@ class FakeStore:
         self._history: dict[str, list[HistoryEntry]] = {}
         self._cache: dict[str, tuple[str, datetime]] = {}
         self._ticks: dict[tuple[str, int], datetime] = {}
-        self._owed: dict[str, str] = {}
+        self._owed: dict[tuple[str, str], str] = {}  # (topic, env key)
         self._data = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._holders: dict[str, FakeHeldLock] = {}
@@ -242,28 +242,30 @@ class FakeStore:
             if row is not None:
                 self._set(env_key, replace(row, announcement=ref))
 
-    def owe_notice(self, env_key: str, notice: str) -> None:
+    def owe_notice(self, env_key: str, notice: str, *, topic: str = "") -> None:
         self.faults.check("owe_notice")
         with self._data:
-            self._owed[env_key] = notice
+            self._owed[topic, env_key] = notice
 
-    def owed_notice(self, env_key: str) -> str | None:
+    def owed_notice(self, env_key: str, *, topic: str = "") -> str | None:
         self.faults.check("owed_notice")
         with self._data:
-            return self._owed.get(env_key)
+            return self._owed.get((topic, env_key))
 
-    def owed_notices(self) -> dict[str, str]:
+    def owed_notices(self, *, topic: str = "") -> dict[str, str]:
         self.faults.check("owed_notices")
         with self._data:
-            return dict(self._owed)
+            return {key: notice for (owed_topic, key), notice in self._owed.items()
+                    if owed_topic == topic}
 
-    def settle_notice(self, env_key: str, notice: str) -> None:
+    def settle_notice(self, env_key: str, notice: str, *, topic: str = "") -> None:
         self.faults.check("settle_notice")
         with self._data:
-            if self._owed.get(env_key) == notice:
-                del self._owed[env_key]
+            if self._owed.get((topic, env_key)) == notice:
+                del self._owed[topic, env_key]
 
-    def mark_expiry_warned(self, env_key: str, expires_at: datetime) -> bool:
+    def mark_expiry_warned(self, env_key: str, expires_at: datetime, *, owing: str = "",
+                           topic: str = "") -> bool:
         self.faults.check("mark_expiry_warned")
         mark = expires_at.isoformat()
         with self._data:
@@ -271,6 +273,8 @@ class FakeStore:
             if row is None or row.expiry_warned == mark:
                 return False
             self._set(env_key, replace(row, expiry_warned=mark))
+            if owing:
+                self._owed[topic, env_key] = owing
             return True
 
     # -- under self._data ------------------------------------------------------------
