@@ -171,7 +171,7 @@ def test_an_undeliverable_message_to_the_author_is_never_owed_nor_repeated(
     env = Requests(core).request_up_mr(bed.project_path, 36, actor="cli:root")
     bed.gitlab.fail_next(50, 500, path_contains="/users")  # the author's e-mail: unknown now
     core.emit(NoticeKind.EXPIRING, env, "expires in 2h")
-    assert core.store.owed_notices() == {}
+    assert core.store.owed_notices(topic="expiry") == {}
     for _ in range(3):
         core.catch_up_notices()
     [announcement] = announcements(fake_slack)
