@@ -125,6 +125,9 @@ class Pipeline:
     source: str = "merge_request_event"
     created_at: str = field(default_factory=now_iso)
     updated_at: str = field(default_factory=now_iso)
+    # The MR whose pipelines list shows it (an MR pipeline: detached, merged results);
+    # None: a branch pipeline, shown by the MRs from its ref.
+    merge_request_iid: int | None = None
 
 
 @dataclass

@@ -26,6 +26,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = tuple(
         ("GET", _PROJECT + r"/merge_requests", h.list_merge_requests),
         ("GET", _MR, h.get_merge_request),
         ("GET", _PROJECT + r"/pipelines", h.list_pipelines),
+        ("GET", _MR + r"/pipelines", h.list_merge_request_pipelines),
         ("GET", _MR + r"/changes", h.get_merge_request_changes),
         ("GET", _MR + r"/diffs", h.list_merge_request_diffs),
         ("GET", _MR + r"/notes", env.list_notes),

@@ -227,13 +227,14 @@ class FakeGitLab(FakeHttpServer):
 
     def add_pipeline(
         self, project_id: int | str, *, sha: str, ref: str, status: str = "success",
-        source: str = "merge_request_event",
+        source: str = "merge_request_event", merge_request_iid: int | None = None,
     ) -> dict[str, Any]:
-        """A pipeline of the project (listed by GET /projects/:id/pipelines)."""
+        """A pipeline of the project (listed by GET /projects/:id/pipelines); with
+        ``merge_request_iid`` also one of that MR's (GET …/merge_requests/:iid/pipelines)."""
         with self._lock:
             project = self._store.project(project_id)
             pipeline = Pipeline(self._store.pipeline_ids.take(), project.id, sha, ref, status,
-                                source)
+                                source, merge_request_iid=merge_request_iid)
             self._store.pipelines[pipeline.id] = pipeline
             return self._renderer().pipeline(pipeline)
 
@@ -342,14 +343,16 @@ class FakeGitLab(FakeHttpServer):
         mr.closed_at = now_iso() if state == "closed" else None
 
     def _record_head_pipeline(self, mr: MergeRequest, head: dict[str, Any]) -> None:
-        """An MR's head pipeline is also one of the project's pipelines (same id)."""
+        """An MR's head pipeline is also one of the project's pipelines (same id) and one
+        of the MR's own. Its ``sha`` is the MR head, or for a merged-results pipeline
+        (ref ``refs/merge-requests/<iid>/merge``) the merge commit it ran on."""
         pipeline_id = int(head.get("id") or self._store.pipeline_ids.take())
         self._store.pipeline_ids.take(pipeline_id)
         head["id"] = pipeline_id
         self._store.pipelines[pipeline_id] = Pipeline(
             pipeline_id, mr.project_id, str(head.get("sha") or mr.sha),
             str(head.get("ref") or f"refs/merge-requests/{mr.iid}/head"),
-            str(head.get("status") or "success"))
+            str(head.get("status") or "success"), merge_request_iid=mr.iid)
 
     def _renderer(self, viewer_is_admin: bool = True) -> GitLabRenderer:
         web_base = self.base_url if self._server is not None else "http://gitlab.fake.invalid"

@@ -70,6 +70,23 @@ def list_pipelines(call: GitLabCall) -> Reply:
     return paginated(call, [call.render.pipeline(pipeline) for pipeline in found])
 
 
+def list_merge_request_pipelines(call: GitLabCall) -> Reply:
+    """GET /projects/:id/merge_requests/:iid/pipelines: the MR's pipelines, newest first
+    (GitLab's ``all_pipelines``: its MR pipelines — detached, merged results — and the
+    pipelines of its source branch; GitLab narrows the latter to the MR's commits, which
+    the fake does not keep). Each as GitLab's basic pipeline (id, sha, ref, status …)."""
+    project = call.project()
+    mr = call.store.merge_request(project.id, call.params["iid"])
+    found = [
+        pipeline for pipeline in call.store.pipelines.values()
+        if pipeline.project_id == project.id
+        and (pipeline.merge_request_iid == mr.iid
+             or (pipeline.merge_request_iid is None and pipeline.ref == mr.source_branch))
+    ]
+    found.sort(key=lambda pipeline: pipeline.id, reverse=True)
+    return paginated(call, [call.render.pipeline(pipeline) for pipeline in found])
+
+
 def _matches_branches_and_labels(call: GitLabCall, mr: MergeRequest) -> bool:
     source, target = call.query("source_branch"), call.query("target_branch")
     author = call.query("author_username")
