@@ -61,6 +61,18 @@ class ChangeRequest:
 
 
 @dataclass(frozen=True)
+class ChangePipeline:
+    """One pipeline of a change request. ``sha`` is the commit it ran on and built: the
+    head of the source branch, or for a merged-results pipeline (GitLab's ref
+    ``refs/merge-requests/<iid>/merge``) the merge commit of that head into the target."""
+
+    sha: str
+    ref: str
+    status: str  # the forge's own word
+    passed: bool
+
+
+@dataclass(frozen=True)
 class Shown:
     """What a review surface took of an environment."""
 

@@ -1,14 +1,16 @@
 """The forge's list of open change requests is the truth; webhooks are hints.
 
 Every full reconcile pass lists each configured project's open merge requests —
-one paginated call per project (plus, in pipeline mode, one page of its
-successful pipelines) — and records the requests that list implies:
+one paginated call per project — and records the requests that list implies:
 
 - an open MR the trigger rules want and no environment has → up (a lost open
   webhook costs latency, never correctness);
 - an active MR environment whose MR no longer wants one (label removed, marked
   draft) → down, unless a person brought it up by hand (``Desired.manual``);
 - a new head commit (push mode; pipeline mode once its pipeline passed) → up;
+  in pipeline mode what passed is the MR's own answer (``bot.engine.pipelines``),
+  asked only while the record does not already show it, and remembered per head
+  (a "not yet" for ``pipeline_recheck``), so a settled pass asks nothing per MR;
 - an active MR environment whose MR is not in the open list → its state is read
   once: closed or merged → down; merging (GitLab's ``locked``) or open → kept.
 
@@ -34,6 +36,7 @@ from bot.domain.changes import ChangeRequest
 from bot.domain.errors import PreviewError
 from bot.domain.model import Desired, EndKind, Environment, is_active, short_sha
 from bot.engine.passes import PassContext
+from bot.engine.pipelines import passed_sha
 from bot.engine.requests import Requests
 
 log = logging.getLogger("previewbot.discovery")
@@ -67,6 +70,7 @@ class Discovery:
         self.ctx = ctx
         self.core = requests.core
         self._answer_ttl = self.core.settings.forge.answer_cache_ttl.total_seconds()
+        self._recheck = self.core.settings.forge.pipeline_recheck.total_seconds()
 
     def run(self, records: Iterable[Environment]) -> Discovered:
         if self.core.forge is None:
@@ -95,14 +99,12 @@ class Discovery:
                  mine: list[Environment]) -> list[tuple[Finding, str]]:
         source = self.core.source(project.path)
         open_mrs = source.open_change_requests(project.id or project.path)
-        passed = (source.passed_commits(project.id or project.path)
-                  if project.deploy_on == "pipeline" and open_mrs else frozenset())
         project_ids = {mr.project_id for mr in open_mrs} or {e.desired.project_id for e in mine}
         by_iid = {e.desired.mr_iid: e for e in mine if e.desired.project_id in project_ids}
         results: list[tuple[Finding, str]] = []
         for mr in open_mrs:
             try:
-                result = self._open_mr(project, mr, by_iid.get(mr.iid), passed)
+                result = self._open_mr(project, mr, by_iid.get(mr.iid))
             except PreviewError as error:  # one MR (capacity, a stranger's namespace)
                 log.warning("%s!%d: %s", project.path, mr.iid, error)
                 continue
@@ -121,24 +123,28 @@ class Discovery:
         return results
 
     def _open_mr(self, project: ProjectConfig, mr: ChangeRequest,
-                 env: Environment | None, passed: frozenset[str]) -> tuple[Finding, str] | None:
+                 env: Environment | None) -> tuple[Finding, str] | None:
         label = f"{project.path}!{mr.iid}"
-        sha = _deployable_sha(project, mr, passed)
         if env is not None and is_active(env):
             if not project.trigger.wants(mr) and not env.desired.manual:
                 reason = drift_trigger_lost(mr.iid)
                 return self._down(env, label, reason, EndKind.TRIGGER_LOST,
                                   unless=_changed_since(env.desired, mr))
+            sha = self._deployable_sha(project, mr, env.desired.sha)
             if sha and sha != env.desired.sha:
                 reason = discovery_new_head(short_sha(env.desired.sha), short_sha(sha))
                 return self._up(project, mr, sha, label, reason)
             return None
-        if not sha or not project.trigger.wants(mr):
+        if not mr.sha or not project.trigger.wants(mr):
             return None
         if not self._paths_match(project, mr):
             return None
         # Only a creation needs the default branch (GitOps owns it): read it lazily, cached.
         if mr.source_branch == self.core.project_info(project).default_branch:
+            return None
+        # Last: in pipeline mode the answer may cost a call, and a "not yet" is short-lived.
+        sha = self._deployable_sha(project, mr, "")
+        if not sha:
             return None
         if env is not None:  # ended: on purpose (stays down for this commit) or not
             kind = env.desired.end_kind(self.core.clock.now())
@@ -180,6 +186,37 @@ class Discovery:
                                                  kind=kind, unless=unless)
         return (finding, env.key) if done is not None else None
 
+    def _deployable_sha(self, project: ProjectConfig, mr: ChangeRequest, deployed: str) -> str:
+        """The head in push mode; in pipeline mode what the MR's newest passed pipeline
+        of its head built (``bot.engine.pipelines``), "" while none passed. ``deployed``:
+        the active environment's sha ("" for none).
+
+        The listing shows no pipeline, so the answer costs a read of the MR (and of its
+        pipelines when its head pipeline has not passed). It is asked only when not
+        already known: the environment is at the head (a branch or MR pipeline of it
+        passed, or it was deployed by hand), or at what was last learnt for this head
+        (a merged-results pipeline's merge commit). A "not yet" is believed for
+        ``pipeline_recheck``: an active environment stays where it is meanwhile, a
+        creation waits (the Pipeline Hook normally comes first)."""
+        if not mr.sha:
+            return ""
+        if project.deploy_on != "pipeline" or deployed == mr.sha:
+            return mr.sha
+        cache_key = f"pipeline:{mr.project_id}:{mr.iid}:{mr.sha}"
+        known = self.core.store.cached(cache_key)
+        # Known unless the environment moved on since (a hook deployed a newer
+        # merged-results pipeline of this head): then ask again.
+        if known is not None and (not known or not deployed or known == deployed):
+            return known
+        source = self.core.source(project.path)
+        current = source.change_request(mr.project_id, mr.iid)
+        if current.sha != mr.sha:  # pushed since the listing: the next pass sees it
+            return ""
+        sha = passed_sha(source, current)
+        if not self.ctx.dry_run:  # a dry run writes nothing, not even a cache
+            self.core.store.cache(cache_key, sha, self._answer_ttl if sha else self._recheck)
+        return sha
+
     def _paths_match(self, project: ProjectConfig, mr: ChangeRequest) -> bool:
         """``trigger.paths`` needs the MR's diff: asked once per commit, then remembered."""
         if not project.trigger.paths:
@@ -218,16 +255,6 @@ def _changed_since(planned: Desired, mr: ChangeRequest) -> Callable[[Desired], b
                  and current.source_updated_at > mr.updated_at)
         return current.manual or newer or current.sha != planned.sha
     return moved
-
-
-def _deployable_sha(project: ProjectConfig, mr: ChangeRequest,
-                    passed: frozenset[str]) -> str:
-    """The head in push mode; in pipeline mode only once a pipeline of it passed."""
-    if not mr.sha:
-        return ""
-    if project.deploy_on == "pipeline" and mr.sha not in passed:
-        return ""
-    return mr.sha
 
 
 # --- texts: why reconcile acts on what it found (the reasons it gives) --------

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from bot.cluster.helm import Release
 from bot.cluster.kube import NamespaceRecord, WorkloadStatus
 from bot.config import Config
-from bot.domain.changes import ChangeRequest, Shown, SourceProject
+from bot.domain.changes import ChangePipeline, ChangeRequest, Shown, SourceProject
 from bot.domain.events import Ignored, Intent
 from bot.domain.model import Desired, Environment, HistoryEntry, Observed
 
@@ -43,8 +43,9 @@ class ChangeSource(Protocol):
         """Open change requests whose source branch is ``source_branch``."""
         ...
 
-    def passed_commits(self, project: str | int) -> frozenset[str]:
-        """Commits of the project's newest passed pipelines (a bounded window)."""
+    def change_pipelines(self, project_id: int, iid: int) -> tuple[ChangePipeline, ...]:
+        """The change request's own pipelines, newest first (a bounded window);
+        PermanentError when the change request is unknown."""
         ...
 
     def changed_paths(self, project_id: int, iid: int) -> tuple[str, ...]:

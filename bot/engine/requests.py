@@ -32,6 +32,8 @@ from bot.engine.converge import write_annotations
 from bot.engine.core import Core
 from bot.engine.identity import Identities
 from bot.engine.notify import NoticeKind
+from bot.engine.pipelines import passed_sha
+from bot.engine.ports import ChangeSource
 
 CAPACITY_LOCK = "_capacity"  # not a valid ENV key (leading "_"), so it never clashes
 _KEY_ATTEMPTS = 3  # a lost race for a free key is retried at once, this many times
@@ -114,7 +116,7 @@ class Requests:
             raise PermanentError(mr_not_open(project.path, iid, mr.state))
         if mr.source_branch == info.default_branch:
             raise PermanentError(default_branch_refused(project.path, mr.source_branch))
-        sha = sha or _deployable_head(project, mr)
+        sha = sha or _deployable_head(project, mr, self.core.source(project.path))
         branch = mr.source_branch
 
         def asked(key: str) -> Desired:
@@ -395,13 +397,15 @@ class Requests:
         write_annotations(self.core, env)
 
 
-def _deployable_head(project: ProjectConfig, mr: ChangeRequest) -> str:
-    """The MR's head — in pipeline mode only once its pipeline passed (before that
-    its image may not exist); the Pipeline Hook deploys it when it does."""
+def _deployable_head(project: ProjectConfig, mr: ChangeRequest, source: ChangeSource) -> str:
+    """The MR's head — in pipeline mode what its passed pipeline of the head built
+    (``bot.engine.pipelines``; before one passed its image may not exist); the
+    Pipeline Hook deploys it when it does."""
     if project.deploy_on != "pipeline":
         return mr.sha
-    if mr.head_pipeline_passed and mr.head_pipeline_sha:
-        return mr.head_pipeline_sha
+    sha = passed_sha(source, mr)
+    if sha:
+        return sha
     raise PermanentError(waiting_for_pipeline(mr.iid, mr.sha, mr.head_pipeline_status))
 
 

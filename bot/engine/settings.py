@@ -71,6 +71,11 @@ class ForgeSettings:
     """How long costly answers per head commit are remembered (a change's paths match
     the trigger; the commit its note says it ended at)."""
 
+    pipeline_recheck: timedelta = timedelta(minutes=5)
+    """How long "no pipeline of this head passed yet" is believed before the change
+    request is asked again (``deploy_on: pipeline``: the Pipeline Hook normally says so
+    first; this bounds what a lost one costs, and what a waiting MR costs a pass)."""
+
     max_review_attempts: int = 5
     """Passes that try to bring the review surface up to date before giving up on it."""
 

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 from gitlab.exceptions import GitlabCreateError, GitlabError, GitlabGetError
 from gitlab.v4.objects import Project, ProjectEnvironment, ProjectMergeRequestNote
 
-from bot.domain.changes import ChangeRequest, ChangeState, SourceProject
+from bot.domain.changes import ChangePipeline, ChangeRequest, ChangeState, SourceProject
 from bot.domain.errors import PermanentError
 from bot.gitlab.hooks.fields import parse_gitlab_time
 from bot.gitlab.rest import PER_PAGE, RestClient
@@ -86,14 +85,13 @@ class GitLab:
                 state="opened", iterator=True)
             return [_mr_info(int(mr.attributes["project_id"]), mr.attributes) for mr in found]
 
-    def passed_commits(self, project: str | int) -> frozenset[str]:
-        """Commits of the project's newest successful pipelines (one page of 100)."""
-        path = f"/projects/{_encoded(project)}/pipelines"
-        with self._rest.guard("listing the pipelines of", _project_name(project)):
-            found = self._rest.http_list(path, status="success", per_page=PER_PAGE,
-                                         get_all=False)
-        return frozenset(str(item["sha"]) for item in found
-                         if isinstance(item, dict) and item.get("sha"))
+    def change_pipelines(self, project_id: int, iid: int) -> tuple[ChangePipeline, ...]:
+        """The MR's newest 100 pipelines, newest first (GET …/merge_requests/:iid/pipelines,
+        one page): its MR pipelines (detached, merged results) and its branch's."""
+        with self._rest.guard("listing the pipelines of", _mr_name(project_id, iid)):
+            found = self._project(project_id).mergerequests.get(iid, lazy=True).pipelines.list(
+                per_page=PER_PAGE, get_all=False)
+        return tuple(_pipeline(p.attributes) for p in found if p.attributes.get("sha"))
 
     def mr_note(self, project_id: int, iid: int, markers: list[str]) -> str | None:
         """The body of our oldest note with any of ``markers`` on the MR (one listing),
@@ -287,10 +285,6 @@ def _timestamp(value: Any) -> datetime | None:
         return None
 
 
-def _encoded(project: str | int) -> str:
-    return str(project) if isinstance(project, int) else quote(project, safe="")
-
-
 def _project_name(path_or_id: str | int) -> str:
     return f"project {path_or_id}" if isinstance(path_or_id, int) else f"project {path_or_id!r}"
 
@@ -318,6 +312,12 @@ def _mr_info(project_id: int, a: dict[str, Any]) -> ChangeRequest:
         head_pipeline_status=str(pipeline.get("status") or ""),
         head_pipeline_passed=pipeline.get("status") == "success",
     )
+
+
+def _pipeline(a: dict[str, Any]) -> ChangePipeline:
+    status = str(a.get("status") or "")
+    return ChangePipeline(sha=str(a["sha"]), ref=str(a.get("ref") or ""), status=status,
+                          passed=status == "success")
 
 
 def _state(value: object) -> ChangeState:

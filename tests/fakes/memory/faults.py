@@ -4,6 +4,7 @@ elsewhere just before one (a race, made deterministic)."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable
 
 from bot.domain.errors import PreviewError
@@ -18,6 +19,7 @@ class Faults:
         self._armed: dict[str, list[PreviewError]] = {}
         self._before: dict[str, list[Callable[[], None]]] = {}
         self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()  # every checked call, by method name
 
     def fail(self, method: str, error: PreviewError, *, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` raise ``error``."""
@@ -40,6 +42,7 @@ class Faults:
 
     def check(self, method: str) -> None:
         with self._lock:
+            self.calls[method] += 1
             pending = self._armed.get(method)
             error = pending.pop(0) if pending else None
             hooks = self._before.get(method)

@@ -7,7 +7,7 @@ import threading
 from dataclasses import replace
 
 from bot.config import Config
-from bot.domain.changes import ChangeRequest, ChangeState, SourceProject
+from bot.domain.changes import ChangePipeline, ChangeRequest, ChangeState, SourceProject
 from bot.domain.errors import PermanentError
 from bot.domain.events import Ignored, Intent
 from bot.engine.ports import ChangeSource, ReviewSurface
@@ -21,7 +21,8 @@ class FakeChangeSource:
         self.projects: dict[int, SourceProject] = {}
         self.changes: dict[tuple[int, int], ChangeRequest] = {}
         self.paths: dict[tuple[int, int], tuple[str, ...]] = {}
-        self.passed: dict[int, frozenset[str]] = {}
+        # (project id, iid) -> the change request's pipelines, newest first
+        self.pipelines: dict[tuple[int, int], tuple[ChangePipeline, ...]] = {}
         self.branches: dict[tuple[int, str], str] = {}  # (project id, branch) -> head commit
         self.maintainer_names: dict[int, set[str]] = {}
         self.former_paths: dict[str, int] = {}  # a renamed project's old path -> its id
@@ -51,11 +52,12 @@ class FakeChangeSource:
         return [_listed(c) for c in self._changes(project_id)
                 if _listed_open(c) and c.source_branch == source_branch]
 
-    def passed_commits(self, project: str | int) -> frozenset[str]:
-        self.faults.check("passed_commits")
-        project_id = self._project(project).id
+    def change_pipelines(self, project_id: int, iid: int) -> tuple[ChangePipeline, ...]:
+        self.faults.check("change_pipelines")
         with self._lock:
-            return self.passed.get(project_id, frozenset())
+            if (project_id, iid) not in self.changes:  # as the forge says
+                raise PermanentError(f"change request !{iid} of project {project_id} not found")
+            return self.pipelines.get((project_id, iid), ())
 
     def changed_paths(self, project_id: int, iid: int) -> tuple[str, ...]:
         self.faults.check("changed_paths")

@@ -8,7 +8,7 @@ from typing import Any
 import gitlab
 import pytest
 
-from bot.domain.changes import ChangeRequest, ChangeState, SourceProject
+from bot.domain.changes import ChangePipeline, ChangeRequest, ChangeState, SourceProject
 from bot.domain.errors import AccessError, PermanentError, TemporaryError
 from bot.engine.ports import ChangeSource
 from bot.gitlab.client import GitLab
@@ -318,15 +318,39 @@ def test_open_merge_requests_are_listed_in_pages_of_100(fake_gitlab: FakeGitLab)
     assert (mr.project_id, mr.sha, mr.source_branch) == (42, f"{8:040d}", "f-8")
 
 
-def test_passed_commits_are_one_page_of_the_newest(fake_gitlab: FakeGitLab) -> None:
+def test_a_merge_requests_pipelines_are_its_own_newest_first_in_one_page(
+        fake_gitlab: FakeGitLab) -> None:
     adapter = _seed(fake_gitlab)
-    fake_gitlab.add_pipeline(42, sha="a" * 40, ref="refs/merge-requests/7/head")
-    fake_gitlab.add_pipeline(42, sha="b" * 40, ref="f-1", status="failed")
-    fake_gitlab.add_pipeline(42, sha="c" * 40, ref="f-2", status="running")
+    fake_gitlab.update_merge_request(42, 7, head_pipeline={  # a merged-results pipeline
+        "sha": "e" * 40, "ref": "refs/merge-requests/7/merge", "status": "running"})
+    fake_gitlab.add_pipeline(42, sha=SHA, ref="feat/login", status="success", source="push")
+    fake_gitlab.add_pipeline(42, sha="c" * 40, ref="other", status="success", source="push")
+    for n in range(120):  # more than a page of the MR's own
+        fake_gitlab.add_pipeline(42, sha=f"{n:040d}", ref="refs/merge-requests/7/head",
+                                 status="failed", merge_request_iid=7)
 
-    assert adapter.passed_commits(42) == frozenset({"a" * 40})
-    [call] = fake_gitlab.find_requests("GET", "/pipelines")
-    assert call.query["status"] == ["success"]
+    before = len(fake_gitlab.requests)
+    found = adapter.change_pipelines(42, 7)
+
+    [call] = fake_gitlab.requests[before:]
+    assert call.path == "/api/v4/projects/42/merge_requests/7/pipelines"
+    assert call.query["per_page"] == ["100"]  # one page: the newest 100
+    assert len(found) == 100 and found[0] == ChangePipeline(
+        sha=f"{119:040d}", ref="refs/merge-requests/7/head", status="failed", passed=False)
+    assert "c" * 40 not in {p.sha for p in found}  # another branch's is not the MR's
+    with pytest.raises(PermanentError):
+        adapter.change_pipelines(42, 99)
+
+
+def test_the_head_pipeline_of_a_single_read_may_be_a_merged_results_one(
+        fake_gitlab: FakeGitLab) -> None:
+    adapter = _seed(fake_gitlab)
+    fake_gitlab.update_merge_request(42, 7, head_pipeline={
+        "sha": "e" * 40, "ref": "refs/merge-requests/7/merge", "status": "success"})
+    mr = adapter.change_request(42, 7)
+    assert (mr.sha, mr.head_pipeline_sha, mr.head_pipeline_passed) == (SHA, "e" * 40, True)
+    [listed] = adapter.open_change_requests(42)
+    assert listed.head_pipeline_sha == "" and not listed.head_pipeline_passed
 
 # --- the MR note -----------------------------------------------------------------------
 def _post_notes(fake: FakeGitLab, token: str, bodies: list[str]) -> None:

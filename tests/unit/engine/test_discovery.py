@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.domain.changes import ChangeState
+from bot.domain.changes import ChangePipeline, ChangeState
 from bot.domain.errors import TemporaryError
 from bot.domain.model import EndKind, Status
 from tests.unit.engine.conftest import (
@@ -17,6 +17,7 @@ from tests.unit.engine.conftest import (
     PROJECT_PATH,
     SHA1,
     SHA2,
+    SHA3,
     Engine,
     build_engine,
     change,
@@ -62,17 +63,44 @@ def _ended_then_pushed(e: Engine) -> None:
     _open(e, sha=SHA2)
 
 
+MERGE = "e" * 40  # a merged-results pipeline's commit: the head SHA1 merged into main
+
+
+def passed(sha: str = SHA1) -> dict[str, Any]:
+    """A change request's fields when its head pipeline passed on ``sha``."""
+    return {"head_pipeline_sha": sha, "head_pipeline_status": "success",
+            "head_pipeline_passed": True}
+
+
+def pipeline(sha: str, status: str = "success", ref: str = "feature-x") -> ChangePipeline:
+    return ChangePipeline(sha=sha, ref=ref, status=status, passed=status == "success")
+
+
 def _pipeline_passed(e: Engine) -> None:
-    e.source.put_change(change())
-    e.source.passed[PROJECT_ID] = frozenset({SHA1})
+    e.source.put_change(change(**passed()))  # the listing does not show it; a read does
 
 
 def _pipeline_up_then_pushed(e: Engine) -> None:
-    e.source.put_change(change(head_pipeline_sha=SHA1, head_pipeline_status="success",
-                               head_pipeline_passed=True))
+    e.source.put_change(change(**passed()))
     e.requests.request_up_mr(PROJECT_PATH, 7, actor="alice")
-    e.source.passed[PROJECT_ID] = frozenset({SHA1})
     e.source.put_change(change(sha=SHA2))  # its pipeline has not passed yet
+
+
+def _merged_results_passed(e: Engine) -> None:
+    e.source.put_change(change(**passed(MERGE)))
+
+
+def _head_pipeline_rerunning_an_earlier_one_passed(e: Engine) -> None:
+    e.source.put_change(change(head_pipeline_sha=SHA1, head_pipeline_status="running"))
+    e.source.pipelines[(PROJECT_ID, 7)] = (pipeline(SHA1, "running"), pipeline(SHA1))
+
+
+def _only_an_older_heads_merged_results_passed(e: Engine) -> None:
+    e.source.put_change(change(head_pipeline_sha=MERGE, head_pipeline_status="failed"))
+    # the list names a merge commit, not the head it merged: it cannot vouch for SHA1
+    e.source.pipelines[(PROJECT_ID, 7)] = (
+        pipeline(MERGE, "failed", ref="refs/merge-requests/7/merge"),
+        pipeline(SHA3, ref="refs/merge-requests/7/merge"))
 
 
 @dataclass(frozen=True)
@@ -106,6 +134,14 @@ CASES = {
         _pipeline_passed, ["up"], doc=config_doc(deploy_on="pipeline")),
     "pipeline mode, new head not passed yet: kept at the old": Case(
         _pipeline_up_then_pushed, [], doc=config_doc(deploy_on="pipeline")),
+    "pipeline mode, merged-results pipeline passed: up at its merge commit": Case(
+        _merged_results_passed, ["up"], sha=MERGE, doc=config_doc(deploy_on="pipeline")),
+    "pipeline mode, head pipeline re-running, an earlier one of the head passed: up": Case(
+        _head_pipeline_rerunning_an_earlier_one_passed, ["up"],
+        doc=config_doc(deploy_on="pipeline")),
+    "pipeline mode, only a merged-results pipeline of unknown head passed: nothing": Case(
+        _only_an_older_heads_merged_results_passed, [], present=None,
+        doc=config_doc(deploy_on="pipeline")),
     "not listed, closed: down": Case(
         lambda e: _up(e, state=ChangeState.CLOSED), ["down"], present=False,
         down_kind=EndKind.MR_CLOSED.value),
@@ -171,3 +207,86 @@ def test_a_ttl_still_applies_while_the_forge_cannot_list() -> None:
     result = e.reconcile()
     assert [a.kind.value for a in result.plan.actions] == ["delete"]
     assert e.env(KEY).observed.status is Status.TEARING_DOWN
+
+
+# --- pipeline mode: what a pass asks GitLab -------------------------------------------
+PIPELINE = config_doc(deploy_on="pipeline")
+
+
+def asked(e: Engine) -> tuple[int, int]:
+    """Reads of a change request and of its pipelines so far."""
+    return e.source.faults.calls["change_request"], e.source.faults.calls["change_pipelines"]
+
+
+def test_a_settled_merged_results_environment_costs_no_call_per_pass() -> None:
+    e = build_engine(PIPELINE)
+    _merged_results_passed(e)
+    assert [f.kind for f in e.discover(e.store.all()).findings] == ["up"]
+    assert e.env(KEY).desired.sha == MERGE
+    before = asked(e)
+    for _ in range(3):
+        assert e.discover(e.store.all()).findings == ()
+    assert asked(e) == before  # what was learnt for this head is remembered
+
+
+def test_an_environment_at_the_head_costs_no_call() -> None:
+    e = build_engine(PIPELINE)
+    _pipeline_passed(e)
+    e.requests.request_up_mr(PROJECT_PATH, 7, actor="alice")  # at SHA1, its pipeline's
+    before = asked(e)
+    assert e.discover(e.store.all()).findings == ()
+    assert asked(e) == before
+
+
+def test_not_yet_is_believed_for_the_recheck_time_then_asked_again() -> None:
+    e = build_engine(PIPELINE)
+    e.source.put_change(change(head_pipeline_sha=SHA1, head_pipeline_status="running"))
+    assert e.discover(e.store.all()).findings == ()
+    assert asked(e) == (1, 1)
+    e.source.put_change(change(**passed()))  # it passed; its Pipeline Hook was lost
+    assert e.discover(e.store.all()).findings == ()  # believed: no call
+    assert asked(e) == (1, 1)
+    e.clock.advance(e.core.settings.forge.pipeline_recheck)
+    assert [f.kind for f in e.discover(e.store.all()).findings] == ["up"]
+    assert asked(e) == (2, 1) and e.env(KEY).desired.sha == SHA1
+
+
+def test_a_newer_merged_results_pipeline_the_hook_deployed_is_not_undone() -> None:
+    e = build_engine(PIPELINE)
+    _merged_results_passed(e)
+    e.discover(e.store.all())  # up at MERGE, remembered for the head SHA1
+    newer = "f" * 40  # main moved; a new merged-results pipeline of the same head passed
+    e.source.put_change(change(**passed(newer)))
+    e.requests.request_up_mr(PROJECT_PATH, 7, actor="gitlab:alice", sha=newer)  # its hook
+    assert e.discover(e.store.all()).findings == ()  # asked once, not moved back to MERGE
+    assert e.env(KEY).desired.sha == newer
+    before = asked(e)
+    assert e.discover(e.store.all()).findings == ()
+    assert asked(e) == before
+
+
+def test_a_push_between_the_listing_and_the_read_waits_for_the_next_pass() -> None:
+    e = build_engine(PIPELINE)
+    e.source.put_change(change(**passed()))
+    e.source.faults.before("change_request",
+                           lambda: e.source.put_change(change(sha=SHA2, **passed(SHA2))))
+    # the head pipeline read is SHA2's, not the listed SHA1's: nothing, nothing remembered
+    assert e.discover(e.store.all()).findings == ()
+    assert [f.kind for f in e.discover(e.store.all()).findings] == ["up"]
+    assert e.env(KEY).desired.sha == SHA2
+
+
+def test_a_dry_run_asks_but_remembers_nothing() -> None:
+    e = build_engine(PIPELINE)
+    _merged_results_passed(e)
+    assert [f.kind for f in e.discover(e.store.all(), dry_run=True).findings] == ["up"]
+    assert [f.kind for f in e.discover(e.store.all(), dry_run=True).findings] == ["up"]
+    assert asked(e) == (2, 0) and e.store.all() == []
+
+
+def test_up_by_a_person_in_pipeline_mode_takes_an_earlier_passed_pipeline_of_the_head(
+        ) -> None:
+    e = build_engine(PIPELINE)
+    _head_pipeline_rerunning_an_earlier_one_passed(e)
+    env = e.requests.request_up_mr(PROJECT_PATH, 7, actor="alice", manual=True)
+    assert env.desired.sha == SHA1
