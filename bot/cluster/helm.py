@@ -50,13 +50,38 @@ log = logging.getLogger("previewbot.helm")
 HISTORY_MAX = 5
 LIST_MAX = 100_000  # `--max 0` means "the storage default", not "everything"
 GOOD = ("deployed", "superseded")
-_TEMPORARY = ("another operation (install/upgrade/rollback) is in progress",
-              "connection refused", "connection reset", "i/o timeout", "no route to host",
-              "context deadline exceeded", "context canceled", "timed out", "tls handshake",
-              "kubernetes cluster unreachable", "unable to handle the request",
-              "too many requests", "etcdserver", "the object has been modified", "unexpected eof")
+# Errors of the cluster's state or of the network between, never of the inputs: retried
+# with backoff (the pass tries a FAILED environment again), not left for a new commit.
+# Lowercase substrings of Helm's stderr (see `classify` for the order they are tried in).
+TRANSIENT_PATTERNS = (
+    # an admission webhook that cannot be called (an ingress controller rolling out, its
+    # Service without endpoints): not a webhook that *denied* the object, which is final
+    "failed calling webhook",
+    "no endpoints available for service",
+    "http2: client connection lost",
+    "client.timeout exceeded",  # Go's HTTP client timeout
+    "net/http: request canceled",
+    "no such host",  # DNS
+    "etcdserver: request timed out",
+    "etcdserver: leader changed",
+    "connection refused",
+    "connection reset",
+    "i/o timeout",
+    "tls handshake",  # "TLS handshake timeout"
+    "no route to host",
+    "unexpected eof",
+    "kubernetes cluster unreachable",
+    "the server is currently unable to handle the request",  # 503
+    "unable to return a response in the time allotted",  # 504
+    "too many requests",
+    "the object has been modified",
+    "another operation (install/upgrade/rollback) is in progress",
+    "context canceled",
+)
 # Helm's own --timeout ran out (a hook or a wait): worth a few retries, not forever.
 _TIMED_OUT = ("timed out waiting for the condition", "context deadline exceeded")
+# Anything else that timed out (not Helm's own --timeout, matched above): transient.
+_OTHER_TIMEOUT = "timed out"
 _ACCESS_DENIED = (" is forbidden: ", "unauthorized", "you must be logged in to the server")
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 # Characters YAML does not accept raw inside a quoted scalar (or reads as line breaks).
@@ -256,7 +281,7 @@ class Helm:
             return out
         if "release: not found" in err:
             return None
-        raise _error(what, err)
+        raise classify(what, err)
 
 
 def plan_recovery(history: Sequence[Release]) -> tuple[str, int | None]:
@@ -319,7 +344,10 @@ def _finish(process: subprocess.Popen[str], argv: list[str],
     return process.returncode, out, err
 
 
-def _error(what: str, stderr: str) -> TemporaryError | PermanentError:
+def classify(what: str, stderr: str) -> TemporaryError | PermanentError:
+    """Helm's failure as the error the engine acts on: refused credentials, a transient
+    error of the cluster or network (retried with backoff), Helm's own timeout (a few
+    retries), else permanent (only a new input fixes it: the chart, values, a commit)."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     tail = "\n".join(lines[-5:])[-1500:] or "(no output on stderr)"
     message = f"{what} failed: {tail}"
@@ -328,9 +356,12 @@ def _error(what: str, stderr: str) -> TemporaryError | PermanentError:
     if any(marker in lowered for marker in _ACCESS_DENIED):
         return AccessError(f"{message} — check the bot's credentials and RBAC permissions",
                            delay=60.0)
+    # A webhook or API call that timed out says so too: the transient table goes first.
+    if any(marker in lowered for marker in TRANSIENT_PATTERNS):
+        return TemporaryError(message, delay=10.0)
     if any(marker in lowered for marker in _TIMED_OUT):
         return StepTimeoutError(message, delay=30.0)
-    if any(marker in lowered for marker in _TEMPORARY):
+    if _OTHER_TIMEOUT in lowered:
         return TemporaryError(message, delay=10.0)
     return PermanentError(message)
 
