@@ -122,6 +122,10 @@ class Observed:
     # whose answer is lost to a timeout still made it): see GitLab.ensure_environment.
     review_create_started_at: datetime | None = None
     timeouts: int = 0  # Helm hook/wait timeouts in a row (see bot.engine.reconcile)
+    # A FAILED environment whose cause was temporary (the cluster, the network) is tried
+    # again with the same inputs from then on; None: only a new input retries it.
+    retry_at: datetime | None = None
+    failures: int = 0  # temporary failures in a row (the backoff's exponent)
     review_attempts: int = 0  # passes in a row the forge did not take the sync
     updated_at: datetime | None = None
 

@@ -91,10 +91,10 @@ def plan_one(snap: Snapshot, now: datetime) -> Action | None:
     if snap.namespace_phase == "Terminating":
         return Action(ActionKind.BLOCKED, key, "namespace is still terminating; "
                                                "will deploy when it is gone")
-    return _plan_present(snap)
+    return _plan_present(snap, now)
 
 
-def _plan_present(snap: Snapshot) -> Action | None:
+def _plan_present(snap: Snapshot, now: datetime) -> Action | None:
     key, observed = snap.env.key, snap.env.observed
     if not snap.wanted_hash:
         return Action(ActionKind.BLOCKED, key, f"project {snap.env.desired.project_path} "
@@ -106,7 +106,12 @@ def _plan_present(snap: Snapshot) -> Action | None:
         return Action(ActionKind.UPDATE, key, f"release stuck in {snap.release_status} "
                                               "(interrupted); recover and redeploy")
     if observed.status is Status.FAILED and observed.deployed_hash == snap.wanted_hash:
-        # same inputs failed before; a new sha or an explicit up retries
+        # The same inputs failed before. A temporary cause (the cluster, the network) is
+        # tried again once its backoff passed; any other waits for a new sha, a config
+        # change or an explicit up.
+        if observed.retry_at is not None and now >= observed.retry_at:
+            return Action(ActionKind.UPDATE, key, "retrying after a temporary failure "
+                                                  f"({observed.failures} in a row)")
         return _annotations_sync(snap)
     if snap.deployed_hash != snap.wanted_hash:
         return Action(ActionKind.UPDATE, key, _change_reason(snap))

@@ -56,8 +56,9 @@ def deploy(core: Core, env: Environment, run: Run) -> Environment:
     values, wanted_hash = core.wanted(env)
     namespace, release = namespace_for(env.desired), release_for(env.desired)
     run.fence()
+    # A retry after a temporary failure is under way: its time to retry is used up.
     env = core.save(env, Status.DEPLOYING, f"deploying {short_sha(env.desired.sha)}",
-                    step_started_at=core.clock.now())
+                    step_started_at=core.clock.now(), retry_at=None)
     core.emit(NoticeKind.DEPLOYING, env)
     run.say(f"namespace {namespace}")
     before = _ensure_namespace(core, env, namespace, run)
@@ -142,7 +143,7 @@ def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_has
     run.fence()
     env = core.save(env, Status.READY, "", url=url, deployed_sha=env.desired.sha,
                     deployed_hash=wanted_hash, last_deploy_at=core.clock.now(),
-                    helm_revision=revision, timeouts=0)
+                    helm_revision=revision, timeouts=0, retry_at=None, failures=0)
     core.emit(NoticeKind.READY, env)
     run.say(f"ready: {url}")
     return review.show_ready(core, env, wanted_hash)
@@ -151,8 +152,9 @@ def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_has
 def _failed(core: Core, env: Environment, reason: str, wanted_hash: str,
             run: Run) -> Environment:
     run.fence()
+    # Not ready, or the smoke check failed: only a new input retries it (not a backoff).
     env = core.save(env, Status.FAILED, reason, deployed_hash=wanted_hash,
-                    deployed_sha=env.desired.sha)
+                    deployed_sha=env.desired.sha, retry_at=None, failures=0)
     core.emit(NoticeKind.FAILED, env, reason)
     review.tell_failed(core, env)
     return env

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot import metrics
 from bot.cluster.kube import NamespaceRecord
@@ -426,6 +426,24 @@ class Reconciler:
                     max_timeouts, error)
         return Outcome(action, False, str(error), retry_after=error.delay)
 
+    def _retry_later(self, action: Action, converged: Environment,
+                     error: TemporaryError) -> Outcome:
+        """A deploy that failed for a temporary reason (a webhook without endpoints, a
+        lost connection, the API server busy) is FAILED and says when it is tried again:
+        the same inputs, after a backoff that doubles with each failure in a row (at most
+        ``retry_max``). The worker checks again then; so does any pass after it."""
+        current = self.core.store.get(action.env_key)
+        failures = (current.observed.failures if current is not None else 0) + 1
+        tuning = self.core.settings.deploy
+        delay = min(max(error.delay, tuning.retry_base * 2 ** min(failures - 1, 30)),
+                    tuning.retry_max)
+        retry_at = self.core.clock.now() + timedelta(seconds=delay)
+        reason = retrying(str(error), retry_at)
+        log.warning("%s of %s failed for a temporary reason (%d in a row), retried at %s: %s",
+                    action.kind, action.env_key, failures, records.rfc3339(retry_at), error)
+        self._record_failure(action, converged, reason, retry_at=retry_at, failures=failures)
+        return Outcome(action, False, reason, retry_after=delay)
+
     def _rehearse(self, action: Action, run: converge.Run) -> Outcome:
         say = run.say
         try:
@@ -464,25 +482,11 @@ class Reconciler:
                 return Outcome(action, False, fresh.reason)
             try:
                 done = self._converge(fresh, env, run, revision)
-            except StepTimeoutError as error:
-                run.fence()  # a lost lock: leave the count to its new holder
-                if self._moved(env):
-                    run.say(f"timed out ({error}); the desired state changed meanwhile: "
-                            "converging that instead")
-                    continue
-                return self._timed_out(fresh, env, error)
-            except TemporaryError:
-                raise
             except Exception as error:
-                if not isinstance(error, PreviewError):
-                    log.exception("%s of %s crashed", fresh.kind, action.env_key)
-                run.fence()
-                if self._moved(env):
-                    run.say(f"failed ({error}); the desired state changed meanwhile: "
-                            "converging that instead")
+                failed = self._failure(action, fresh, env, run, error)
+                if failed is None:
                     continue
-                self._record_failure(fresh, env, str(error))
-                return Outcome(action, False, str(error))
+                return failed
             if done.observed.status in (Status.DEPLOYING, Status.TEARING_DOWN):
                 return Outcome(action, True, done.observed.reason or done.observed.status.value,
                                retry_after=self.core.settings.deploy.recheck_delay
@@ -497,6 +501,30 @@ class Reconciler:
                 return outcome
             run.say("desired state changed meanwhile; converging again")
         return outcome
+
+    def _failure(self, action: Action, fresh: Action, env: Environment, run: converge.Run,
+                 error: Exception) -> Outcome | None:
+        """``fresh`` (planned now for ``env``) failed: its outcome, the failure recorded
+        under the lock — or None when the desired state changed meanwhile (that one is
+        converged instead, never recorded as failed untried)."""
+        timed_out = isinstance(error, StepTimeoutError)
+        if (isinstance(error, TemporaryError) and not timed_out
+                and (self.core.stopping.is_set()
+                     or fresh.kind in (ActionKind.DELETE, ActionKind.SYNC))):
+            raise error  # retried after its delay, as it stands
+        if not isinstance(error, PreviewError):
+            log.exception("%s of %s crashed", fresh.kind, action.env_key)
+        run.fence()  # a lost lock: leave the failure (and its count) to its new holder
+        if self._moved(env):
+            run.say(f"{'timed out' if timed_out else 'failed'} ({error}); the desired state "
+                    "changed meanwhile: converging that instead")
+            return None
+        if isinstance(error, StepTimeoutError):
+            return self._timed_out(fresh, env, error)
+        if isinstance(error, TemporaryError):
+            return self._retry_later(fresh, env, error)
+        self._record_failure(fresh, env, str(error))
+        return Outcome(action, False, str(error))
 
     def _moved(self, env: Environment) -> bool:
         current = self.core.store.get(env.key)
@@ -533,10 +561,12 @@ class Reconciler:
                                         revision=revision)
         return converge.deploy(self.core, env, run)
 
-    def _record_failure(self, action: Action, env: Environment, reason: str) -> None:
+    def _record_failure(self, action: Action, env: Environment, reason: str, *,
+                        retry_at: datetime | None = None, failures: int = 0) -> None:
         """FAILED with the hash of what failed (``env``, the desired state converged): the
         same inputs are not retried every pass; a new sha, a config change or an explicit
-        `up` retries. A failed teardown is not recorded as FAILED: it is retried."""
+        `up` retries — or, for a temporary cause, ``retry_at``. A failed teardown is not
+        recorded as FAILED: it is retried."""
         if action.kind is ActionKind.DELETE:
             return
         current = self.core.store.get(env.key)
@@ -544,14 +574,15 @@ class Reconciler:
             return
         failed = self.core.save(current, Status.FAILED, reason,
                                 deployed_hash=self.core.wanted(env)[1],
-                                deployed_sha=env.desired.sha)
+                                deployed_sha=env.desired.sha, retry_at=retry_at,
+                                failures=failures)
         # Told like a readiness failure (converge._failed): the announcement and the MR
         # note say why, instead of staying on "deploying".
         self.core.emit(NoticeKind.FAILED, failed, reason)
         review.tell_failed(self.core, failed)
 
 
-# --- texts: why reconcile stops retrying an environment -----------------------
+# --- texts: why reconcile stops retrying an environment, or when it retries ---
 
 
 def project_moved(old_path: str, new_path: str, env_key: str) -> str:
@@ -562,3 +593,8 @@ def project_moved(old_path: str, new_path: str, env_key: str) -> str:
 def gave_up(attempts: int, error: str) -> str:
     return (f"gave up after {attempts} attempts that ran out of time: {error} — fix the chart "
             "(a hook or readiness that never finishes), then push a commit or run up again")
+
+
+def retrying(error: str, retry_at: datetime) -> str:
+    return (f"{error} — a temporary error (the cluster or the network), not this "
+            f"environment's inputs: tried again at {retry_at:%H:%M:%S} UTC")

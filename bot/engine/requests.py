@@ -251,7 +251,8 @@ class Requests:
                 # Helm itself had failed) instead of keeping the failure. The readiness
                 # clock starts again now: the old deadline would fail it again at once.
                 observed = replace(observed, status=Status.PENDING, reason="retry requested",
-                                   timeouts=0, step_started_at=self.core.clock.now())
+                                   timeouts=0, retry_at=None, failures=0,
+                                   step_started_at=self.core.clock.now())
             recorded.append(desired)
             return Environment(desired, observed)
 

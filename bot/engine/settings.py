@@ -35,6 +35,14 @@ class DeploySettings:
     max_timeouts: int = 3
     """Helm hook/wait timeouts of one environment in a row before it ends FAILED."""
 
+    retry_base: float = 10.0
+    """Seconds until a deploy that failed for a temporary reason (a webhook without
+    endpoints, a lost connection) is tried again; doubled each failure in a row."""
+
+    retry_max: float = 15 * 60.0
+    """The longest wait between those retries: they go on until the deploy works or
+    its inputs change."""
+
 
 @dataclass(frozen=True)
 class TeardownSettings:

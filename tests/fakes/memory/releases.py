@@ -5,7 +5,8 @@ before becomes ``superseded``, the history keeps ``HISTORY_MAX`` revisions; a re
 lives in its namespace (none in a namespace that is missing or Terminating, and it goes
 with it); a pending release refuses an upgrade until ``recover_pending`` (which plans
 as Helm's adapter does, ``plan_recovery``). A failed or timed-out upgrade leaves a
-``failed`` revision and raises (``fail_next``, ``time_out_next``); a crash mid-upgrade
+``failed`` revision and raises (``fail_next``, ``fail_next_temporarily``,
+``time_out_next``); a crash mid-upgrade
 leaves it pending (``leave_pending``). Operations are instant: nothing ever runs.
 """
 
@@ -126,6 +127,13 @@ class FakeReleases:
         """The next upgrade records a failed revision and raises a PermanentError."""
         with self._lock:
             self._next_failures.append(PermanentError(f"helm upgrade failed: {reason}"))
+
+    def fail_next_temporarily(self, reason: str = "failed calling webhook") -> None:
+        """The next upgrade records a failed revision and raises a TemporaryError (the
+        cluster's state, not the inputs: a webhook without endpoints, say)."""
+        with self._lock:
+            self._next_failures.append(TemporaryError(f"helm upgrade failed: {reason}",
+                                                      delay=10.0))
 
     def time_out_next(self) -> None:
         """The next upgrade runs out of time: a failed revision and a StepTimeoutError

@@ -80,6 +80,9 @@ def test_store_encoding_round_trips() -> None:
     env = Environment(desired(), Observed(status=Status.READY, url="https://x", helm_revision=3,
                                           last_deploy_at=CREATED, updated_at=CREATED))
     assert decode_environment(encode_environment(env)) == env
+    # a failure with a temporary cause keeps when it is tried again, and how often it failed
+    failed = Environment(desired(), Observed(status=Status.FAILED, retry_at=CREATED, failures=3))
+    assert decode_environment(encode_environment(failed)) == failed
 
 
 def test_values_carry_the_preview_block_and_keep_project_values() -> None:

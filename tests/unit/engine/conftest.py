@@ -111,9 +111,11 @@ def config_doc(**project: Any) -> dict[str, Any]:
 
 
 def build_engine(doc: dict[str, Any] | None = None, *, forge: bool = True,
-                 notifier: FakeNotifier | None = None) -> Engine:
+                 notifier: FakeNotifier | None = None,
+                 deploy: DeploySettings | None = None) -> Engine:
     """An engine on fresh fakes, its clock at ``NOW``, the forge knowing the project.
-    ``notifier``: a FakeNotifier of the test's own (one that acts when told, say)."""
+    ``notifier``: a FakeNotifier of the test's own (one that acts when told, say);
+    ``deploy``: the deploy tunables, if not the defaults (with a short poll)."""
     config = load_config_text(yaml.safe_dump(doc or BASE_CONFIG), source="test.yaml")
     clock = MovableClock(NOW)
     store = FakeStore(clock=clock)
@@ -127,7 +129,7 @@ def build_engine(doc: dict[str, Any] | None = None, *, forge: bool = True,
     fake_forge = FakeForge(source, review)
     core = Core(config=config, store=store, kube=cluster, helm=helm, notifier=notifier,
                 clock=clock, forge=fake_forge if forge else None,
-                settings=EngineSettings(deploy=DeploySettings(poll_interval=0.01)))
+                settings=EngineSettings(deploy=deploy or DeploySettings(poll_interval=0.01)))
     requests = Requests(core)
     return Engine(core=core, requests=requests, reconciler=Reconciler(core),
                   intake=Intake(core, requests), store=store,
