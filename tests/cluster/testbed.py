@@ -135,6 +135,9 @@ def free_port() -> int:
 # Pods annotated with these behave like real ones that are slow or broken (kwok Stages):
 READY_AFTER = "previewbot.test/ready-after"  # e.g. "10s": Ready only after that long
 CRASH_LOOP = "previewbot.test/crash-loop"  # "true": the container keeps crashing
+# e.g. "30s": the image cannot be pulled (ImagePullBackOff) until that long after the pod
+# started, then the pod runs and is Ready (CI pushed the image late)
+IMAGE_AFTER = "previewbot.test/image-after"
 KWOK_STAGE_FILES = ("node-initialize.yaml", "node-heartbeat-with-lease.yaml", "pod-ready.yaml",
                     "pod-complete.yaml", "pod-delete.yaml")
 
@@ -168,6 +171,7 @@ conditions:
 {{ range list "PodScheduled" "Initialized" "ContainersReady" "Ready" }}
 - type: {{ . }}
   status: "True"
+  reason: null
   lastTransitionTime: {{ $now | Quote }}
 {{ end }}
 containerStatuses:
@@ -178,6 +182,33 @@ containerStatuses:
   started: true
   restartCount: 0
   state: {running: {startedAt: {{ $now | Quote }}}}
+{{ end }}
+"""
+_IMAGE_MISSING = """{{ $now := Now }}
+phase: Pending
+conditions:
+- {type: PodScheduled, status: "True", lastTransitionTime: {{ $now | Quote }}}
+- {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
+- type: ContainersReady
+  status: "False"
+  reason: ContainersNotReady
+  lastTransitionTime: {{ $now | Quote }}
+- type: Ready
+  status: "False"
+  reason: ContainersNotReady
+  lastTransitionTime: {{ $now | Quote }}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  imageID: ""
+  ready: false
+  started: false
+  restartCount: 0
+  state:
+    waiting:
+      reason: ImagePullBackOff
+      message: {{ printf "Back-off pulling image \\"%s\\"" .image | Quote }}
 {{ end }}
 """
 _CRASHING = """{{ $now := Now }}
@@ -213,12 +244,14 @@ containerStatuses:
 
 def kwok_stages(stage_dir: Path) -> list[dict[str, object]]:
     """kwok's own node and fast pod stages, with its pod-ready leaving our annotated pods
-    to the test bed's stages: Ready after a delay, or a crash loop."""
+    to the test bed's stages: Ready after a delay, a crash loop, or an image that cannot
+    be pulled at first (two chained stages: ImagePullBackOff at once, then Running and
+    Ready once the annotation's delay has passed)."""
     import yaml  # noqa: PLC0415 - the test bed's CLI starts without it otherwise
 
     stages: list[dict[str, object]] = []
-    ours = [{"key": _annotation(READY_AFTER), "operator": "DoesNotExist"},
-            {"key": _annotation(CRASH_LOOP), "operator": "DoesNotExist"}]
+    ours = [{"key": _annotation(name), "operator": "DoesNotExist"}
+            for name in (READY_AFTER, CRASH_LOOP, IMAGE_AFTER)]
     for name in KWOK_STAGE_FILES:
         stage = yaml.safe_load((stage_dir / name).read_text())
         if stage["metadata"]["name"] == "pod-ready":
@@ -226,10 +259,19 @@ def kwok_stages(stage_dir: Path) -> list[dict[str, object]]:
         stages.append(stage)
     stages.append(_pod_stage("previewbot-test-ready-after", [
         {"key": _annotation(READY_AFTER), "operator": "Exists"},
-        {"key": _annotation(CRASH_LOOP), "operator": "DoesNotExist"}], _READY_LATER,
+        {"key": _annotation(CRASH_LOOP), "operator": "DoesNotExist"},
+        {"key": _annotation(IMAGE_AFTER), "operator": "DoesNotExist"}], _READY_LATER,
         delay_from=READY_AFTER))
     stages.append(_pod_stage("previewbot-test-crash-loop", [
         {"key": _annotation(CRASH_LOOP), "operator": "In", "values": ["true"]}], _CRASHING))
+    waiting = ".status.containerStatuses.[].state.waiting.reason"
+    stages.append(_pod_stage("previewbot-test-image-missing", [
+        {"key": _annotation(IMAGE_AFTER), "operator": "Exists"},
+        {"key": ".status.containerStatuses", "operator": "DoesNotExist"}], _IMAGE_MISSING))
+    stages.append(_pod_stage("previewbot-test-image-pushed", [
+        {"key": _annotation(IMAGE_AFTER), "operator": "Exists"},
+        {"key": waiting, "operator": "In", "values": ["ImagePullBackOff"]}], _READY_LATER,
+        delay_from=IMAGE_AFTER))
     return stages
 
 
