@@ -60,6 +60,23 @@ class ChangeRequest:
     head_pipeline_passed: bool = False
 
 
+class PipelineState(StrEnum):
+    """Where a commit's pipeline stands, as far as its image is concerned."""
+
+    RUNNING = "running"  # not ended (created, pending, running, manual, …): may still push it
+    PASSED = "passed"
+    FAILED = "failed"  # ended without success (failed, canceled, skipped): no image from it
+
+
+@dataclass(frozen=True)
+class CommitPipeline:
+    """One pipeline of a commit."""
+
+    state: PipelineState
+    status: str  # the forge's own word, shown to people
+    updated_at: datetime | None  # its last change: for an ended pipeline, when it ended
+
+
 @dataclass(frozen=True)
 class ChangePipeline:
     """One pipeline of a change request. ``sha`` is the commit it ran on and built: the

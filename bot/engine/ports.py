@@ -18,7 +18,13 @@ from typing import Any, Protocol
 from bot.cluster.helm import Release
 from bot.cluster.kube import NamespaceRecord, WorkloadStatus
 from bot.config import Config
-from bot.domain.changes import ChangePipeline, ChangeRequest, Shown, SourceProject
+from bot.domain.changes import (
+    ChangePipeline,
+    ChangeRequest,
+    CommitPipeline,
+    Shown,
+    SourceProject,
+)
 from bot.domain.events import Ignored, Intent
 from bot.domain.model import Desired, Environment, HistoryEntry, Observed
 
@@ -46,6 +52,11 @@ class ChangeSource(Protocol):
     def change_pipelines(self, project_id: int, iid: int) -> tuple[ChangePipeline, ...]:
         """The change request's own pipelines, newest first (a bounded window);
         PermanentError when the change request is unknown."""
+        ...
+
+    def commit_pipelines(self, project_id: int, sha: str) -> tuple[CommitPipeline, ...]:
+        """The pipelines of commit ``sha``, newest first (a bounded window); () while the
+        forge shows none (yet)."""
         ...
 
     def changed_paths(self, project_id: int, iid: int) -> tuple[str, ...]:

@@ -24,7 +24,14 @@ from typing import Any
 from gitlab.exceptions import GitlabCreateError, GitlabError, GitlabGetError
 from gitlab.v4.objects import Project, ProjectEnvironment, ProjectMergeRequestNote
 
-from bot.domain.changes import ChangePipeline, ChangeRequest, ChangeState, SourceProject
+from bot.domain.changes import (
+    ChangePipeline,
+    ChangeRequest,
+    ChangeState,
+    CommitPipeline,
+    PipelineState,
+    SourceProject,
+)
 from bot.domain.errors import PermanentError
 from bot.gitlab.hooks.fields import parse_gitlab_time
 from bot.gitlab.rest import PER_PAGE, RestClient
@@ -35,6 +42,11 @@ _STATES = {"opened": ChangeState.OPEN, "locked": ChangeState.MERGING,
            "closed": ChangeState.CLOSED, "merged": ChangeState.MERGED}
 
 _STOPPED_STATES = frozenset({"stopped", "stopping"})
+# GitLab's pipeline statuses that ended without success; every other one but "success"
+# (created, waiting_for_resource, preparing, pending, running, manual, scheduled) may
+# still push the commit's image.
+_PIPELINE_FAILED = frozenset({"failed", "canceled", "canceling", "skipped"})
+COMMIT_PIPELINES_PAGE = 20
 # GitLab's clock against ours, when telling whether an environment was created after
 # the bot started creating it.
 CLOCK_SKEW = timedelta(seconds=30)
@@ -92,6 +104,17 @@ class GitLab:
             found = self._project(project_id).mergerequests.get(iid, lazy=True).pipelines.list(
                 per_page=PER_PAGE, get_all=False)
         return tuple(_pipeline(p.attributes) for p in found if p.attributes.get("sha"))
+
+    def commit_pipelines(self, project_id: int, sha: str) -> tuple[CommitPipeline, ...]:
+        """GET /projects/:id/pipelines?sha=…: the newest page (id descending). A listed
+        pipeline has no ``finished_at`` (only a single GET has it); an ended one's
+        ``updated_at`` is when it ended."""
+        path = f"/projects/{project_id}/pipelines"
+        with self._rest.guard("listing the pipelines of", f"commit {sha[:8]} of project "
+                                                          f"{project_id}"):
+            found = self._rest.http_list(path, sha=sha, per_page=COMMIT_PIPELINES_PAGE,
+                                         get_all=False)
+        return tuple(_commit_pipeline(item) for item in found if isinstance(item, dict))
 
     def mr_note(self, project_id: int, iid: int, markers: list[str]) -> str | None:
         """The body of our oldest note with any of ``markers`` on the MR (one listing),
@@ -318,6 +341,13 @@ def _pipeline(a: dict[str, Any]) -> ChangePipeline:
     status = str(a.get("status") or "")
     return ChangePipeline(sha=str(a["sha"]), ref=str(a.get("ref") or ""), status=status,
                           passed=status == "success")
+
+
+def _commit_pipeline(a: dict[str, Any]) -> CommitPipeline:
+    status = str(a.get("status") or "")
+    state = (PipelineState.PASSED if status == "success" else
+             PipelineState.FAILED if status in _PIPELINE_FAILED else PipelineState.RUNNING)
+    return CommitPipeline(state, status, _timestamp(a.get("updated_at")))
 
 
 def _state(value: object) -> ChangeState:

@@ -238,6 +238,18 @@ class FakeGitLab(FakeHttpServer):
             self._store.pipelines[pipeline.id] = pipeline
             return self._renderer().pipeline(pipeline)
 
+    def set_pipeline_status(self, project_id: int | str, pipeline_id: int,
+                            status: str) -> dict[str, Any]:
+        """The pipeline moves on (running → success, …), as GitLab shows it: its
+        ``updated_at`` is when it changed, so a finished one's is when it ended."""
+        with self._lock:
+            pipeline = self._store.pipelines.get(pipeline_id)
+            if pipeline is None or pipeline.project_id != self._store.project(project_id).id:
+                raise KeyError(f"no pipeline {pipeline_id} in project {project_id}")
+            pipeline.status = status
+            pipeline.updated_at = now_iso()
+            return self._renderer().pipeline(pipeline)
+
     # --- inspection ----------------------------------------------------------------
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -7,7 +7,13 @@ import threading
 from dataclasses import replace
 
 from bot.config import Config
-from bot.domain.changes import ChangePipeline, ChangeRequest, ChangeState, SourceProject
+from bot.domain.changes import (
+    ChangePipeline,
+    ChangeRequest,
+    ChangeState,
+    CommitPipeline,
+    SourceProject,
+)
 from bot.domain.errors import PermanentError
 from bot.domain.events import Ignored, Intent
 from bot.engine.ports import ChangeSource, ReviewSurface
@@ -24,6 +30,8 @@ class FakeChangeSource:
         # (project id, iid) -> the change request's pipelines, newest first
         self.pipelines: dict[tuple[int, int], tuple[ChangePipeline, ...]] = {}
         self.branches: dict[tuple[int, str], str] = {}  # (project id, branch) -> head commit
+        # (project id, sha) -> its pipelines, newest first
+        self.pipelines: dict[tuple[int, str], tuple[CommitPipeline, ...]] = {}
         self.maintainer_names: dict[int, set[str]] = {}
         self.former_paths: dict[str, int] = {}  # a renamed project's old path -> its id
         self._lock = threading.Lock()
@@ -58,6 +66,11 @@ class FakeChangeSource:
             if (project_id, iid) not in self.changes:  # as the forge says
                 raise PermanentError(f"change request !{iid} of project {project_id} not found")
             return self.pipelines.get((project_id, iid), ())
+
+    def commit_pipelines(self, project_id: int, sha: str) -> tuple[CommitPipeline, ...]:
+        self.faults.check("commit_pipelines")
+        with self._lock:
+            return self.pipelines.get((project_id, sha), ())
 
     def changed_paths(self, project_id: int, iid: int) -> tuple[str, ...]:
         self.faults.check("changed_paths")
@@ -94,6 +107,15 @@ class FakeChangeSource:
             self.paths[(change.project_id, change.iid)] = paths
             if change.sha:
                 self.branches[(change.project_id, change.source_branch)] = change.sha
+
+    def put_pipeline(self, project_id: int, sha: str, pipeline: CommitPipeline) -> None:
+        """A new pipeline of ``sha`` (the newest), or its one pipeline moved on: it replaces
+        the newest when that one has not ended yet."""
+        with self._lock:
+            known = self.pipelines.get((project_id, sha), ())
+            if known and known[0].state.value == "running":
+                known = known[1:]
+            self.pipelines[(project_id, sha)] = (pipeline, *known)
 
     def _project(self, path_or_id: str | int) -> SourceProject:
         with self._lock:

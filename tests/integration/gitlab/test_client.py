@@ -8,7 +8,13 @@ from typing import Any
 import gitlab
 import pytest
 
-from bot.domain.changes import ChangePipeline, ChangeRequest, ChangeState, SourceProject
+from bot.domain.changes import (
+    ChangePipeline,
+    ChangeRequest,
+    ChangeState,
+    PipelineState,
+    SourceProject,
+)
 from bot.domain.errors import AccessError, PermanentError, TemporaryError
 from bot.engine.ports import ChangeSource
 from bot.gitlab.client import GitLab
@@ -351,6 +357,26 @@ def test_the_head_pipeline_of_a_single_read_may_be_a_merged_results_one(
     assert (mr.sha, mr.head_pipeline_sha, mr.head_pipeline_passed) == (SHA, "e" * 40, True)
     [listed] = adapter.open_change_requests(42)
     assert listed.head_pipeline_sha == "" and not listed.head_pipeline_passed
+
+def test_commit_pipelines_are_the_commits_own_newest_first(fake_gitlab: FakeGitLab) -> None:
+    adapter = _seed(fake_gitlab)
+    first = fake_gitlab.add_pipeline(42, sha="a" * 40, ref="f-1", status="failed")
+    fake_gitlab.add_pipeline(42, sha="b" * 40, ref="f-2", status="success")
+    retry = fake_gitlab.add_pipeline(42, sha="a" * 40, ref="f-1", status="running")
+
+    found = adapter.commit_pipelines(42, "a" * 40)
+    assert [(p.state, p.status) for p in found] == [
+        (PipelineState.RUNNING, "running"), (PipelineState.FAILED, "failed")]
+    [call] = fake_gitlab.find_requests("GET", "/pipelines")
+    assert call.query["sha"] == ["a" * 40]
+    assert first["id"] < retry["id"]
+
+    ended = fake_gitlab.set_pipeline_status(42, retry["id"], "success")
+    newest = adapter.commit_pipelines(42, "a" * 40)[0]
+    assert newest.state is PipelineState.PASSED
+    assert newest.updated_at == datetime.fromisoformat(ended["updated_at"])
+    assert adapter.commit_pipelines(42, "c" * 40) == ()
+
 
 # --- the MR note -----------------------------------------------------------------------
 def _post_notes(fake: FakeGitLab, token: str, bodies: list[str]) -> None:
