@@ -71,6 +71,8 @@ class WorkloadStatus:
     ready: bool
     found: int
     problems: tuple[str, ...]
+    # Images its pods cannot pull (yet): ErrImagePull or ImagePullBackOff.
+    missing_images: tuple[str, ...] = ()
 
 
 class Kube:
@@ -301,6 +303,7 @@ class Kube:
             return WorkloadStatus(False, 0, (f"no Deployment or StatefulSet with label {selector} "
                                              f"in namespace {namespace}",))
         problems: list[str] = []
+        images: set[str] = set()
         pods: list[Any] | None = None
         for workload in found:
             kind = "StatefulSet" if isinstance(workload, client.V1StatefulSet) else "Deployment"
@@ -314,7 +317,8 @@ class Kube:
                     pods = self._core.list_namespaced_pod(
                         namespace, _request_timeout=REQUEST_TIMEOUT).items
             problems.extend(workloads.pod_problems(workload.spec.selector, pods))
-        return WorkloadStatus(not problems, len(found), tuple(problems))
+            images.update(workloads.missing_images(workload.spec.selector, pods))
+        return WorkloadStatus(not problems, len(found), tuple(problems), tuple(sorted(images)))
 
     def _patch_metadata(self, current: NamespaceRecord, labels: Mapping[str, str | None],
                         annotations: Mapping[str, str | None]) -> bool:

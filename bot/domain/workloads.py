@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 MAX_POD_LINES = 3  # per workload, so a message stays readable
+# A container's waiting reasons that mean its image cannot be pulled (yet): in push mode,
+# usually CI has not pushed it.
+IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff"})
 
 
 def _condition(condition: Any) -> str:
@@ -77,6 +80,27 @@ def pod_problems(selector: Any, pods: list[Any]) -> list[str]:
             if reason is not None:
                 lines.append(f"Pod {pod.metadata.name}: {reason}")
     return lines[:MAX_POD_LINES]
+
+
+def missing_images(selector: Any, pods: list[Any]) -> list[str]:
+    """The images the workload's pods wait for (ErrImagePull/ImagePullBackOff), sorted."""
+    images: set[str] = set()
+    for pod in pods:
+        if pod.metadata.deletion_timestamp is not None or not _selects(selector,
+                                                                       pod.metadata.labels):
+            continue
+        status, spec = pod.status, pod.spec
+        wanted = {c.name: c.image for c in [*(spec.init_containers or []),
+                                            *(spec.containers or [])]} if spec else {}
+        for container in [*((status.init_container_statuses if status else None) or []),
+                          *((status.container_statuses if status else None) or [])]:
+            waiting = container.state.waiting if container.state else None
+            if waiting is not None and waiting.reason in IMAGE_PULL_REASONS:
+                # The spec's reference: the status may show a resolved one.
+                image = wanted.get(container.name) or container.image
+                if image:
+                    images.add(str(image))
+    return sorted(images)
 
 
 def _selects(selector: Any, labels: Mapping[str, str] | None) -> bool:

@@ -44,6 +44,7 @@ class FakeCluster:
         self._namespaces: dict[str, NamespaceRecord] = {}
         self._workloads: dict[str, set[str]] = {}  # releases installed, per namespace
         self._held_back: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._missing_images: dict[tuple[str, str], tuple[str, ...]] = {}
         self._counter = 0
         self._lock = threading.Lock()
 
@@ -129,10 +130,11 @@ class FakeCluster:
         with self._lock:
             present = instance in self._workloads.get(namespace, set())
             problems = self._held_back.get((namespace, instance), ())
+            images = self._missing_images.get((namespace, instance), ())
         if not present:
             return WorkloadStatus(False, 0, (f"no Deployment or StatefulSet with label "
                                              f"{selector} in namespace {namespace}",))
-        return WorkloadStatus(not problems, 1, problems)
+        return WorkloadStatus(not problems, 1, problems, images if problems else ())
 
     # -- the test's hand on the cluster ------------------------------------------------
     def add_namespace(self, name: str, labels: Mapping[str, str] | None = None,
@@ -150,15 +152,21 @@ class FakeCluster:
                 self._workloads.pop(name, None)
                 self.bindings.pop(name, None)
                 self._held_back = {k: v for k, v in self._held_back.items() if k[0] != name}
+                self._missing_images = {k: v for k, v in self._missing_images.items()
+                                        if k[0] != name}
         return gone
 
-    def hold_back(self, namespace: str, instance: str, *problems: str) -> None:
-        """The release's workloads are not ready, for ``problems``; none: ready again."""
+    def hold_back(self, namespace: str, instance: str, *problems: str,
+                  missing_images: tuple[str, ...] = ()) -> None:
+        """The release's workloads are not ready, for ``problems`` (their pods waiting
+        for ``missing_images``); none: ready again."""
         with self._lock:
             if problems:
                 self._held_back[(namespace, instance)] = problems
+                self._missing_images[(namespace, instance)] = missing_images
             else:
                 self._held_back.pop((namespace, instance), None)
+                self._missing_images.pop((namespace, instance), None)
 
     # -- for FakeReleases: Helm keeps releases (and makes workloads) in a namespace -------
     def uid(self, namespace: str) -> str | None:

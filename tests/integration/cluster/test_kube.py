@@ -13,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from bot.cluster.kube import MANAGED_BY, Kube, WorkloadStatus
 from bot.domain.errors import NotOwnedError, TemporaryError
+from tests.cluster.testbed import IMAGE_AFTER
 from tests.conftest import Kube as KubeFixture
 from tests.polling import poll
 
@@ -244,6 +245,23 @@ def test_workload_status_names_the_unschedulable_pod(kube: KubeFixture, adapter:
     pod_line = next(p for p in status.problems if p.startswith("Pod web-"))
     assert "PodScheduled=False Unschedulable" in pod_line
     assert "node affinity/selector" in pod_line
+
+
+def test_workload_status_names_the_image_its_pods_cannot_pull(kube: KubeFixture,
+                                                               adapter: Kube) -> None:
+    waiting = deployment("web", "rel")
+    waiting.spec.template.metadata.annotations = {IMAGE_AFTER: "1h"}  # never, in this test
+    waiting.spec.template.spec.containers[0].image = "registry.example.com/web:abc123"
+    kube.apps.create_namespaced_deployment(kube.namespace, waiting)
+
+    def pulling() -> WorkloadStatus | None:
+        status = adapter.workload_status(kube.namespace, "rel")
+        return status if status.missing_images else None
+
+    status = poll("web's pod to wait for its image", pulling)
+    assert not status.ready
+    assert status.missing_images == ("registry.example.com/web:abc123",)
+    assert any("waiting: ImagePullBackOff" in p for p in status.problems), status.problems
 
 
 def test_workload_status_without_workloads(kube: KubeFixture, adapter: Kube) -> None:
