@@ -14,7 +14,7 @@ namespace nothing explains is kept before it is torn down), ``defaults``, ``proj
 Keys beyond the minimal example (defaults or per project): ``image_tag``,
 ``trigger.target_branches``, ``deploy_on`` (push | pipeline), ``overlay``
 (prod | dev | preview), ``max_envs`` (cap per project; at the top level: cap in
-total), ``ready_timeout``, ``smoke_path``; per project only: ``slug``, ``id``.
+total), ``ready_timeout``, ``image_wait``, ``smoke_path``; per project only: ``slug``, ``id``.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ DEFAULT_TTL = timedelta(hours=48)
 DEFAULT_MAX_TTL = timedelta(days=7)
 DEFAULT_WARN_BEFORE = timedelta(hours=2)
 DEFAULT_READY_TIMEOUT = timedelta(minutes=5)
+DEFAULT_IMAGE_WAIT = timedelta(minutes=30)
 DEFAULT_CHART = "./charts/preview-app"
 DEFAULT_IMAGE_TAG = "{sha}"
 
@@ -82,6 +83,8 @@ class ProjectConfig:
     overlay: Overlay = "preview"
     max_envs: int | None = None
     ready_timeout: timedelta = DEFAULT_READY_TIMEOUT
+    # Longest a deploy waits for its image while the commit's pipeline has not ended.
+    image_wait: timedelta = DEFAULT_IMAGE_WAIT
     smoke_path: str | None = None
 
     def __post_init__(self) -> None:

@@ -114,6 +114,7 @@ _READERS: dict[str, Callable[[object, Where], Any]] = {
     "max_ttl": read.duration,
     "warn_before": read.duration,
     "ready_timeout": read.duration,
+    "image_wait": read.duration,
     "channel": lambda v, w: read.matching(
         v, w, _CHANNEL, "use the channel id (e.g. C0PREVIEWS), not its name"
     ),

@@ -27,7 +27,7 @@ from bot.domain.errors import NotOwnedError, PermanentError, PreviewError, Tempo
 from bot.domain.messages import quoted
 from bot.domain.model import EndKind, Environment, HistoryEntry, Status, short_sha
 from bot.domain.plan import PENDING_RELEASE_STATES, STOP_PENDING
-from bot.engine import review
+from bot.engine import image_wait, review
 from bot.engine.core import Core
 from bot.engine.notify import NoticeKind
 from bot.engine.texts import shutting_down
@@ -104,7 +104,8 @@ def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_has
     ``DeploySettings.ready_inline_wait`` (most are ready by then), else leaves the
     environment DEPLOYING for a later check — a worker thread is never held for a whole
     readiness wait. FAILED, with the object and the
-    condition that blocked it, once ``ready_timeout`` has passed since the deploy began."""
+    condition that blocked it, once ``ready_timeout`` has passed since the deploy began —
+    unless its pods wait for their image: then ``bot.engine.image_wait`` decides."""
     namespace, release = namespace_for(env.desired), release_for(env.desired)
     timeout = project.ready_timeout.total_seconds()
     began = env.observed.step_started_at or env.observed.updated_at or core.clock.now()
@@ -116,17 +117,23 @@ def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_has
         status = core.kube.workload_status(namespace, release)
         if status.ready:
             break
-        report = f"waiting: {'; '.join(status.problems)}"
+        images = status.missing_images  # CI has not pushed it yet, most likely
+        report = (image_wait.waiting_for_image(images) if images
+                  else f"waiting: {'; '.join(status.problems)}")
         if report != reported:
             run.say(report)
             reported = report
         if (core.clock.now() - began).total_seconds() >= timeout:
-            return _failed(core, env, not_ready(release, timeout, status.problems),
-                           wanted_hash, run)
+            failure = (image_wait.verdict(core, env, project, began, images, status.problems)
+                       if images else not_ready(release, timeout, status.problems))
+            if failure is not None:
+                return _failed(core, env, failure, wanted_hash, run)
         if time.monotonic() >= inline_until:
             if reported != env.observed.reason:
                 run.fence()
                 env = core.save(env, Status.DEPLOYING, reported)
+                if images:  # entered (or the images changed): said once, not every check
+                    core.emit(NoticeKind.DEPLOYING, env, reported)
             return env  # checked again after recheck_delay
         if core.stopping.wait(min(pause, tuning.recheck_delay, tuning.poll_interval)):
             raise TemporaryError(shutting_down(env.key), delay=1.0)

@@ -28,6 +28,10 @@ class DeploySettings:
     poll_interval: float = 1.0
     """Longest pause between readiness checks during the in-place wait."""
 
+    pipeline_check_interval: float = 10.0
+    """Seconds a commit's pipelines are remembered while its deploy waits for its image
+    (``bot.engine.image_wait``): the forge is not asked at every readiness check."""
+
     pending_grace: timedelta = timedelta(seconds=60)
     """Beyond the Helm timeout, before a release left pending (a killed helm) is stale
     and recovered."""

@@ -186,9 +186,10 @@ def _headline(env: Environment, kind: NoticeKind | None, reason: str,
         link = f" — <{url}>" if url else ""
         return (f":warning: *Expiring*{link}\n{expiry}",
                 f"expiring: {env.desired.expires_at:%Y-%m-%d %H:%M} UTC")
-    if status is Status.DEPLOYING:
-        return (f"{emoji} *{name}* `{short_sha(env.desired.sha)}`…",
-                f"deploying {short_sha(env.desired.sha)}")
+    if status is Status.DEPLOYING:  # with what it waits for, if told (e.g. its image)
+        waits = f" — {prose(reason)}" if reason else ""
+        return (f"{emoji} *{name}* `{short_sha(env.desired.sha)}`…{waits}",
+                f"deploying {short_sha(env.desired.sha)}" + (f": {reason}" if reason else ""))
     if url:
         return f"{emoji} *{name}* — <{url}>", f"ready: {url}"
     if detail:

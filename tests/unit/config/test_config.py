@@ -85,6 +85,7 @@ def test_spec_example_loads() -> None:
     )
     assert (project.deploy_on, project.max_envs, project.smoke_path) == ("push", None, None)
     assert project.ready_timeout == timedelta(minutes=5)
+    assert project.image_wait == timedelta(minutes=30)
 
 
 def test_built_in_defaults() -> None:
@@ -132,6 +133,7 @@ EVERY_KEY_PROJECT: dict[str, Any] = {
     "image_tag": "{branch_slug}-{short_sha}",
     "max_envs": 3,
     "ready_timeout": "10m",
+    "image_wait": "1h",
     "smoke_path": "/healthz",
     "trigger": {"labels": ["preview"], "target_branches": ["main"]},
 }
@@ -164,6 +166,7 @@ def test_every_defaults_key_can_be_set_per_project() -> None:
         timedelta(minutes=10),
         "/healthz",
     )
+    assert other.image_wait == timedelta(hours=1)
     assert other.trigger == Trigger(labels=("preview",), target_branches=("main",))
 
 

@@ -61,6 +61,14 @@ def test_announcement_states(kind: NoticeKind, status: Status, text: str) -> Non
         assert (formatting.OPEN in buttons) is (status is Status.READY)
 
 
+def test_a_deploy_waiting_for_its_image_says_so() -> None:
+    reason = "waiting for image `registry.example.com/app:0123abcd`"
+    shown, blocks = formatting.announcement(env(Status.DEPLOYING), NOW,
+                                            kind=NoticeKind.DEPLOYING, reason=reason)
+    assert shown == f"group-app-mr-7 (group/app!7): deploying 01234567: {reason}"
+    assert formatting.headline(blocks).endswith(f"`01234567`… — {reason}")
+
+
 def test_kept_and_branch_environments_have_no_keep_button() -> None:
     kept = formatting.announcement(env(keep=True), NOW)[1]
     branch = formatting.announcement(env(mr_iid=None, mr_url="", owner="slack:U0BOB"), NOW)[1]
