@@ -60,6 +60,10 @@ class NamespaceRecord:
     created_at: datetime
     uid: str = ""
     resource_version: str = ""
+    deleting_since: datetime | None = None  # its deletionTimestamp
+    # What the namespace controller reports holds a Terminating one (its conditions:
+    # the objects left, their finalizers); empty while it has said nothing.
+    holds: tuple[str, ...] = ()
 
     @property
     def managed(self) -> bool:
@@ -383,7 +387,21 @@ def _record(item: Any) -> NamespaceRecord:
         name=meta.name, labels=dict(meta.labels or {}), annotations=dict(meta.annotations or {}),
         phase="Terminating" if terminating else "Active",
         created_at=meta.creation_timestamp or datetime.fromtimestamp(0, UTC),
-        uid=meta.uid or "", resource_version=meta.resource_version or "")
+        uid=meta.uid or "", resource_version=meta.resource_version or "",
+        deleting_since=meta.deletion_timestamp, holds=_holds(item.status))
+
+
+# The namespace controller's conditions on a namespace it cannot finish deleting, in
+# the order a person fixes them: what is left, the finalizers that keep it, failures.
+_HOLDING_CONDITIONS = ("NamespaceContentRemaining", "NamespaceFinalizersRemaining",
+                       "NamespaceDeletionContentFailure", "NamespaceDeletionDiscoveryFailure",
+                       "NamespaceDeletionGroupVersionParsingFailure")
+
+
+def _holds(status: Any) -> tuple[str, ...]:
+    conditions = {c.type: c for c in (getattr(status, "conditions", None) or [])
+                  if c.status == "True" and c.message}
+    return tuple(conditions[kind].message for kind in _HOLDING_CONDITIONS if kind in conditions)
 
 
 def _role_binding(namespace: str, access: NamespaceAccess) -> client.V1RoleBinding:

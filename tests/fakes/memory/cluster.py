@@ -4,7 +4,9 @@ Kept: only namespaces with the managed-by label are ever changed (NotOwnedError
 otherwise); writes merge (keys not named stay, ``None`` removes an annotation);
 ``resource_version`` moves with every change; deleting makes a namespace
 Terminating, and it is gone only when the test says so (``finish_deletions``), as a
-real one lingers while its objects go. Workloads exist where a release is installed
+real one lingers while its objects go; one held (``hold_deletion``, as a finalizer
+nobody removes) stays Terminating, reporting what holds it, until ``release_deletion``.
+Workloads exist where a release is installed
 (``FakeReleases``), ready unless held back (``hold_back``).
 """
 
@@ -45,6 +47,7 @@ class FakeCluster:
         self._workloads: dict[str, set[str]] = {}  # releases installed, per namespace
         self._held_back: dict[tuple[str, str], tuple[str, ...]] = {}
         self._missing_images: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._deletion_held: dict[str, tuple[str, ...]] = {}  # what the controller reports
         self._counter = 0
         self._lock = threading.Lock()
 
@@ -121,7 +124,9 @@ class FakeCluster:
                 raise NotOwnedError(messages.namespace_of_another(name, others))
             if not dry_run and current.phase != "Terminating":
                 self._namespaces[name] = replace(current, phase="Terminating",
-                                                 resource_version=self._next())
+                                                 resource_version=self._next(),
+                                                 deleting_since=self.clock.now(),
+                                                 holds=self._deletion_held.get(name, ()))
             return True
 
     def workload_status(self, namespace: str, instance: str) -> WorkloadStatus:
@@ -146,7 +151,8 @@ class FakeCluster:
     def finish_deletions(self) -> list[str]:
         """Terminating namespaces go, with all in them (releases, bindings)."""
         with self._lock:
-            gone = [n for n, ns in self._namespaces.items() if ns.phase == "Terminating"]
+            gone = [n for n, ns in self._namespaces.items()
+                    if ns.phase == "Terminating" and n not in self._deletion_held]
             for name in gone:
                 del self._namespaces[name]
                 self._workloads.pop(name, None)
@@ -155,6 +161,21 @@ class FakeCluster:
                 self._missing_images = {k: v for k, v in self._missing_images.items()
                                         if k[0] != name}
         return gone
+
+    def hold_deletion(self, name: str, *holds: str) -> None:
+        """Its deletion never finishes (a finalizer nobody removes); ``holds``: the
+        namespace controller's messages, e.g. "Some content in the namespace has
+        finalizers remaining: example.com/hold in 1 resource instances"."""
+        with self._lock:
+            self._deletion_held[name] = holds
+            current = self._namespaces.get(name)
+            if current is not None and current.phase == "Terminating":
+                self._namespaces[name] = replace(current, holds=holds)
+
+    def release_deletion(self, name: str) -> None:
+        """The finalizer was removed: ``finish_deletions`` deletes it again."""
+        with self._lock:
+            self._deletion_held.pop(name, None)
 
     def hold_back(self, namespace: str, instance: str, *problems: str,
                   missing_images: tuple[str, ...] = ()) -> None:
