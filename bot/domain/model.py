@@ -127,6 +127,9 @@ class Observed:
     retry_at: datetime | None = None
     failures: int = 0  # temporary failures in a row (the backoff's exponent)
     review_attempts: int = 0  # passes in a row the forge did not take the sync
+    # People were told what holds its namespace's deletion (bot.engine.converge): once
+    # per teardown, or per wait of a new life for the old namespace to go.
+    told_held: bool = False
     updated_at: datetime | None = None
 
 

@@ -24,7 +24,10 @@ class ActionKind(enum.StrEnum):
     VERIFY = "verify"  # release as wanted; wait for readiness and report it
     SYNC = "sync"  # deployed; only GitLab or the namespace's annotations lag behind
     DELETE = "delete"  # uninstall + delete namespace + stop GitLab environment
-    BLOCKED = "blocked"  # cannot act (not ours, terminating): reported, not applied
+    # the namespace of an earlier life is still being deleted: told once what holds it
+    # (past teardown_timeout), looked at again with a backoff, deployed once it is gone
+    WAIT = "wait"
+    BLOCKED = "blocked"  # cannot act (not ours, not configured): reported, not applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +43,8 @@ class Snapshot:
     problem: str = ""  # the snapshot could not be taken (a broken record): blocked
     # the namespace's annotations (the durable record) differ from the record in Redis
     annotations_behind: bool = False
+    # what the namespace controller reports holds a Terminating namespace
+    namespace_holds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +94,9 @@ def plan_one(snap: Snapshot, now: datetime) -> Action | None:
             return Action(ActionKind.SYNC, key, "GitLab environment not stopped yet")
         return None
     if snap.namespace_phase == "Terminating":
-        return Action(ActionKind.BLOCKED, key, "namespace is still terminating; "
-                                               "will deploy when it is gone")
+        held = f" ({'; '.join(snap.namespace_holds)})" if snap.namespace_holds else ""
+        return Action(ActionKind.WAIT, key, f"namespace is still terminating{held}; "
+                                            "will deploy when it is gone")
     return _plan_present(snap, now)
 
 

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot import metrics
 from bot.cluster.helm import Release
@@ -58,7 +58,7 @@ def deploy(core: Core, env: Environment, run: Run) -> Environment:
     run.fence()
     # A retry after a temporary failure is under way: its time to retry is used up.
     env = core.save(env, Status.DEPLOYING, f"deploying {short_sha(env.desired.sha)}",
-                    step_started_at=core.clock.now(), retry_at=None)
+                    step_started_at=core.clock.now(), retry_at=None, told_held=False)
     core.emit(NoticeKind.DEPLOYING, env)
     run.say(f"namespace {namespace}")
     before = _ensure_namespace(core, env, namespace, run)
@@ -171,7 +171,8 @@ def teardown(core: Core, env: Environment, reason: str, run: Run, *,
              dry_run: bool) -> Environment:
     """helm uninstall → start deleting the namespace → (a later step) confirm it is gone
     → stop the GitLab environment → gone. A worker never waits for a namespace to go:
-    the environment stays TEARING_DOWN until a later check finds it gone.
+    the environment stays TEARING_DOWN until a later check finds it gone. People are
+    told when it begins, and once more, past ``teardown_timeout``, what holds it.
 
     The namespace is read and its identity checked (managed by previewbot, for this
     environment and project) before anything is removed. With ``dry_run`` the
@@ -197,21 +198,63 @@ def teardown(core: Core, env: Environment, reason: str, run: Run, *,
         # extend or a keep recorded a moment ago wins, and nothing is removed. Once it
         # is TEARING_DOWN, those requests are refused (Requests._change).
         started = core.save_if_unmoved(env, Status.TEARING_DOWN, reason,
-                                       step_started_at=core.clock.now())
+                                       step_started_at=core.clock.now(), told_held=False)
         if started is None:
             run.say("a request changed it before its teardown began; not torn down")
             return env
         env = started
-    _keep_announcement(core, env, existing)
+        _keep_announcement(core, env, existing)
+        # Said at once: the announcement drops "Ready" and its buttons before anything goes.
+        core.emit(NoticeKind.TEARING_DOWN, env, reason)
+    else:
+        _keep_announcement(core, env, existing)
     if live:
         _start_teardown(core, env, reason, run)
-    if existing is not None and core.kube.get_namespace(namespace) is not None:
-        began = env.observed.step_started_at or core.clock.now()
-        timeout = core.settings.teardown.timeout
-        if (core.clock.now() - began).total_seconds() > timeout:
-            log.warning("%s", namespace_not_gone(namespace, timeout))
-        return env  # confirmed by a later step
+    if existing is not None:
+        going = core.kube.get_namespace(namespace)
+        if going is not None:
+            began = env.observed.step_started_at or going.deleting_since or core.clock.now()
+            return _tell_if_held(core, env, going, began, run, NoticeKind.TEARING_DOWN)
     return _finish_teardown(core, env, reason, run)
+
+
+def wait_for_namespace(core: Core, env: Environment, run: Run) -> tuple[Environment, float]:
+    """A new life waits for the namespace of the last one to go (a reopened MR, a
+    record rebuilt while it was being deleted): told once what holds it past
+    ``teardown_timeout``. Returns the environment and when to look again."""
+    going = core.kube.get_namespace(namespace_for(env.desired))
+    if going is None or going.phase != "Terminating":
+        return env, core.settings.teardown.confirm_delay  # gone: deployed at the next look
+    began = going.deleting_since or env.observed.updated_at or core.clock.now()
+    env = _tell_if_held(core, env, going, began, run, NoticeKind.WAITING)
+    return env, recheck_delay(core, began)
+
+
+def recheck_delay(core: Core, began: datetime) -> float:
+    """When to look again at a namespace being deleted since ``began``: after as long
+    as it took so far (doubling), from ``confirm_delay`` up to ``max_confirm_delay``.
+    Most go within a second or two; one held by a finalizer is not polled every second."""
+    tuning = core.settings.teardown
+    taken = (core.clock.now() - began).total_seconds()
+    return min(tuning.max_confirm_delay, max(tuning.confirm_delay, taken))
+
+
+def _tell_if_held(core: Core, env: Environment, going: NamespaceRecord, began: datetime,
+                  run: Run, kind: NoticeKind) -> Environment:
+    """Past ``teardown_timeout``, tell once (chat and the change request) what holds the
+    namespace: the namespace controller's report of the objects left and their
+    finalizers, and the fix."""
+    taken = (core.clock.now() - began).total_seconds()
+    if taken <= core.settings.teardown.timeout or env.observed.told_held:
+        return env  # confirmed by a later step
+    text = namespace_held(going.name, taken, going.holds, new_life=kind is NoticeKind.WAITING)
+    log.warning("%s: %s", env.key, text)
+    run.say(text)
+    run.fence()
+    env = core.save(env, env.observed.status, env.observed.reason, told_held=True)
+    core.emit(kind, env, text)
+    review.tell_held(core, env, text)
+    return env
 
 
 def _rehearse_teardown(core: Core, env: Environment, existing: NamespaceRecord | None,
@@ -339,6 +382,15 @@ def not_ready(release: str, timeout: float, problems: Iterable[str]) -> str:
     return f"release {release} not ready after {timeout:.0f}s (ready_timeout): {detail}"
 
 
-def namespace_not_gone(namespace: str, timeout: float) -> str:
-    return (f"namespace {namespace} still exists {timeout:.0f}s after its deletion started "
-            "(finalizers?); the next reconcile pass checks again")
+def namespace_held(namespace: str, taken: float, holds: Iterable[str], *,
+                   new_life: bool) -> str:
+    what = "; ".join(holds) or ("the namespace controller reports nothing yet (`kubectl get "
+                                f"namespace {namespace} -o yaml` shows its conditions)")
+    then = ("it is deployed once the namespace is gone" if new_life else
+            "the teardown then finishes by itself (a new commit or a reopened MR gets a "
+            "new environment once it is gone)")
+    return (f"namespace {namespace} is still being deleted after "
+            f"{format_duration(timedelta(seconds=int(taken)))} (the teardown timeout): {what}. "
+            f"Remove the finalizer from the objects left (`kubectl -n {namespace} patch "
+            "<kind>/<name> --type=merge -p '{\"metadata\":{\"finalizers\":null}}'`), or fix "
+            f"or reinstall the controller that owns it; {then}")

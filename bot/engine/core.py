@@ -218,6 +218,8 @@ class Core:
             bool):
         if kind is NoticeKind.TORN_DOWN:
             return env.observed.status is Status.GONE
+        if kind is NoticeKind.TEARING_DOWN:
+            return env.observed.status is Status.TEARING_DOWN
         alive = (env.desired.present and self.clock.now() < env.desired.expires_at
                  and env.observed.status not in (Status.GONE, Status.TEARING_DOWN))
         if kind is NoticeKind.EXPIRING:  # of this expiry still (an extension moves it)

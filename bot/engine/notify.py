@@ -1,7 +1,7 @@
 """The notifier port: the engine tells the world about lifecycle changes.
 
 A :class:`Notice` says what happened to an environment (deploying, ready,
-failed, extended, expiring, torn down). "Notice" is its own word on purpose:
+failed, extended, expiring, tearing down, waiting, torn down). "Notice" is its own word on purpose:
 a GitLab *hook* (``bot.gitlab.hooks``) is what GitLab sends, a *delivery*
 (``bot.state.queue``) is a hook as queued for the workers, and a notice is
 what the engine tells people.
@@ -30,6 +30,8 @@ class NoticeKind(enum.StrEnum):
     FAILED = "failed"
     EXTENDED = "extended"
     EXPIRING = "expiring"
+    TEARING_DOWN = "tearing-down"  # begun; again, once, when its namespace is held
+    WAITING = "waiting"  # a new life waits for the old namespace to go, held by something
     TORN_DOWN = "torn-down"
 
 

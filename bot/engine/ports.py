@@ -92,6 +92,11 @@ class ReviewSurface(Protocol):
         """Say why the environment failed; False when the forge did not take it (yet)."""
         ...
 
+    def tell_held(self, env: Environment, text: str) -> bool:
+        """Say what keeps the environment's namespace from going (``text`` names it and
+        the fix); False when the forge did not take it (yet)."""
+        ...
+
     def stop(self, env: Environment, reason: str, *, deliberate: bool) -> bool:
         """Stop the bot's forge environment and say why it went (``deliberate``: a person
         or its TTL ended it, so it must not come back at this commit); False when the

@@ -376,6 +376,7 @@ class Reconciler:
             wanted_hash=self.core.wanted(env)[1],
             annotations_behind=(ns is not None and env.desired.present
                                 and records.annotations_differ(ns.annotations, env.desired)),
+            namespace_holds=ns.holds if ns else (),
         )
 
     def apply(self, action: Action, progress: Progress = log_progress, *,
@@ -478,8 +479,8 @@ class Reconciler:
             fresh = plan_one(snapshot, self.core.clock.now())
             if fresh is None:
                 return outcome
-            if fresh.kind is ActionKind.BLOCKED:
-                return Outcome(action, False, fresh.reason)
+            if fresh.kind in (ActionKind.BLOCKED, ActionKind.WAIT):
+                return self._held(action, fresh, env, run)
             try:
                 done = self._converge(fresh, env, run, revision)
             except Exception as error:
@@ -491,7 +492,9 @@ class Reconciler:
                 return Outcome(action, True, done.observed.reason or done.observed.status.value,
                                retry_after=self.core.settings.deploy.recheck_delay
                                if done.observed.status is Status.DEPLOYING
-                               else self.core.settings.teardown.confirm_delay,
+                               else converge.recheck_delay(
+                                   self.core, done.observed.step_started_at
+                                   or self.core.clock.now()),
                                in_progress=True)
             # A sync of a failed environment's GitLab side or annotations went fine.
             outcome = Outcome(action, done.observed.status is not Status.FAILED
@@ -525,6 +528,15 @@ class Reconciler:
             return self._retry_later(fresh, env, error)
         self._record_failure(fresh, env, str(error))
         return Outcome(action, False, str(error))
+
+    def _held(self, action: Action, fresh: Action, env: Environment,
+              run: converge.Run) -> Outcome:
+        """Nothing to converge: blocked (reported), or waiting for the namespace of an
+        earlier life to go (told once what holds it; looked at again with a backoff)."""
+        if fresh.kind is ActionKind.BLOCKED:
+            return Outcome(action, False, fresh.reason)
+        _, delay = converge.wait_for_namespace(self.core, env, run)
+        return Outcome(action, True, fresh.reason, retry_after=delay, in_progress=True)
 
     def _moved(self, env: Environment) -> bool:
         current = self.core.store.get(env.key)

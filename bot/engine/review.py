@@ -70,6 +70,13 @@ def tell_failed(core: Core, env: Environment) -> None:
         core.forge.review(env.desired.project_path).tell_failed(env)
 
 
+def tell_held(core: Core, env: Environment, text: str) -> None:
+    """Tell the change request what holds its environment's namespace (best effort: the
+    chat notice says it too)."""
+    if core.forge is not None:
+        core.forge.review(env.desired.project_path).tell_held(env, text)
+
+
 def stop(core: Core, env: Environment, reason: str) -> bool:
     """Stop the bot's forge environment and say why it went; False (a later pass
     retries) when the forge refused or was down — a teardown is not held up by it."""

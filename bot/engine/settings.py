@@ -51,11 +51,15 @@ class DeploySettings:
 @dataclass(frozen=True)
 class TeardownSettings:
     confirm_delay: float = 1.0
-    """Seconds until a started namespace deletion is checked again."""
+    """Seconds until a started namespace deletion is first checked again; later checks
+    wait as long as it has taken so far (doubling), at most ``max_confirm_delay``."""
+
+    max_confirm_delay: float = 60.0
+    """Longest pause between two checks of a namespace still being deleted."""
 
     timeout: float = 120.0
-    """Seconds after a namespace's deletion began before its slowness is logged
-    (finalizers?); the next pass checks again either way."""
+    """Seconds after a namespace's deletion began before people are told, once, what
+    holds it (the finalizers and the objects left); it is checked again either way."""
 
     record_retention: timedelta = timedelta(days=7)
     """How long records of torn-down environments are kept (their history with them)."""

@@ -6,9 +6,10 @@ app of the same name is never updated, stopped or deleted: the bot then uses
 ``review/<ENV>`` for its own.
 
 The MR note follows the environment: ready with the URL, failed with the reason,
-torn down with the reason. A note of an environment ended on purpose (a person,
-its TTL) carries a hidden marker with the commit, the durable record that
-discovery must not bring it back for that commit (see ``bot.engine.discovery``).
+held (its namespace's deletion stuck: what holds it), torn down with the reason. A
+note of an environment ended on purpose (a person, its TTL) carries a hidden marker
+with the commit, the durable record that discovery must not bring it back for that
+commit (see ``bot.engine.discovery``).
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class GitLabReview:
 
     def tell_failed(self, env: Environment) -> bool:
         return self._note(env, failed_note(env))
+
+    def tell_held(self, env: Environment, text: str) -> bool:
+        return self._note(env, held_note(env, text))
 
     def stop(self, env: Environment, reason: str, *, deliberate: bool) -> bool:
         environment_id = env.observed.review_environment_id
@@ -137,6 +141,11 @@ def failed_note(env: Environment) -> str:
     return (f"{note_marker(env.key)}\n:x: Preview environment of commit "
             f"`{short_sha(env.desired.sha)}` failed: {env.observed.reason}\n\nA new commit "
             f"retries it, or `/preview up {env.desired.label}` in Slack.")
+
+
+def held_note(env: Environment, text: str) -> str:
+    return (f"{note_marker(env.key)}\n:hourglass: Preview environment of commit "
+            f"`{short_sha(env.desired.sha)}` is not gone yet: {text}")
 
 
 def torn_down_note(env: Environment, reason: str, *, deliberate: bool) -> str:

@@ -47,6 +47,8 @@ _EVENT = {
     NoticeKind.FAILED: ":red_circle:",
     NoticeKind.EXTENDED: ":calendar:",
     NoticeKind.EXPIRING: ":warning:",
+    NoticeKind.TEARING_DOWN: ":wastebasket:",
+    NoticeKind.WAITING: ":hourglass:",
     NoticeKind.TORN_DOWN: ":wastebasket:",
 }
 
@@ -175,11 +177,13 @@ def _headline(env: Environment, kind: NoticeKind | None, reason: str,
     """(mrkdwn, plain) of the announcement's state line."""
     observed = env.observed
     status = {NoticeKind.DEPLOYING: Status.DEPLOYING, NoticeKind.READY: Status.READY,
-              NoticeKind.FAILED: Status.FAILED, NoticeKind.TORN_DOWN: Status.GONE}.get(
+              NoticeKind.FAILED: Status.FAILED, NoticeKind.TEARING_DOWN: Status.TEARING_DOWN,
+              NoticeKind.WAITING: Status.PENDING, NoticeKind.TORN_DOWN: Status.GONE}.get(
                   kind, observed.status) if kind else observed.status
     emoji, name = _STATE[status]
     url = observed.url if status is Status.READY else ""
-    detail = reason or (observed.reason if status in (Status.FAILED, Status.GONE) else "")
+    detail = reason or (observed.reason if status in (Status.FAILED, Status.TEARING_DOWN,
+                                                      Status.GONE) else "")
     if kind is NoticeKind.EXPIRING:
         expiry = (f"expires {when(env.desired.expires_at)} "
                   f"({remaining(env.desired.expires_at, now)}) — extend it to keep it")

@@ -20,7 +20,7 @@ from tests.fakes.memory.faults import Faults
 
 @dataclass(frozen=True)
 class ReviewCall:
-    method: str  # "show", "tell_failed", "stop", "ended_at"
+    method: str  # "show", "tell_failed", "tell_held", "stop", "ended_at"
     env_key: str
     detail: str = ""
     taken: bool = True
@@ -36,8 +36,8 @@ class ForgeEnvironment:
 
 @dataclass(frozen=True)
 class Note:
-    kind: str  # "ready", "failed", "stopped"
-    text: str  # the URL, the reason
+    kind: str  # "ready", "failed", "held", "stopped"
+    text: str  # the URL, the reason, what holds its namespace
     ended_at: str | None = None  # the commit of a deliberate end
 
 
@@ -86,6 +86,15 @@ class FakeReview:
                 return False
             self._note(env, Note("failed", env.observed.reason))
             self.calls.append(ReviewCall("tell_failed", env.key, env.observed.reason))
+            return True
+
+    def tell_held(self, env: Environment, text: str) -> bool:
+        self.faults.check("tell_held")
+        with self._lock:
+            if self._lag("tell_held", env):
+                return False
+            self._note(env, Note("held", text))
+            self.calls.append(ReviewCall("tell_held", env.key, text))
             return True
 
     def stop(self, env: Environment, reason: str, *, deliberate: bool) -> bool:

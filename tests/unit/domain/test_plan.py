@@ -74,7 +74,7 @@ CASES = [
     ("stranger's namespace, down", snap(env(present=False), managed=False),
      ActionKind.BLOCKED, "not managed"),
     ("terminating", snap(env(status=Status.PENDING), phase="Terminating"),
-     ActionKind.BLOCKED, "terminating"),
+     ActionKind.WAIT, "terminating"),
     ("project left the config", snap(env(), wanted=""), ActionKind.BLOCKED, "not in the config"),
     ("project left the config, expired", snap(env(expires_in=-timedelta(hours=1)), wanted=""),
      ActionKind.DELETE, "TTL"),

@@ -151,15 +151,15 @@ CASES = {
         _gone_stop_pending, ActionKind.SYNC, status=Status.GONE, revision=None, phase=None),
     "delete: down requested (namespace going)": Case(
         _down, ActionKind.DELETE, status=Status.TEARING_DOWN, revision=None,
-        phase="Terminating", reason="no longer needed"),
+        phase="Terminating", notices=["tearing-down"], reason="no longer needed"),
     "delete: ttl expired": Case(
         _expired, ActionKind.DELETE, status=Status.TEARING_DOWN, revision=None,
-        phase="Terminating", reason="TTL expired"),
+        phase="Terminating", notices=["tearing-down"], reason="TTL expired"),
     "blocked: stranger's namespace": Case(
         _strangers_namespace, ActionKind.BLOCKED, ok=False, status=Status.PENDING,
         revision=None),
-    "blocked: namespace still terminating": Case(
-        _terminating, ActionKind.BLOCKED, ok=False, status=Status.PENDING, revision=None,
+    "wait: namespace still terminating": Case(
+        _terminating, ActionKind.WAIT, status=Status.PENDING, revision=None,
         phase="Terminating"),
     "noop: converged": Case(_ready, None),
 }

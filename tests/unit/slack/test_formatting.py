@@ -69,6 +69,33 @@ def test_a_deploy_waiting_for_its_image_says_so() -> None:
     assert formatting.headline(blocks).endswith(f"`01234567`… — {reason}")
 
 
+def test_a_teardown_replaces_ready_and_its_buttons_at_once_and_says_what_holds_it() -> None:
+    going = env(Status.TEARING_DOWN, present=False)
+    going = replace(going, observed=replace(going.observed, url=URL, reason="reviewed"))
+    shown, blocks = formatting.announcement(going, NOW, kind=NoticeKind.TEARING_DOWN,
+                                            reason="reviewed")
+    assert shown == "group-app-mr-7 (group/app!7): tearing down: reviewed"
+    assert action_ids(blocks) == [] and URL not in shown_text(blocks)
+    held = "namespace preview-x is still being deleted: finalizers remaining: example.com/hold"
+    shown, blocks = formatting.announcement(going, NOW, kind=NoticeKind.TEARING_DOWN,
+                                            reason=held)
+    assert held in shown and action_ids(blocks) == []
+    text, _ = formatting.event_reply(going, NoticeKind.TEARING_DOWN, held, NOW)
+    assert text == f"group-app-mr-7: tearing down — {held}"
+    # Re-rendered from the record (a button pressed elsewhere): still tearing down.
+    assert "tearing down: reviewed" in formatting.announcement(going, NOW)[0]
+
+
+def test_a_new_life_waiting_for_its_namespace_says_why() -> None:
+    waiting = env(Status.PENDING)
+    shown, blocks = formatting.announcement(waiting, NOW, kind=NoticeKind.WAITING,
+                                            reason="namespace preview-x is held")
+    assert shown == "group-app-mr-7 (group/app!7): pending: namespace preview-x is held"
+    assert formatting.DOWN in action_ids(blocks)  # still a live request: it can be ended
+    text, _ = formatting.event_reply(waiting, NoticeKind.WAITING, "held", NOW)
+    assert text == "group-app-mr-7: waiting — held"
+
+
 def test_kept_and_branch_environments_have_no_keep_button() -> None:
     kept = formatting.announcement(env(keep=True), NOW)[1]
     branch = formatting.announcement(env(mr_iid=None, mr_url="", owner="slack:U0BOB"), NOW)[1]

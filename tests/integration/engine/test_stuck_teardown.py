@@ -1,0 +1,95 @@
+"""A namespace stuck Terminating, on the real test bed (issue 16, item 9): the test bed's
+kube-controller-manager (the namespace controller) deletes what it can and reports what
+holds the rest. The teardown says so at once, tells once what holds it past
+``teardown_timeout``, rechecks with a backoff, and finishes normally once it is freed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from bot.domain.model import Status
+from bot.engine.core import Core
+from bot.engine.notify import RecordingNotifier
+from bot.engine.reconcile import Reconciler
+from bot.engine.requests import Requests
+from bot.engine.settings import EngineSettings, TeardownSettings
+from tests.clock import MovableClock
+from tests.integration.lifecycle_bed import LifecycleBed
+from tests.polling import poll
+
+FINALIZER = "example.com/hold"
+TIMEOUT = 30.0  # teardown_timeout: the clock is moved past it
+
+
+def _notes(bed: LifecycleBed, iid: int, key: str) -> list[str]:
+    return [n["body"] for n in bed.gitlab.notes(bed.project_id, iid) if key in n["body"]]
+
+
+def _conditions(core_api: client.CoreV1Api, namespace: str) -> str:
+    try:
+        ns = core_api.read_namespace(namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return ""
+        raise
+    return " ".join(c.message or "" for c in (ns.status.conditions or []))
+
+
+def test_a_teardown_held_by_a_finalizer_says_what_holds_it_and_finishes_once_freed(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    core_api = client.CoreV1Api(kube_api)
+    clock = MovableClock()
+    notifier = RecordingNotifier()
+    core: Core = replace(bed.core(clock=clock), notifier=notifier,
+                         settings=EngineSettings(teardown=TeardownSettings(timeout=TIMEOUT)))
+    requests, reconciler = Requests(core), Reconciler(core)
+    bed.add_mr(91)
+    key = f"{bed.slug}-mr-91"
+    namespace = f"preview-{key}"
+    requests.request_up_mr(bed.project_path, 91, actor="gitlab:alice")
+    assert reconciler.run_pass(follow=True, dry_run=False, only=[key]).ok
+    core_api.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="held", finalizers=[FINALIZER])))
+
+    requests.request_down(key, reason="reviewed", actor="slack:U0ALICE")
+    reconciler.run_pass(dry_run=False, only=[key])  # the teardown starts
+    assert requests.resolve(key).observed.status is Status.TEARING_DOWN
+    told = [(n.kind.value, n.reason) for n in notifier.notices]
+    assert told[-1][0] == "tearing-down", told  # said at once: no "Ready" with buttons
+
+    # The namespace controller deletes the rest and reports what it cannot.
+    poll("the namespace controller to report the finalizer",
+         lambda: FINALIZER in _conditions(core_api, namespace), timeout=60, interval=0.5)
+    early = reconciler.run_pass(dry_run=False, only=[key])
+    assert not any(FINALIZER in reason for _, reason in
+                   [(n.kind.value, n.reason) for n in notifier.notices]), notifier.notices
+    clock.advance(timedelta(seconds=TIMEOUT + 5))
+    late = reconciler.run_pass(dry_run=False, only=[key])
+    [stuck] = [n for n in notifier.notices if FINALIZER in n.reason]
+    assert stuck.kind.value == "tearing-down"
+    assert "configmaps" in stuck.reason and namespace in stuck.reason, stuck.reason
+    note = _notes(bed, 91, key)[-1]
+    assert FINALIZER in note and "configmaps" in note, note
+    # Rechecks back off: not a re-poke every second while it stays stuck.
+    [before], [after] = early.outcomes, late.outcomes
+    assert after.in_progress and after.retry_after is not None
+    assert after.retry_after > (before.retry_after or 0) > 0, (before, after)
+    clock.advance(timedelta(seconds=TIMEOUT))
+    reconciler.run_pass(dry_run=False, only=[key])
+    assert len([n for n in notifier.notices if FINALIZER in n.reason]) == 1  # told once
+
+    core_api.patch_namespaced_config_map("held", namespace,
+                                         {"metadata": {"finalizers": None}})
+
+    def gone() -> bool:
+        reconciler.run_pass(dry_run=False, only=[key])
+        return requests.resolve(key).observed.status is Status.GONE
+    poll(f"{key} to be gone once freed", gone, timeout=90, interval=0.5)
+    [environment] = bed.gitlab.environments(bed.project_id)
+    assert environment["state"] == "stopped"
+    assert notifier.notices[-1].kind.value == "torn-down"
+    assert "torn down" in _notes(bed, 91, key)[-1]
