@@ -2,7 +2,8 @@
 
 One announcement per environment, in its project's channel, edited in place
 with ``chat.update`` as the state changes (deploying → ready with the URL →
-failed with the reason → expiring → gone, and why); each event is also a reply
+failed with the reason → expiring → tearing down (and what holds it, when it is
+stuck) → gone, and why); each event is also a reply
 in the announcement's thread. An expiry warning also goes to the MR author as a
 direct message with an Extend button.
 
@@ -69,8 +70,9 @@ class SlackNotifier:
         text, blocks = formatting.announcement(env, now, kind=notice.kind, reason=notice.reason)
         with self.announcements.announcing(env.key):
             ref = self.announcement_of(env)
-            if ref is None and notice.kind is NoticeKind.TORN_DOWN:
-                log.info("%s torn down; it was never announced, so nothing to update", env.key)
+            if ref is None and notice.kind in (NoticeKind.TEARING_DOWN, NoticeKind.TORN_DOWN):
+                log.info("%s %s; it was never announced, so nothing to update", env.key,
+                         notice.kind.value.replace("-", " "))
                 return
             ref = self._show(env, project.channel, ref, text, blocks)
         channel, ts = ref

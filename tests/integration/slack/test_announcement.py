@@ -59,7 +59,7 @@ def test_one_announcement_across_a_restart(bed: LifecycleBed, fake_slack: FakeSl
         [announcement] = [wait_announced(fake_slack, "gone")]
     finally:
         second.stop()
-    assert states(announcement) == ["deploying", "ready", "ready", "gone"]
+    assert states(announcement) == ["deploying", "ready", "ready", "tearing", "gone"]
     assert top_level_posts(fake_slack) == 1
     updates = [c for c in fake_slack.calls if c.method == "chat.update"]
     assert {c.params["ts"] for c in updates} == {announcement.ts}
@@ -94,7 +94,7 @@ def test_one_announcement_across_a_redis_wipe(bed: LifecycleBed, fake_slack: Fak
         announcement = wait_announced(fake_slack, "gone")
     finally:
         second.stop()
-    assert states(announcement) == ["deploying", "ready", "ready", "gone"]
+    assert states(announcement) == ["deploying", "ready", "ready", "tearing", "gone"]
     assert top_level_posts(fake_slack) == 1
 
 
@@ -112,7 +112,7 @@ def test_expiry_warning_once_with_a_dm_before_the_reap(bed: LifecycleBed,
         announcement = wait_announced(fake_slack, "gone")
     finally:
         server.stop()
-    assert states(announcement) == ["deploying", "ready", "expiring", "gone"]
+    assert states(announcement) == ["deploying", "ready", "expiring", "tearing", "gone"]
     assert "TTL expired" in announcement.text
     warnings = [r for r in fake_slack.thread_replies(CHANNEL, announcement.ts)
                 if ": expires in" in r.text]

@@ -102,7 +102,8 @@ def test_up_extend_keep_down_and_status(bed: LifecycleBed, fake_slack: FakeSlack
 
     # One announcement through the whole lifecycle, edited in place; one thread reply each.
     [announcement] = announcements(fake_slack)
-    assert states(announcement) == ["deploying", "ready", "ready", "ready", "gone"]
+    assert states(announcement) == ["deploying", "ready", "ready", "ready", "tearing",
+                                    "gone"]
     assert announcement.text.endswith(f"gone: requested in Slack by slack:{ADMIN}")
     posts = [c for c in fake_slack.calls
              if c.method == "chat.postMessage" and c.params.get("channel") == CHANNEL
@@ -110,7 +111,7 @@ def test_up_extend_keep_down_and_status(bed: LifecycleBed, fake_slack: FakeSlack
     assert len(posts) == 1
     replies = fake_slack.thread_replies(CHANNEL, announcement.ts)
     assert [r.text.split(": ", 1)[1].split(" ")[0] for r in replies] == [
-        "deploying", "ready:", "extended", "extended", "torn"]
+        "deploying", "ready:", "extended", "extended", "tearing", "torn"]
     assert server.metric("previewbot_commands_total", command="up") == 1
     assert server.metric("previewbot_commands_total", command="status") == 1
     assert server.metric("previewbot_command_seconds_count") == 5

@@ -99,7 +99,7 @@ def test_a_teardown_edits_the_announcement_redis_lost(
     assert Reconciler(core).run_pass(follow=True, dry_run=False, only=[key]).ok
 
     [announcement] = announcements(fake_slack)
-    assert states(announcement) == ["deploying", "ready", "gone"]
+    assert states(announcement) == ["deploying", "ready", "tearing", "gone"]
     assert core.store.announcement(key) is None  # a new lifecycle gets a new message
 
 
