@@ -50,3 +50,17 @@ class BadDeliveryError(PermanentError):
 
 class NotAllowedError(PermanentError):
     """The person may not do this (who may is in the message); nothing was changed."""
+
+
+class CapacityError(PermanentError):
+    """A new environment is refused: ``scope`` (a project path, or "all projects") has
+    ``limit`` environments (``max_envs``); ``oldest`` are their keys, oldest first. The
+    caller that no person is waiting on (a webhook, a pass) tells the MR and the channel
+    (``bot.engine.refusals``)."""
+
+    def __init__(self, message: str, *, scope: str, limit: int,
+                 oldest: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.scope = scope
+        self.limit = limit
+        self.oldest = oldest

@@ -33,10 +33,11 @@ from dataclasses import dataclass
 
 from bot.config import ProjectConfig, TriggerInputs
 from bot.domain.changes import ChangeRequest
-from bot.domain.errors import PreviewError
+from bot.domain.errors import CapacityError, PreviewError
 from bot.domain.model import Desired, EndKind, Environment, is_active, short_sha
 from bot.engine.passes import PassContext
 from bot.engine.pipelines import passed_sha
+from bot.engine.refusals import RefusalTeller
 from bot.engine.requests import Requests
 
 log = logging.getLogger("previewbot.discovery")
@@ -174,7 +175,11 @@ class Discovery:
         finding = Finding("up", label, reason)
         if self.ctx.dry_run:
             return finding, ""
-        env = self.requests.request_up_mr(project.path, mr.iid, actor=ACTOR, sha=sha, mr=mr)
+        try:
+            env = self.requests.request_up_mr(project.path, mr.iid, actor=ACTOR, sha=sha, mr=mr)
+        except CapacityError as error:  # told once per MR, not every pass (refusals)
+            RefusalTeller(self.requests).capacity(project, mr, sha, error)
+            raise
         return finding, env.key
 
     def _down(self, env: Environment, label: str, reason: str, kind: EndKind, *,

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 from bot.config import ProjectConfig, TriggerInputs
 from bot.domain import messages
-from bot.domain.changes import ChangeState
-from bot.domain.errors import BadDeliveryError, PermanentError, TemporaryError
+from bot.domain.changes import ChangeRequest, ChangeState
+from bot.domain.errors import BadDeliveryError, CapacityError, PermanentError, TemporaryError
 from bot.domain.events import Ignored, Intent, IntentKind
 from bot.domain.messages import quoted
 from bot.domain.model import EndKind, Environment, is_active, short_sha
 from bot.engine.core import Core
+from bot.engine.refusals import RefusalTeller
 from bot.engine.requests import Requests
 from bot.engine.texts import gitlab_not_configured
 
@@ -90,11 +91,22 @@ class Intake:
             failing = project.trigger.failing(TriggerInputs(iid=mr.iid, changed_paths=paths))
             if failing:
                 return Handled((), f"ignored: {failing[0].reason}")
-        env = self.requests.request_up_mr(intent.project_path, intent.mr_iid,
-                                        actor=self._actor(intent),
-                                        sha=self._pinned_sha(intent),
-                                        source_updated_at=intent.updated_at, mr=mr)
+        try:
+            env = self.requests.request_up_mr(intent.project_path, intent.mr_iid,
+                                            actor=self._actor(intent),
+                                            sha=self._pinned_sha(intent),
+                                            source_updated_at=intent.updated_at, mr=mr)
+        except CapacityError as error:
+            return self._refused(project, mr, self._pinned_sha(intent) or mr.sha, error)
         return Handled((env.key,), f"up {env.desired.label} at {short_sha(env.desired.sha)}")
+
+    def _refused(self, project: ProjectConfig, mr: ChangeRequest, sha: str,
+                 error: CapacityError) -> Handled:
+        """No person waits for a webhook's answer: the MR and the channel are told
+        (once), and the delivery is done — not parked: it was handled, and refused; the
+        passes create the environment once a slot is free."""
+        RefusalTeller(self.requests).capacity(project, mr, sha, error)
+        return Handled((), f"refused: {error}")
 
     def _pinned_sha(self, intent: Intent) -> str | None:
         """A passed pipeline's sha in pipeline mode; otherwise None: the requests reads
@@ -118,9 +130,12 @@ class Intake:
             source = self.core.source(project.path)
             for mr in source.open_change_requests_from(intent.project_id, intent.branch):
                 if project.trigger.wants(mr):
-                    touched.append(self.requests.request_up_mr(
-                        project.path, mr.iid, actor=self._actor(intent), sha=intent.sha,
-                        source_updated_at=intent.updated_at, mr=mr).key)
+                    try:
+                        touched.append(self.requests.request_up_mr(
+                            project.path, mr.iid, actor=self._actor(intent), sha=intent.sha,
+                            source_updated_at=intent.updated_at, mr=mr).key)
+                    except CapacityError as error:
+                        self._refused(project, mr, intent.sha or mr.sha, error)
         if not touched:
             return Handled((), f"ignored: no environment for branch {intent.branch}")
         return Handled(tuple(touched), f"up {', '.join(touched)} at {short_sha(intent.sha or '')}")

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from bot.domain.errors import TemporaryError
 from bot.domain.model import Environment
+from bot.domain.refusals import Refusal
 
 log = logging.getLogger("previewbot.notify")
 
@@ -64,10 +65,20 @@ class Notifier(Protocol):
         """A dry-run pass's plan (``dry_run: true``): what would have been done."""
         ...
 
+    def refused(self, refusal: Refusal) -> None:
+        """A change request got no environment and no person is waiting for the answer
+        (capacity, for a webhook or a pass): one message in its project's channel. Not a
+        notice: there is no environment, so no announcement (that starts once it is
+        created). Raises when it was not delivered; the caller tells it again later."""
+        ...
+
 
 class LoggingNotifier:
     def report_plan(self, text: str) -> None:
         log.info("dry run (config dry_run: true), nothing changed:\n%s", text)
+
+    def refused(self, refusal: Refusal) -> None:
+        log.info("refused %s at %s: %s", refusal.label, refusal.sha[:8], refusal.reason)
 
     def notify(self, notice: Notice) -> None:
         env = notice.env
@@ -82,9 +93,13 @@ class RecordingNotifier:
     def __init__(self) -> None:
         self.notices: list[Notice] = []
         self.plans: list[str] = []
+        self.refusals: list[Refusal] = []
 
     def report_plan(self, text: str) -> None:
         self.plans.append(text)
+
+    def refused(self, refusal: Refusal) -> None:
+        self.refusals.append(refusal)
 
     def notify(self, notice: Notice) -> None:
         self.notices.append(notice)
@@ -114,3 +129,16 @@ class FanoutNotifier:
                 notifier.report_plan(text)
             except Exception:
                 log.exception("notifier %s failed to report a plan", type(notifier).__name__)
+
+    def refused(self, refusal: Refusal) -> None:
+        """Every notifier is tried; raises when one failed (the refusal is told again)."""
+        failed: list[tuple[str, Exception]] = []
+        for notifier in self._notifiers:
+            try:
+                notifier.refused(refusal)
+            except Exception as error:  # one broken notifier must not silence the others
+                failed.append((type(notifier).__name__, error))
+        if failed:
+            names = ", ".join(name for name, _ in failed)
+            raise TemporaryError(f"notifier {names} failed on the refusal of "
+                                 f"{refusal.label}: {failed[0][1]}") from failed[0][1]

@@ -27,6 +27,7 @@ from bot.domain.changes import (
 )
 from bot.domain.events import Ignored, Intent
 from bot.domain.model import Desired, Environment, HistoryEntry, Observed
+from bot.domain.refusals import Refusal
 
 
 class ChangeSource(Protocol):
@@ -106,6 +107,16 @@ class ReviewSurface(Protocol):
     def ended_at(self, project_id: int, iid: int, env_keys: list[str]) -> str | None:
         """The commit the note says the environment (any of ``env_keys``) was ended on
         purpose at; None when it says no such thing."""
+        ...
+
+    def tell_refused(self, refusal: Refusal) -> bool:
+        """Say in the would-be environment's one note why the MR has no environment
+        (yet); False when the forge did not take it (yet)."""
+        ...
+
+    def refused_at(self, project_id: int, iid: int, env_keys: list[str]) -> str | None:
+        """The commit whose refusal the note tells now; None when it tells something
+        else (ready, failed, torn down) or there is no note."""
         ...
 
 

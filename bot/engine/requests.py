@@ -16,7 +16,7 @@ from bot.cluster.values import helm_values, namespace_for
 from bot.config import Config, ProjectConfig
 from bot.domain import messages, naming, records
 from bot.domain.changes import ChangeRequest
-from bot.domain.errors import NotOwnedError, PermanentError, TemporaryError
+from bot.domain.errors import CapacityError, NotOwnedError, PermanentError, TemporaryError
 from bot.domain.messages import quoted
 from bot.domain.model import (
     Desired,
@@ -283,7 +283,8 @@ class Requests:
                                    ("all projects", self.core.config.max_envs, active)):
             if limit is not None and len(envs) >= limit:
                 oldest = sorted(envs, key=lambda e: e.desired.created_at)[:3]
-                raise PermanentError(capacity_reached(scope, limit, oldest))
+                raise CapacityError(capacity_reached(scope, limit, oldest), scope=scope,
+                                    limit=limit, oldest=tuple(e.key for e in oldest))
 
     # -- down / extend / keep ----------------------------------------------
     def request_down(self, env_key: str, *, reason: str, actor: str,

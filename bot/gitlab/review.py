@@ -10,6 +10,9 @@ held (its namespace's deletion stuck: what holds it), torn down with the reason.
 note of an environment ended on purpose (a person, its TTL) carries a hidden marker
 with the commit, the durable record that discovery must not bring it back for that
 commit (see ``bot.engine.discovery``).
+Before there is an environment, the same note says why there is none yet (capacity,
+``bot.engine.refusals``) with a hidden marker of the refused commit: edited into
+"ready" once it is created, so an MR never collects a second bot note.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ from datetime import datetime
 from bot.domain.changes import Shown
 from bot.domain.errors import PreviewError, TemporaryError
 from bot.domain.model import Environment, short_sha
+from bot.domain.refusals import Refusal
 from bot.gitlab.client import GitLab
 
 log = logging.getLogger("previewbot.gitlab")
 
 _ENDED = "<!-- previewbot-ended:"
+_REFUSED = "<!-- previewbot-refused:"
 _GITLAB_ENV_NAME = re.compile(r"[a-zA-Z0-9_/${}. -]+")
 
 
@@ -80,17 +85,38 @@ class GitLabReview:
         body = self._gitlab.mr_note(project_id, iid, [note_marker(key) for key in env_keys])
         return ended_sha(body) if body else None
 
+    def tell_refused(self, refusal: Refusal) -> bool:
+        try:
+            # An ended-on-purpose marker of an earlier life stays: it is the durable
+            # record discovery reads after a Redis loss (see ``ended_at``).
+            before = self._gitlab.mr_note(refusal.project_id, refusal.mr_iid,
+                                          [note_marker(refusal.env_key)])
+        except TemporaryError as error:
+            log.warning("MR note of %s postponed: %s", refusal.env_key, error)
+            return False
+        except PreviewError:
+            before = None  # unreadable for good: the write below says why
+        ended = ended_sha(before) if before else None
+        return self._note_at(refusal.project_id, refusal.mr_iid, refusal.env_key,
+                             refused_note(refusal, ended=ended))
+
+    def refused_at(self, project_id: int, iid: int, env_keys: list[str]) -> str | None:
+        body = self._gitlab.mr_note(project_id, iid, [note_marker(key) for key in env_keys])
+        return _marked_sha(body, _REFUSED) if body else None
+
     def _note(self, env: Environment, body: str) -> bool:
         if env.desired.mr_iid is None:
             return True
+        return self._note_at(env.desired.project_id, env.desired.mr_iid, env.key, body)
+
+    def _note_at(self, project_id: int, iid: int, env_key: str, body: str) -> bool:
         try:
-            self._gitlab.upsert_mr_note(env.desired.project_id, env.desired.mr_iid,
-                                        note_marker(env.key), body)
+            self._gitlab.upsert_mr_note(project_id, iid, note_marker(env_key), body)
         except TemporaryError as error:
-            log.warning("MR note of %s postponed: %s", env.key, error)
+            log.warning("MR note of %s postponed: %s", env_key, error)
             return False
         except PreviewError as error:  # the MR is gone (404): there is nothing to tell
-            log.warning("MR note of %s not written, and never will be: %s", env.key, error)
+            log.warning("MR note of %s not written, and never will be: %s", env_key, error)
         return True
 
 
@@ -122,11 +148,21 @@ def ended_marker(sha: str) -> str:
 
 def ended_sha(note_body: str) -> str | None:
     """The commit of :func:`ended_marker` in a note body; None when it has none."""
-    start = note_body.find(_ENDED)
+    return _marked_sha(note_body, _ENDED)
+
+
+def refused_marker(sha: str) -> str:
+    """Hidden in the note of an MR whose commit ``sha`` was refused an environment
+    (capacity): after a Redis loss, that it was told already is read from here."""
+    return f"{_REFUSED}{sha} -->"
+
+
+def _marked_sha(note_body: str, prefix: str) -> str | None:
+    start = note_body.find(prefix)
     if start < 0:
         return None
     end = note_body.find(" -->", start)
-    sha = note_body[start + len(_ENDED):end] if end > 0 else ""
+    sha = note_body[start + len(prefix):end] if end > 0 else ""
     return sha if sha.isalnum() else None
 
 
@@ -155,3 +191,11 @@ def torn_down_note(env: Environment, reason: str, *, deliberate: bool) -> str:
         note += (f"\n\nIt stays down until a new commit or "
                  f"`/preview up {env.desired.label}` in Slack.\n{ended_marker(env.desired.sha)}")
     return note
+
+
+def refused_note(refusal: Refusal, *, ended: str | None = None) -> str:
+    note = (f"{note_marker(refusal.env_key)}\n:hourglass: No preview environment yet for "
+            f"commit `{short_sha(refusal.sha)}`: {refusal.reason}.\n\nIt is created by itself "
+            "as soon as one is free (this note then shows its URL); a teardown of one of "
+            f"those frees a slot at once.\n{refused_marker(refusal.sha)}")
+    return note + (f"\n{ended_marker(ended)}" if ended else "")

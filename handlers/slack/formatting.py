@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.domain.durations import format_duration
 from bot.domain.model import Environment, HistoryEntry, Status, short_sha
+from bot.domain.refusals import Refusal
 from bot.engine.notify import NoticeKind
 from bot.engine.permissions import GITLAB_ACTOR_PREFIX, SLACK_ACTOR_PREFIX
 from handlers.slack import grammar
@@ -406,6 +407,18 @@ def _home_entries(envs: list[Environment], now: datetime, limit: int, prefix: st
     if len(envs) > limit:
         blocks.append(_context(f"…and {len(envs) - limit} more (`/preview list`)."))
     return blocks
+
+
+def refused(refusal: Refusal) -> tuple[str, Blocks]:
+    """A change request that got no environment (capacity), told once in the channel:
+    not an announcement (there is no environment); that follows once it is created."""
+    label = escape(refusal.label)
+    linked = f"<{refusal.mr_url}|{label}>" if refusal.mr_url.startswith("http") else label
+    line = (f":hourglass: *{linked}* · commit `{short_sha(refusal.sha)}`: no preview "
+            f"environment yet — {prose(refusal.reason)}")
+    after = "It is created by itself as soon as one is free."
+    return (f"{label}: no preview environment yet — {escape(refusal.reason)}",
+            [_section(line), _context(after)])
 
 
 def dry_run_plan(plan: str) -> str:

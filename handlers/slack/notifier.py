@@ -23,6 +23,7 @@ from slack_sdk.errors import SlackApiError
 from bot.config import Config
 from bot.domain.errors import PreviewError
 from bot.domain.model import Clock, Environment
+from bot.domain.refusals import Refusal
 from bot.engine.announcements import Announcements
 from bot.engine.notify import Notice, NoticeKind
 from bot.engine.permissions import Permissions
@@ -60,6 +61,17 @@ class SlackNotifier:
                 self.client.chat_postMessage(channel=channel, text=body)
             except SlackApiError as error:
                 log.warning("could not post the dry-run plan to %s: %s", channel, error)
+
+    def refused(self, refusal: Refusal) -> None:
+        """One message in the project's channel; raises when Slack did not take it (the
+        engine tells it again with the next refusal)."""
+        project = self.config.project_by_path(refusal.project_path)
+        if project is None:
+            return
+        text, blocks = formatting.refused(refusal)
+        with slack_errors("chat.postMessage (refusal)"):
+            self.client.chat_postMessage(channel=project.channel, text=text, blocks=blocks,
+                                         unfurl_links=False)
 
     def notify(self, notice: Notice) -> None:
         env = notice.env

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from bot.domain.refusals import Refusal
 from bot.engine.notify import Notice
 from tests.fakes.memory.faults import Faults
 
@@ -15,6 +16,7 @@ class FakeNotifier:
     def __init__(self) -> None:
         self.notices: list[Notice] = []
         self.plans: list[str] = []
+        self.refusals: list[Refusal] = []
         self.faults = Faults(self)
         self._lock = threading.Lock()
 
@@ -27,6 +29,11 @@ class FakeNotifier:
         self.faults.check("report_plan")
         with self._lock:
             self.plans.append(text)
+
+    def refused(self, refusal: Refusal) -> None:
+        self.faults.check("refused")
+        with self._lock:
+            self.refusals.append(refusal)
 
     def kinds(self, env_key: str) -> list[str]:
         """The kinds told of one environment, in order."""

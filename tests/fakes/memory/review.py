@@ -15,12 +15,13 @@ from datetime import datetime
 
 from bot.domain.changes import Shown
 from bot.domain.model import Environment
+from bot.domain.refusals import Refusal
 from tests.fakes.memory.faults import Faults
 
 
 @dataclass(frozen=True)
 class ReviewCall:
-    method: str  # "show", "tell_failed", "tell_held", "stop", "ended_at"
+    method: str  # "show", "tell_failed", "tell_held", "stop", "ended_at", "tell_refused"
     env_key: str
     detail: str = ""
     taken: bool = True
@@ -36,9 +37,10 @@ class ForgeEnvironment:
 
 @dataclass(frozen=True)
 class Note:
-    kind: str  # "ready", "failed", "held", "stopped"
+    kind: str  # "ready", "failed", "held", "stopped", "refused"
     text: str  # the URL, the reason, what holds its namespace
     ended_at: str | None = None  # the commit of a deliberate end
+    refused_at: str | None = None  # the commit refused an environment (capacity)
 
 
 class FakeReview:
@@ -119,6 +121,29 @@ class FakeReview:
                 note = self.notes.get((project_id, iid, key))
                 if note is not None:
                     return note.ended_at  # one note per environment: the first found
+            return None
+
+    def tell_refused(self, refusal: Refusal) -> bool:
+        self.faults.check("tell_refused")
+        with self._lock:
+            if self._lagging > 0:
+                self._lagging -= 1
+                self.calls.append(ReviewCall("tell_refused", refusal.env_key, taken=False))
+                return False
+            where = (refusal.project_id, refusal.mr_iid, refusal.env_key)
+            before = self.notes.get(where)
+            self.notes[where] = Note("refused", refusal.reason,
+                                     before.ended_at if before else None, refusal.sha)
+            self.calls.append(ReviewCall("tell_refused", refusal.env_key, refusal.reason))
+            return True
+
+    def refused_at(self, project_id: int, iid: int, env_keys: list[str]) -> str | None:
+        self.faults.check("refused_at")
+        with self._lock:
+            for key in env_keys:
+                note = self.notes.get((project_id, iid, key))
+                if note is not None:
+                    return note.refused_at
             return None
 
     # -- under self._lock --------------------------------------------------------------
