@@ -54,40 +54,50 @@ class RefusalTeller:
                           label=f"{project.path}!{mr.iid}", env_key=key, sha=sha,
                           mr_url=mr.web_url, reason=str(error))
         try:
-            told = self._told_sha(project, mr, refusal)
-            if told == sha:
+            told, in_channel = self._told(project, mr, refusal)
+            if told == sha and in_channel:
                 return "known"
-            if not self.core.review(project.path).tell_refused(refusal):
+            if told != sha and not self.core.review(project.path).tell_refused(refusal):
                 return "not told"
-            if told is None:
-                self.core.notifier.refused(refusal)
-        except Exception as failure:  # GitLab or Slack down (any notifier error): not
-            # remembered, so the next refusal (the next pass) tells it again
+            if not in_channel:
+                try:
+                    self.core.notifier.refused(refusal)
+                except Exception:
+                    self._remember(refusal, in_channel=False)  # the note is written
+                    raise
+        except Exception as failure:  # GitLab or Slack down (any notifier error): the
+            # part not told is not remembered, so the next refusal (pass) tells it
             log.warning("capacity refusal of %s not told yet: %s", refusal.label, failure)
             return "not told"
-        self._remember(refusal)
-        return "told" if told is None else "note"
+        self._remember(refusal, in_channel=True)
+        return "note" if in_channel else "told"
 
-    def _told_sha(self, project: ProjectConfig, mr: ChangeRequest,
-                  refusal: Refusal) -> str | None:
-        """The commit told in this waiting period; None when nothing is told in it."""
+    def _told(self, project: ProjectConfig, mr: ChangeRequest,
+              refusal: Refusal) -> tuple[str | None, bool]:
+        """The commit the note tells in this waiting period (None: nothing told in it),
+        and whether the channel was told in it."""
         raw = self.core.store.cached(told_key(refusal.project_id, refusal.mr_iid))
         if raw is not None:
             try:
                 fields = json.loads(raw)
                 sha, at = str(fields["sha"]), datetime.fromisoformat(str(fields["at"]))
+                in_channel = bool(fields["channel"])
             except (ValueError, KeyError, TypeError):
-                sha, at = "", None  # unreadable: ask the note
+                at = None  # unreadable: ask the note
             if at is not None:
-                return None if self._had_environment_since(project, mr, at) else sha
+                if self._had_environment_since(project, mr, at):
+                    return None, False
+                return sha, in_channel
         # Redis does not know (lost, expired): the note does; read once, then remembered.
+        # A channel message that had failed just before Redis was lost is not retried.
         keys = self.requests.identities.candidate_keys(project, mr.project_id, mr_iid=mr.iid,
                                                        branch=mr.source_branch)
         in_note = self.core.review(project.path).refused_at(
             mr.project_id, mr.iid, list(dict.fromkeys((refusal.env_key, *keys))))
-        if in_note is not None:
-            self._remember(replace(refusal, sha=in_note))
-        return in_note
+        if in_note is None:
+            return None, False
+        self._remember(replace(refusal, sha=in_note), in_channel=True)
+        return in_note, True
 
     def _had_environment_since(self, project: ProjectConfig, mr: ChangeRequest,
                                told_at: datetime) -> bool:
@@ -97,7 +107,8 @@ class RefusalTeller:
                                             project_id=mr.project_id)
         return env is not None and env.desired.created_at >= told_at.replace(microsecond=0)
 
-    def _remember(self, refusal: Refusal) -> None:
-        told = {"sha": refusal.sha, "at": self.core.clock.now().isoformat()}
+    def _remember(self, refusal: Refusal, *, in_channel: bool) -> None:
+        told = {"sha": refusal.sha, "at": self.core.clock.now().isoformat(),
+                "channel": in_channel}
         self.core.store.cache(told_key(refusal.project_id, refusal.mr_iid), json.dumps(told),
                               self.core.settings.forge.answer_cache_ttl.total_seconds())
