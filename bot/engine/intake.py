@@ -97,16 +97,15 @@ class Intake:
                                             sha=self._pinned_sha(intent),
                                             source_updated_at=intent.updated_at, mr=mr)
         except CapacityError as error:
-            return self._refused(project, mr, self._pinned_sha(intent) or mr.sha, error)
+            self._tell(project, mr, self._pinned_sha(intent) or mr.sha, error)
+            raise  # still a refusal for the workers: acked, logged, counted
         return Handled((env.key,), f"up {env.desired.label} at {short_sha(env.desired.sha)}")
 
-    def _refused(self, project: ProjectConfig, mr: ChangeRequest, sha: str,
-                 error: CapacityError) -> Handled:
+    def _tell(self, project: ProjectConfig, mr: ChangeRequest, sha: str,
+              error: CapacityError) -> None:
         """No person waits for a webhook's answer: the MR and the channel are told
-        (once), and the delivery is done — not parked: it was handled, and refused; the
-        passes create the environment once a slot is free."""
+        (once per waiting period); the passes create the environment once a slot is free."""
         RefusalTeller(self.requests).capacity(project, mr, sha, error)
-        return Handled((), f"refused: {error}")
 
     def _pinned_sha(self, intent: Intent) -> str | None:
         """A passed pipeline's sha in pipeline mode; otherwise None: the requests reads
@@ -120,6 +119,7 @@ class Intake:
         it (projects whose CI runs branch pipelines rather than MR pipelines)."""
         project = self.requests.project(intent.project_path)
         touched: list[str] = []
+        refused: list[CapacityError] = []
         branch_env = self.requests.identities.find(project, mr_iid=None, branch=intent.branch,
                                         project_id=intent.project_id)
         if branch_env is not None and is_active(branch_env):
@@ -134,8 +134,11 @@ class Intake:
                         touched.append(self.requests.request_up_mr(
                             project.path, mr.iid, actor=self._actor(intent), sha=intent.sha,
                             source_updated_at=intent.updated_at, mr=mr).key)
-                    except CapacityError as error:
-                        self._refused(project, mr, intent.sha or mr.sha, error)
+                    except CapacityError as error:  # the other MRs still get theirs
+                        self._tell(project, mr, intent.sha or mr.sha, error)
+                        refused.append(error)
+        if not touched and refused:
+            raise refused[0]
         if not touched:
             return Handled((), f"ignored: no environment for branch {intent.branch}")
         return Handled(tuple(touched), f"up {', '.join(touched)} at {short_sha(intent.sha or '')}")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from bot.config import Settings
+from bot.domain.errors import PermanentError
 from bot.domain.model import Status, is_active
 from bot.engine.core import Core
 from bot.engine.intake import Intake
@@ -60,8 +61,8 @@ def test_a_capacity_refusal_is_told_once_on_the_mr_and_in_the_channel(
 
     # The webhook of MR 2, then two full passes: each meets the same refusal.
     delivery = json.dumps(mr_event(bed, "open", 2, second)).encode()
-    handled = Intake(core, requests).handle("Merge Request Hook", delivery)
-    assert "max_envs" in handled.summary
+    with pytest.raises(PermanentError, match="max_envs"):  # a refusal: the worker acks it
+        Intake(core, requests).handle("Merge Request Hook", delivery)
     reconciler.run_pass(dry_run=False)
     reconciler.run_pass(dry_run=False)
 

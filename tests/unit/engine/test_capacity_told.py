@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from bot.domain.changes import ChangeState
-from bot.domain.errors import TemporaryError
+from bot.domain.errors import CapacityError, TemporaryError
 from bot.domain.model import Status
 from bot.gitlab.hooks import MERGE_REQUEST_HOOK
 from tests.fakes.memory.review import Note
@@ -50,8 +52,8 @@ def _until_gone(e: Engine, key: str) -> None:
 
 def test_a_webhook_and_the_passes_after_it_tell_the_refusal_once() -> None:
     e = _full()
-    handled = e.hook(MERGE_REQUEST_HOOK, fixture("merge_request_open"))
-    assert handled.env_keys == () and handled.summary.startswith("refused: capacity reached")
+    with pytest.raises(CapacityError, match="max_envs"):  # still a refusal (acked, logged)
+        e.hook(MERGE_REQUEST_HOOK, fixture("merge_request_open"))
     e.reconcile()
     e.reconcile()
     [told] = e.notifier.refusals
