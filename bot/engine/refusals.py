@@ -1,4 +1,4 @@
-"""Telling a capacity refusal that no person is waiting for (SPEC §4), once.
+"""Telling a capacity refusal that no person is waiting for, once (README: `max_envs`).
 
 A Slack or CLI ``up`` answers the person who asked. A webhook or a pass has nobody
 to answer: their refusal (``CapacityError``) is told on the MR — in the note of the
