@@ -40,6 +40,7 @@ from typing import Any
 from bot import metrics
 from bot.domain.errors import (
     AccessError,
+    DeployInterrupted,
     PermanentError,
     StepTimeoutError,
     TemporaryError,
@@ -74,9 +75,13 @@ TRANSIENT_PATTERNS = (
     "the server is currently unable to handle the request",  # 503
     "unable to return a response in the time allotted",  # 504
     "too many requests",
+    "context canceled",
+)
+# Another writer at work on the release or its objects (another replica's helm, a
+# controller): retried after its delay as it stands — nothing failed, nobody is told.
+BUSY_PATTERNS = (
     "the object has been modified",
     "another operation (install/upgrade/rollback) is in progress",
-    "context canceled",
 )
 # Helm's own --timeout ran out (a hook or a wait): worth a few retries, not forever.
 _TIMED_OUT = ("timed out waiting for the condition", "context deadline exceeded")
@@ -357,12 +362,14 @@ def classify(what: str, stderr: str) -> TemporaryError | PermanentError:
         return AccessError(f"{message} — check the bot's credentials and RBAC permissions",
                            delay=60.0)
     # A webhook or API call that timed out says so too: the transient table goes first.
-    if any(marker in lowered for marker in TRANSIENT_PATTERNS):
+    if any(marker in lowered for marker in BUSY_PATTERNS):
         return TemporaryError(message, delay=10.0)
+    if any(marker in lowered for marker in TRANSIENT_PATTERNS):
+        return DeployInterrupted(message, delay=10.0)
     if any(marker in lowered for marker in _TIMED_OUT):
         return StepTimeoutError(message, delay=30.0)
     if _OTHER_TIMEOUT in lowered:
-        return TemporaryError(message, delay=10.0)
+        return DeployInterrupted(message, delay=10.0)
     return PermanentError(message)
 
 

@@ -26,6 +26,13 @@ class StepTimeoutError(TemporaryError):
     environment ends FAILED with the reason instead of retrying forever."""
 
 
+class DeployInterrupted(TemporaryError):
+    """The deploy tool (Helm) could not finish for a reason of the cluster or network (a
+    webhook without endpoints, a lost connection): the environment is FAILED with a retry
+    time and tried again with the same inputs. Any other TemporaryError during a deploy
+    is a blip retried quietly after its delay."""
+
+
 class AccessError(TemporaryError):
     """A dependency rejected the bot's credentials or permissions (HTTP 401/403). Never a
     refusal: an operator may be renewing the token, so the work is retried (then parked

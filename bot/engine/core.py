@@ -82,7 +82,10 @@ class Core:
         return info
 
     def project(self, env: Environment) -> ProjectConfig | None:
-        return self.config.project_by_path(env.desired.project_path)
+        """The configured project of a record: by its path, else by its forge id (a
+        project renamed, or its ``path:`` edited, before a pass moved the record)."""
+        return (self.config.project_by_path(env.desired.project_path)
+                or self.project_of_id(env.desired.project_id))
 
     def project_of_id(self, project_id: int) -> ProjectConfig | None:
         """The configured project whose forge id is ``project_id``, whatever its path now:

@@ -10,12 +10,17 @@ record Redis lost is found at the same key again.
 
 from __future__ import annotations
 
+import logging
+
 from bot.cluster.kube import NamespaceRecord
 from bot.config import ProjectConfig
 from bot.domain import naming, records
-from bot.domain.model import Environment, Observed, Status
+from bot.domain.errors import PermanentError, PreviewError
+from bot.domain.model import Desired, Environment, Observed, Status
 from bot.engine.core import Core
 from bot.engine.orphans import is_complete
+
+log = logging.getLogger("previewbot.identity")
 
 
 class Identities:
@@ -41,12 +46,65 @@ class Identities:
             env = rebuilt(namespace)
         except ValueError:
             return None  # hand-edited: left to the pass, which says why
-        project = (self.core.config.project_by_path(env.desired.project_path)
-                   or self.core.project_of_id(env.desired.project_id)
-                   if env is not None and env.key == env_key else None)
-        if env is None or project is None or project.id not in (None, env.desired.project_id):
+        if env is None or env.key != env_key or self.owner_of(env.desired) is None:
             return None
         return env
+
+    def owner_of(self, desired: Desired, *, dry_run: bool = False) -> ProjectConfig | None:
+        """The configured project a namespace's record (``desired``) is of; None when it
+        is not this bot's to act on: its path is configured and the forge id matches,
+        or the path is a former path of a configured project (the forge confirms the
+        rename). A second installation's namespace whose project has the same path or
+        number on its own forge is never taken — by the pass or by a request."""
+        by_path = self.core.config.project_by_path(desired.project_path)
+        if by_path is not None:
+            return by_path if self.same_project(by_path, desired.project_id) else None
+        return self.renamed_from(desired.project_path, desired.project_id, dry_run=dry_run)
+
+    def renamed_from(self, old_path: str, project_id: int, *,
+                     dry_run: bool = False) -> ProjectConfig | None:
+        """The configured project a namespace of ``old_path`` belongs to since a rename:
+        its id is configured, and the forge confirms that the old path leads to it (a
+        renamed project's old path redirects) — a namespace of another installation
+        whose project merely has the same number on its own forge is never taken."""
+        project = self.core.project_of_id(project_id)
+        if project is None or self.core.forge is None:
+            return None
+        # Asked once per path for a while: every pass lists the namespaces of other
+        # installations too, and each must not cost a GitLab call every pass.
+        cache_key = f"renamed:{project_id}:{old_path}"
+        cached = self.core.store.cached(cache_key)
+        if cached is None:
+            try:
+                found = self.core.source(project.path).project(old_path)
+            except PermanentError:  # 404: not a rename
+                cached = "0"
+            except PreviewError as error:  # GitLab down: not now
+                log.info("cannot ask GitLab whether %s was renamed to %s: %s", old_path,
+                         project.path, error)
+                return None
+            else:
+                cached = "1" if found.id == project_id else "0"
+            if not dry_run:  # a "no" is asked again sooner: the rename may follow
+                ttl = self.core.settings.forge.answer_cache_ttl.total_seconds()
+                self.core.store.cache(cache_key, cached,
+                                      ttl if cached == "1" else min(ttl, 3600.0))
+        return project if cached == "1" else None
+
+    def same_project(self, project: ProjectConfig, project_id: int) -> bool:
+        """Is ``project_id`` (a namespace's label) the configured project's GitLab id? A
+        second previewbot sharing the cluster may configure the same path for another
+        GitLab (a staging one): its namespaces are never adopted, upgraded or torn down."""
+        if project.id is not None:
+            return project.id == project_id
+        if self.core.forge is None:
+            return True  # no GitLab to ask (set the project's `id:` to be strict)
+        try:
+            return self.core.project_info(project).id == project_id
+        except PreviewError as error:  # cannot tell now: adopt nothing of it this pass
+            log.warning("cannot confirm the GitLab id of %s (%s); its namespaces are "
+                        "adopted once GitLab answers", project.path, error)
+            return False
 
     def find(self, project: ProjectConfig, *, mr_iid: int | None, branch: str,
              project_id: int | None = None) -> Environment | None:
@@ -77,10 +135,8 @@ class Identities:
         the project's slug changed since it was made (renamed in the forge, or its
         ``path:``/``slug:`` edited in the config). Identity is the project id, so the
         environment stays where it is instead of getting a second one. Only a namespace
-        this bot's records know, or one made for the project's path as configured: a
-        namespace of another installation, whose project has the same number on its
-        own forge, is never taken (after a rename and a Redis loss, the pass adopts it
-        once the forge confirms the rename)."""
+        this bot's records know, or one that is this bot's (``owner_of``: after a rename
+        and a Redis loss, once the forge confirms the rename)."""
         labels: dict[str, str | None] = {
             records.PROJECT_ID_LABEL: str(project_id),
             records.MR_IID_LABEL: None if mr_iid is None else str(mr_iid)}
@@ -91,10 +147,13 @@ class Identities:
             if not key or naming.namespace_name(key) != ns.name:
                 continue
             known = self.core.store.get(key)
-            made_for = ns.annotations.get(records.PROJECT_PATH, "")
-            if (known is not None and known.desired.same_identity(
-                    project_id, mr_iid=mr_iid, branch=branch)) or (
-                    made_for.casefold() == project.path.casefold()):
+            if known is not None:
+                if known.desired.same_identity(project_id, mr_iid=mr_iid, branch=branch):
+                    return key
+                continue
+            kept = self.kept_by_namespace(key)  # Redis lost it: the namespace must be ours
+            if kept is not None and kept.desired.same_identity(
+                    project_id, mr_iid=mr_iid, branch=branch):
                 return key
         return None
 

@@ -22,7 +22,12 @@ from bot.cluster.kube import NamespaceRecord
 from bot.cluster.values import namespace_for, release_for
 from bot.config import ProjectConfig
 from bot.domain import records
-from bot.domain.errors import PermanentError, PreviewError, StepTimeoutError, TemporaryError
+from bot.domain.errors import (
+    DeployInterrupted,
+    PreviewError,
+    StepTimeoutError,
+    TemporaryError,
+)
 from bot.domain.model import Environment, Status, is_active
 from bot.domain.plan import (
     PENDING_RELEASE_STATES,
@@ -37,7 +42,7 @@ from bot.domain.plan import (
 from bot.engine import converge, orphans, review
 from bot.engine.core import Core
 from bot.engine.discovery import Discovery, Finding
-from bot.engine.identity import rebuilt
+from bot.engine.identity import Identities, rebuilt
 from bot.engine.notify import NoticeKind
 from bot.engine.passes import PassContext, Progress, log_progress
 from bot.engine.requests import Requests
@@ -274,10 +279,8 @@ class Reconciler:
             if env is None or env.key in known:
                 continue
             desired = env.desired
-            project = (self.core.config.project_by_path(desired.project_path)
-                       or self._renamed_from(desired.project_path, desired.project_id, ctx))
-            if project is None or not self._same_project(project, desired.project_id):
-                continue
+            if Identities(self.core).owner_of(desired, dry_run=ctx.dry_run) is None:
+                continue  # another installation's, or a project not (or no longer) ours
             log.info("%srebuilding record of %s from namespace %s",
                      "DRY-RUN: would be " if ctx.dry_run else "", desired.env_key, ns.name)
             if not ctx.dry_run:  # unless a request recorded it meanwhile
@@ -319,51 +322,6 @@ class Reconciler:
                 converge.write_annotations(self.core, moved)
             log.info("moved %s from project %s to %s", key, old_path, project.path)
         return moves
-
-    def _renamed_from(self, old_path: str, project_id: int,
-                      ctx: PassContext) -> ProjectConfig | None:
-        """The configured project a namespace of ``old_path`` belongs to since a rename:
-        its id is configured, and the forge confirms that the old path leads to it (a
-        renamed project's old path redirects) — a namespace of another installation
-        whose project merely has the same number on its own forge is never taken."""
-        project = self.core.project_of_id(project_id)
-        if project is None or self.core.forge is None:
-            return None
-        # Asked once per path for a while: every pass lists the namespaces of other
-        # installations too, and each must not cost a GitLab call every pass.
-        cache_key = f"renamed:{project_id}:{old_path}"
-        cached = self.core.store.cached(cache_key)
-        if cached is None:
-            try:
-                found = self.core.source(project.path).project(old_path)
-            except PermanentError:  # 404: not a rename
-                cached = "0"
-            except PreviewError as error:  # GitLab down: not now
-                log.info("cannot ask GitLab whether %s was renamed to %s: %s", old_path,
-                         project.path, error)
-                return None
-            else:
-                cached = "1" if found.id == project_id else "0"
-            if not ctx.dry_run:  # a "no" is asked again sooner: the rename may follow
-                ttl = self.core.settings.forge.answer_cache_ttl.total_seconds()
-                self.core.store.cache(cache_key, cached,
-                                      ttl if cached == "1" else min(ttl, 3600.0))
-        return project if cached == "1" else None
-
-    def _same_project(self, project: ProjectConfig, project_id: int) -> bool:
-        """Is ``project_id`` (a namespace's label) the configured project's GitLab id? A
-        second previewbot sharing the cluster may configure the same path for another
-        GitLab (a staging one): its namespaces are never adopted, upgraded or torn down."""
-        if project.id is not None:
-            return project.id == project_id
-        if self.core.forge is None:
-            return True  # no GitLab to ask (set the project's `id:` to be strict)
-        try:
-            return self.core.project_info(project).id == project_id
-        except PreviewError as error:  # cannot tell now: adopt nothing of it this pass
-            log.warning("cannot confirm the GitLab id of %s (%s); its namespaces are "
-                        "adopted once GitLab answers", project.path, error)
-            return False
 
     def snapshot(self, env: Environment, ns: NamespaceRecord | None,
                  release_status: str | None) -> Snapshot:
@@ -512,9 +470,11 @@ class Reconciler:
         converged instead, never recorded as failed untried)."""
         timed_out = isinstance(error, StepTimeoutError)
         if (isinstance(error, TemporaryError) and not timed_out
-                and (self.core.stopping.is_set()
+                and (not isinstance(error, DeployInterrupted) or self.core.stopping.is_set()
                      or fresh.kind in (ActionKind.DELETE, ActionKind.SYNC))):
-            raise error  # retried after its delay, as it stands
+            # A blip (the API server's 429, GitLab answering 502, a lock busy) is retried
+            # after its delay as it stands: nobody is told "failed" for it.
+            raise error
         if not isinstance(error, PreviewError):
             log.exception("%s of %s crashed", fresh.kind, action.env_key)
         run.fence()  # a lost lock: leave the failure (and its count) to its new holder
@@ -524,7 +484,7 @@ class Reconciler:
             return None
         if isinstance(error, StepTimeoutError):
             return self._timed_out(fresh, env, error)
-        if isinstance(error, TemporaryError):
+        if isinstance(error, DeployInterrupted):
             return self._retry_later(fresh, env, error)
         self._record_failure(fresh, env, str(error))
         return Outcome(action, False, str(error))

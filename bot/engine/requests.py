@@ -334,7 +334,7 @@ class Requests:
         capped: list[bool] = []
 
         def push(desired: Desired) -> Desired:
-            project = self.project(desired.project_path)
+            project = self.project_of(desired)
             start = max(desired.expires_at, self._now())
             cap = desired.created_at + project.max_ttl
             capped[:] = [start + duration > cap]
@@ -348,13 +348,20 @@ class Requests:
     def keep(self, env_key: str, *, actor: str) -> Environment:
         self._refuse_in_dry_run("keep")
         def kept(desired: Desired) -> Desired:
-            project = self.project(desired.project_path)
+            project = self.project_of(desired)
             return replace(desired, keep=True, expires_at=desired.created_at + project.max_ttl)
 
         env = self._change(env_key, kept, lengthens=True)
         self._after(env, "keep", actor, f"until {records.rfc3339(env.desired.expires_at)}")
         self.core.emit(NoticeKind.EXTENDED, env, "kept until the MR closes (max_ttl)")
         return env
+
+    def project_of(self, desired: Desired) -> ProjectConfig:
+        """The configured project of a record (by path, else by its forge id)."""
+        project = self.core.project(Environment(desired, Observed()))
+        if project is None:
+            return self.project(desired.project_path)  # raises: names the known ones
+        return project
 
     def _refuse_in_dry_run(self, what: str) -> None:
         """``dry_run: true`` in the config: plan and report, never change anything —
@@ -423,16 +430,17 @@ def redeploy(requests: Requests, env_key: str, *, actor: str) -> Environment:
     values hash), and a failed deploy retried. Recorded like ``up``, but it does not
     change why the environment exists: one the trigger rules made stays theirs (it
     still ends when its label goes), one a person brought up stays manual."""
-    env = requests.core.store.get(env_key)
+    env = requests.identities.record(env_key)  # Redis may have lost it: the namespace
     if env is None or not is_active(env):
         raise PermanentError(messages.unknown_env(env_key))
     desired = env.desired
+    path = requests.project_of(desired).path  # its project's path now (a rename)
     if desired.mr_iid is not None:
-        env = requests.request_up_mr(desired.project_path, desired.mr_iid, actor=actor,
-                                     manual=True, sticky=False)
+        env = requests.request_up_mr(path, desired.mr_iid, actor=actor, manual=True,
+                                     sticky=False)
     else:
-        env = requests.request_up_branch(desired.project_path, desired.branch, actor=actor,
-                                         manual=True, sticky=False)
+        env = requests.request_up_branch(path, desired.branch, actor=actor, manual=True,
+                                         sticky=False)
     namespace = requests.core.kube.get_namespace(namespace_for(env.desired))
     if (namespace is not None and namespace.phase == "Active"
             and records.is_ours(namespace.labels, env.desired)):
@@ -500,4 +508,5 @@ def key_taken(label: str, env_key: str, holder: str) -> str:
 
 def ending(label: str, env_key: str, why: str) -> str:
     return (f"{env_key} ({label}) is ending ({why}); a new one starts once it is gone — "
-            "asked again then (an event is retried by itself)")
+            "for an open MR the next pass after that brings it up by itself; otherwise "
+            "ask again then")

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.cluster.helm import HISTORY_MAX, Release, plan_recovery
-from bot.domain.errors import PermanentError, PreviewError, StepTimeoutError, TemporaryError
+from bot.domain.errors import (
+    DeployInterrupted,
+    PermanentError,
+    PreviewError,
+    StepTimeoutError,
+    TemporaryError,
+)
 from bot.domain.model import Clock, SystemClock
 from tests.fakes.memory.cluster import FakeCluster
 from tests.fakes.memory.faults import Faults
@@ -129,10 +135,10 @@ class FakeReleases:
             self._next_failures.append(PermanentError(f"helm upgrade failed: {reason}"))
 
     def fail_next_temporarily(self, reason: str = "failed calling webhook") -> None:
-        """The next upgrade records a failed revision and raises a TemporaryError (the
+        """The next upgrade records a failed revision and raises DeployInterrupted (the
         cluster's state, not the inputs: a webhook without endpoints, say)."""
         with self._lock:
-            self._next_failures.append(TemporaryError(f"helm upgrade failed: {reason}",
+            self._next_failures.append(DeployInterrupted(f"helm upgrade failed: {reason}",
                                                       delay=10.0))
 
     def time_out_next(self) -> None:

@@ -14,7 +14,7 @@ from kubernetes import client
 
 from bot.domain import records
 from bot.engine.intake import Intake
-from bot.engine.requests import Requests
+from bot.engine.requests import Requests, redeploy
 from tests.integration.lifecycle_bed import LifecycleBed
 from tests.integration.webhook_support import mr_event
 
@@ -71,3 +71,10 @@ def test_a_person_s_up_and_extend_after_a_redis_wipe_start_from_the_namespace(
     assert extended.desired.keep  # kept until max_ttl already: an extend moves nothing back
     assert records.rfc3339(extended.desired.expires_at) == before[records.EXPIRES_AT]
     assert requests.resolve(key).desired.owner == "alice"
+
+
+def test_the_redeploy_button_after_a_redis_wipe_redeploys_what_the_namespace_recorded(
+        bed: LifecycleBed) -> None:
+    requests, key, _ = _kept_and_extended(bed)
+    pressed = redeploy(requests, key, actor="slack:U0BOB")
+    assert pressed.key == key and pressed.desired.keep and pressed.desired.owner == "alice"

@@ -6,13 +6,16 @@ torn down on close and adopted after a Redis wipe, and a dry run shows the move.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
+import pytest
 from kubernetes import client
 
 from bot.domain import records
+from bot.domain.errors import PermanentError
 from bot.domain.model import Status
 from bot.engine.intake import Intake
-from bot.engine.requests import Requests
+from bot.engine.requests import Requests, redeploy
 from tests.integration.lifecycle_bed import LifecycleBed
 from tests.integration.webhook_support import mr_event
 
@@ -96,3 +99,56 @@ def test_a_project_renamed_in_gitlab_keeps_its_environments_also_after_a_redis_w
     reconciler.run_pass(follow=True, dry_run=False, only=[key])
     gone = requests.get(key)
     assert gone is not None and gone.observed.status is Status.GONE
+
+
+def _renamed(bed: LifecycleBed) -> str:
+    """The project renamed in GitLab, the config following it; its old path."""
+    old_path = bed.project_path
+    bed.gitlab.rename_project(bed.project_id, f"{old_path.split('/')[0]}/renamed")
+    bed.project_path = f"{old_path.split('/')[0]}/renamed"
+    bed.configure()
+    return old_path
+
+
+def test_a_new_commit_after_a_rename_and_a_redis_wipe_before_any_pass_keeps_one_environment(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    key, sha = _up_and_ready(bed)
+    _renamed(bed)
+    bed.redis().flushdb()
+    requests, reconciler = bed.wired()
+    new_sha = "e" * 40
+    bed.gitlab.update_merge_request(bed.project_id, IID, sha=new_sha)
+
+    assert _deliver(bed, requests, "update", new_sha, oldrev=sha) == (key,)
+    assert reconciler.run_pass(follow=True, dry_run=False).ok
+    assert _namespaces_of_the_mr(kube_api, bed) == [f"preview-{key}"]
+    env = requests.get(key)
+    assert env is not None and env.desired.sha == new_sha
+
+
+def test_extend_keep_and_redeploy_after_a_rename_work_before_the_pass_moved_the_record(
+        bed: LifecycleBed) -> None:
+    key, _ = _up_and_ready(bed)
+    _renamed(bed)
+    requests, _ = bed.wired()  # Redis still has the record, at the old path
+
+    extended, _ = requests.extend(key, timedelta(hours=2), actor="slack:U0CAROL")
+    kept = requests.keep(key, actor="slack:U0CAROL")
+    pressed = redeploy(requests, key, actor="slack:U0BOB")
+    assert extended.key == kept.key == pressed.key == key
+    assert kept.desired.keep and pressed.desired.project_path == bed.project_path
+
+
+def test_a_namespace_the_pass_will_not_adopt_is_not_taken_by_a_request_either(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    key, _ = _up_and_ready(bed)
+    old_path = _renamed(bed)
+    bed.gitlab.add_project(old_path)  # the old path reused: it leads elsewhere now
+    bed.redis().flushdb()
+    requests, reconciler = bed.wired()
+
+    assert reconciler.run_pass(dry_run=False).adopted == ()
+    with pytest.raises(PermanentError, match="no environment"):
+        requests.request_down(key, reason="done", actor="slack:U0BOB")
+    assert requests.get(key) is None
+    assert client.CoreV1Api(kube_api).read_namespace(f"preview-{key}").status.phase == "Active"

@@ -1,14 +1,20 @@
 """How Helm's stderr is classified: the cluster's or the network's passing state is
-retried (``TemporaryError``), Helm's own timeout a few times (``StepTimeoutError``),
-refused credentials as ``AccessError``, and only what a new input must fix is
-permanent (issue 16, item 8)."""
+retried (``DeployInterrupted``; another writer at work: a quiet ``TemporaryError``),
+Helm's own timeout a few times (``StepTimeoutError``), refused credentials as
+``AccessError``, and only what a new input must fix is permanent (issue 16, item 8)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.cluster.helm import TRANSIENT_PATTERNS, classify
-from bot.domain.errors import AccessError, PermanentError, StepTimeoutError, TemporaryError
+from bot.cluster.helm import BUSY_PATTERNS, TRANSIENT_PATTERNS, classify
+from bot.domain.errors import (
+    AccessError,
+    DeployInterrupted,
+    PermanentError,
+    StepTimeoutError,
+    TemporaryError,
+)
 
 WHAT = "helm upgrade --install of release g-app-mr-7 in namespace preview-g-app-mr-7"
 
@@ -20,44 +26,44 @@ CASES: dict[str, tuple[str, type[Exception]]] = {
         'calling webhook "validate.nginx.ingress.kubernetes.io": failed to call webhook: Post '
         '"https://ingress-nginx-controller-admission.ingress-nginx.svc:443/networking/v1/'
         'ingresses?timeout=10s": no endpoints available for service '
-        '"ingress-nginx-controller-admission"', TemporaryError),
+        '"ingress-nginx-controller-admission"', DeployInterrupted),
     "webhook, service not found": (
         'Error: server-side apply failed for object preview-x/x /v1, Kind=Service: Internal '
         'error occurred: failed calling webhook "w.example.com": failed to call webhook: Post '
         '"https://no-such.default.svc:443/?timeout=5s": service "no-such" not found',
-        TemporaryError),
+        DeployInterrupted),
     # the webhook's own timeout is the webhook's state, not Helm's --timeout
     "webhook, its call timed out": (
         'Error: Internal error occurred: failed calling webhook "w.example.com": failed to '
         'call webhook: Post "https://w.default.svc:443/": context deadline exceeded',
-        TemporaryError),
+        DeployInterrupted),
     "http2 connection lost": (
         "Error: UPGRADE FAILED: Get \"https://10.0.0.1:443/api/v1/namespaces/x/secrets\": "
-        "http2: client connection lost", TemporaryError),
+        "http2: client connection lost", DeployInterrupted),
     "client timeout": (
         'Error: Get "https://api.example:6443/version": net/http: request canceled while '
         "waiting for connection (Client.Timeout exceeded while awaiting headers)",
-        TemporaryError),
+        DeployInterrupted),
     "DNS": (
         'Error: UPGRADE FAILED: Get "https://api.example:6443/apis/apps/v1/namespaces/x/'
         'deployments/x": dial tcp: lookup api.example on 10.96.0.10:53: no such host',
-        TemporaryError),
+        DeployInterrupted),
     "etcd timed out": (
-        "Error: UPGRADE FAILED: etcdserver: request timed out", TemporaryError),
+        "Error: UPGRADE FAILED: etcdserver: request timed out", DeployInterrupted),
     "connection refused": (
         'Error: Get "https://127.0.0.1:6443/api": dial tcp 127.0.0.1:6443: connect: '
-        "connection refused", TemporaryError),
+        "connection refused", DeployInterrupted),
     "i/o timeout": (
         'Error: Get "https://10.0.0.1:443/api": dial tcp 10.0.0.1:443: i/o timeout',
-        TemporaryError),
+        DeployInterrupted),
     "TLS handshake timeout": (
         'Error: Get "https://10.0.0.1:443/api": net/http: TLS handshake timeout',
-        TemporaryError),
+        DeployInterrupted),
     "API server busy": (
         "Error: UPGRADE FAILED: the server is currently unable to handle the request "
-        "(get secrets)", TemporaryError),
+        "(get secrets)", DeployInterrupted),
     "rate limited": (
-        "Error: UPGRADE FAILED: Too many requests, please try again later.", TemporaryError),
+        "Error: UPGRADE FAILED: Too many requests, please try again later.", DeployInterrupted),
     "another operation": (
         "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress",
         TemporaryError),
@@ -97,4 +103,10 @@ def test_helm_errors_are_classified(stderr: str, expected: type[Exception]) -> N
 def test_every_transient_pattern_is_retried_whatever_its_case(pattern: str) -> None:
     assert pattern == pattern.lower()  # stderr is matched lowercased
     error = classify(WHAT, f"Error: UPGRADE FAILED: {pattern.upper()} (while deploying)")
+    assert type(error) is DeployInterrupted, error
+
+
+@pytest.mark.parametrize("pattern", BUSY_PATTERNS)
+def test_another_writer_at_work_is_a_quiet_retry_not_a_failure(pattern: str) -> None:
+    error = classify(WHAT, f"Error: UPGRADE FAILED: {pattern} (while deploying)")
     assert type(error) is TemporaryError, error

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.domain.errors import TemporaryError
 from bot.domain.model import Status
 from bot.domain.plan import ActionKind, Snapshot, plan_one
 from bot.engine.settings import DeploySettings
@@ -153,3 +154,17 @@ def test_a_retry_that_then_fails_its_readiness_wait_is_not_retried_again() -> No
     assert observed.retry_at is None and observed.failures == 0
     e.clock.advance(timedelta(hours=1))
     assert not e.reconcile().outcomes  # a chart or image problem: waits for a new input
+
+
+def test_a_blip_of_the_cluster_during_a_deploy_is_retried_quietly_not_told_failed() -> None:
+    # A 429 of the API server while readiness is read is not Helm's failure: nobody is
+    # told "failed" for it, and the deploy goes on after its delay.
+    e = build_engine()
+    e.source.put_change(change())
+    key = e.requests.request_up_mr(PROJECT_PATH, 7, actor="alice").key
+    e.cluster.faults.fail("workload_status", TemporaryError("the API server said 429"))
+    e.reconcile(key)
+    assert e.env(key).observed.status is not Status.FAILED
+    assert "failed" not in [n.kind.value for n in e.notifier.notices]
+    e.reconcile(key)
+    assert e.env(key).observed.status is Status.READY
