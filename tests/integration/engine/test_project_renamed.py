@@ -46,6 +46,18 @@ def _deliver(bed: LifecycleBed, requests: Requests, action: str, sha: str,
     return Intake(requests.core, requests).handle("Merge Request Hook", body).env_keys
 
 
+def _a_new_commit_lands_in_the_one_environment(bed: LifecycleBed, kube_api: client.ApiClient,
+                                               key: str, sha: str, new_sha: str) -> None:
+    """A new commit's webhook, then a pass: the MR's one environment runs it."""
+    requests, reconciler = bed.wired()
+    bed.gitlab.update_merge_request(bed.project_id, IID, sha=new_sha)
+    assert _deliver(bed, requests, "update", new_sha, oldrev=sha) == (key,)
+    assert reconciler.run_pass(follow=True, dry_run=False).ok
+    assert _namespaces_of_the_mr(kube_api, bed) == [f"preview-{key}"]
+    env = requests.get(key)
+    assert env is not None and env.desired.sha == new_sha
+
+
 def test_a_slug_edited_in_the_config_keeps_each_environment_under_its_key(
         bed: LifecycleBed, kube_api: client.ApiClient) -> None:
     key, sha = _up_and_ready(bed)
@@ -56,12 +68,7 @@ def test_a_slug_edited_in_the_config_keeps_each_environment_under_its_key(
     rehearsal = reconciler.run_pass(dry_run=True)
     assert [f for f in rehearsal.discovered if f.label.endswith(f"!{IID}")] == []
     new_sha = "d" * 40
-    bed.gitlab.update_merge_request(bed.project_id, IID, sha=new_sha)
-    assert _deliver(bed, requests, "update", new_sha, oldrev=sha) == (key,)
-    assert reconciler.run_pass(follow=True, dry_run=False).ok
-    assert _namespaces_of_the_mr(kube_api, bed) == [f"preview-{key}"]
-    env = requests.get(key)
-    assert env is not None and env.desired.sha == new_sha
+    _a_new_commit_lands_in_the_one_environment(bed, kube_api, key, sha, new_sha)
 
     bed.gitlab.update_merge_request(bed.project_id, IID, state="closed")
     assert _deliver(bed, requests, "close", new_sha) == (key,)
@@ -115,15 +122,7 @@ def test_a_new_commit_after_a_rename_and_a_redis_wipe_before_any_pass_keeps_one_
     key, sha = _up_and_ready(bed)
     _renamed(bed)
     bed.redis().flushdb()
-    requests, reconciler = bed.wired()
-    new_sha = "e" * 40
-    bed.gitlab.update_merge_request(bed.project_id, IID, sha=new_sha)
-
-    assert _deliver(bed, requests, "update", new_sha, oldrev=sha) == (key,)
-    assert reconciler.run_pass(follow=True, dry_run=False).ok
-    assert _namespaces_of_the_mr(kube_api, bed) == [f"preview-{key}"]
-    env = requests.get(key)
-    assert env is not None and env.desired.sha == new_sha
+    _a_new_commit_lands_in_the_one_environment(bed, kube_api, key, sha, "e" * 40)
 
 
 def test_extend_keep_and_redeploy_after_a_rename_work_before_the_pass_moved_the_record(

@@ -5,7 +5,7 @@ holds the rest. The teardown says so at once, tells once what holds it past
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from kubernetes import client
@@ -36,6 +36,36 @@ FINALIZER = "example.com/hold"
 TIMEOUT = 30.0  # teardown_timeout: the clock is moved past it
 
 
+@dataclass
+class _HeldEnvironment:
+    core_api: client.CoreV1Api
+    clock: MovableClock
+    notifier: RecordingNotifier
+    requests: Requests
+    reconciler: Reconciler
+    key: str
+    namespace: str
+
+
+def _ready_then_held(bed: LifecycleBed, kube_api: client.ApiClient, iid: int) -> (
+        _HeldEnvironment):
+    """MR ``iid``'s environment READY, then a ConfigMap in it with a finalizer nobody
+    removes; the engine on a movable clock with the teardown timeout ``TIMEOUT``."""
+    core_api = client.CoreV1Api(kube_api)
+    clock = MovableClock()
+    notifier = RecordingNotifier()
+    core: Core = replace(bed.core(clock=clock), notifier=notifier,
+                         settings=EngineSettings(teardown=TeardownSettings(timeout=TIMEOUT)))
+    requests, reconciler = Requests(core), Reconciler(core)
+    bed.add_mr(iid)
+    key = f"{bed.slug}-mr-{iid}"
+    namespace = f"preview-{key}"
+    requests.request_up_mr(bed.project_path, iid, actor="gitlab:alice")
+    assert reconciler.run_pass(follow=True, dry_run=False, only=[key]).ok
+    _held(core_api, namespace)
+    return _HeldEnvironment(core_api, clock, notifier, requests, reconciler, key, namespace)
+
+
 def _notes(bed: LifecycleBed, iid: int, key: str) -> list[str]:
     return [n["body"] for n in bed.gitlab.notes(bed.project_id, iid) if key in n["body"]]
 
@@ -62,18 +92,10 @@ def _conditions(core_api: client.CoreV1Api, namespace: str) -> str:
 
 def test_a_teardown_held_by_a_finalizer_says_what_holds_it_and_finishes_once_freed(
         bed: LifecycleBed, kube_api: client.ApiClient) -> None:
-    core_api = client.CoreV1Api(kube_api)
-    clock = MovableClock()
-    notifier = RecordingNotifier()
-    core: Core = replace(bed.core(clock=clock), notifier=notifier,
-                         settings=EngineSettings(teardown=TeardownSettings(timeout=TIMEOUT)))
-    requests, reconciler = Requests(core), Reconciler(core)
-    bed.add_mr(91)
-    key = f"{bed.slug}-mr-91"
-    namespace = f"preview-{key}"
-    requests.request_up_mr(bed.project_path, 91, actor="gitlab:alice")
-    assert reconciler.run_pass(follow=True, dry_run=False, only=[key]).ok
-    _held(core_api, namespace)
+    held = _ready_then_held(bed, kube_api, 91)
+    core_api, clock, notifier = held.core_api, held.clock, held.notifier
+    requests, reconciler, key, namespace = (held.requests, held.reconciler, held.key,
+                                            held.namespace)
 
     requests.request_down(key, reason="reviewed", actor="slack:U0ALICE")
     reconciler.run_pass(dry_run=False, only=[key])  # the teardown starts
@@ -161,18 +183,10 @@ def test_the_announcement_says_tearing_down_at_once_then_what_holds_it(
 
 def test_a_reopened_mr_waiting_for_its_held_namespace_says_why_then_deploys(
         bed: LifecycleBed, kube_api: client.ApiClient) -> None:
-    core_api = client.CoreV1Api(kube_api)
-    clock = MovableClock()
-    notifier = RecordingNotifier()
-    core: Core = replace(bed.core(clock=clock), notifier=notifier,
-                         settings=EngineSettings(teardown=TeardownSettings(timeout=TIMEOUT)))
-    requests, reconciler = Requests(core), Reconciler(core)
-    bed.add_mr(93)
-    key = f"{bed.slug}-mr-93"
-    namespace = f"preview-{key}"
-    requests.request_up_mr(bed.project_path, 93, actor="gitlab:alice")
-    assert reconciler.run_pass(follow=True, dry_run=False, only=[key]).ok
-    _held(core_api, namespace)
+    held = _ready_then_held(bed, kube_api, 93)
+    core_api, clock, notifier = held.core_api, held.clock, held.notifier
+    requests, reconciler, key, namespace = (held.requests, held.reconciler, held.key,
+                                            held.namespace)
     requests.request_down(key, reason="MR closed", actor="gitlab:alice")
     reconciler.run_pass(dry_run=False, only=[key])
     poll("the namespace controller to report the finalizer",
