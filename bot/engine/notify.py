@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -112,16 +113,7 @@ class FanoutNotifier:
     def notify(self, notice: Notice) -> None:
         """Every notifier is tried; when one failed, raises after the others had their
         turn (the engine then keeps the notice to deliver again)."""
-        failed: list[tuple[str, Exception]] = []
-        for notifier in self._notifiers:
-            try:
-                notifier.notify(notice)
-            except Exception as error:  # one broken notifier must not silence the others
-                failed.append((type(notifier).__name__, error))
-        if failed:
-            names = ", ".join(name for name, _ in failed)
-            raise TemporaryError(f"notifier {names} failed on {notice.kind.value}: "
-                                 f"{failed[0][1]}") from failed[0][1]
+        self._to_every(lambda n: n.notify(notice), f"on {notice.kind.value}")
 
     def report_plan(self, text: str) -> None:
         for notifier in self._notifiers:
@@ -132,13 +124,16 @@ class FanoutNotifier:
 
     def refused(self, refusal: Refusal) -> None:
         """Every notifier is tried; raises when one failed (the refusal is told again)."""
+        self._to_every(lambda n: n.refused(refusal), f"on the refusal of {refusal.label}")
+
+    def _to_every(self, call: Callable[[Notifier], None], what: str) -> None:
         failed: list[tuple[str, Exception]] = []
         for notifier in self._notifiers:
             try:
-                notifier.refused(refusal)
+                call(notifier)
             except Exception as error:  # one broken notifier must not silence the others
                 failed.append((type(notifier).__name__, error))
         if failed:
             names = ", ".join(name for name, _ in failed)
-            raise TemporaryError(f"notifier {names} failed on the refusal of "
-                                 f"{refusal.label}: {failed[0][1]}") from failed[0][1]
+            raise TemporaryError(f"notifier {names} failed {what}: "
+                                 f"{failed[0][1]}") from failed[0][1]

@@ -11,34 +11,27 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.config import Settings
 from bot.domain.errors import PermanentError
 from bot.domain.model import Status, is_active
 from bot.engine.core import Core
 from bot.engine.intake import Intake
 from bot.engine.reconcile import Reconciler
 from bot.engine.requests import Requests
-from bot.runtime.wiring import build_core, build_parts
-from bot.state.queue import DeliveryQueue
-from handlers.slack.app import SlackBot
 from tests.fakes.slack import FakeSlack
 from tests.integration.lifecycle_bed import LifecycleBed
-from tests.integration.slack.support import CHANNEL, announcements, configure_slack, slack_environ
+from tests.integration.slack.support import (
+    CHANNEL,
+    announcements,
+    core_telling_slack,
+)
 from tests.integration.webhook_support import mr_event
 from tests.polling import poll
 
 
 @pytest.fixture
 def core(bed: LifecycleBed, fake_slack: FakeSlack) -> Iterator[Core]:
-    configure_slack(bed, fake_slack, project_extra="max_envs: 1")
-    settings = Settings.from_env({**bed.environ(), **slack_environ(fake_slack)})
-    slack = SlackBot(settings)
-    parts = build_parts(settings)
-    built = build_core(settings, parts=parts, notifier=slack.notifier_of(parts))
-    queue = DeliveryQueue.from_url(settings.redis_url)
-    slack.attach(built, queue)
-    yield built
-    queue.close()
+    with core_telling_slack(bed, fake_slack, project_extra="max_envs: 1") as built:
+        yield built
 
 
 def test_a_capacity_refusal_is_told_once_on_the_mr_and_in_the_channel(

@@ -14,12 +14,18 @@ import http.client
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from bot.config import Settings
 from bot.domain.model import Environment, Status
 from bot.engine.core import Core
+from bot.runtime.wiring import build_core, build_parts
+from bot.state.queue import DeliveryQueue
+from handlers.slack.app import SlackBot
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack.records import TEAM_ID, PostedMessage
 from tests.integration.lifecycle_bed import LifecycleBed, config_yaml
@@ -51,6 +57,23 @@ def configure_slack(bed: LifecycleBed, fake: FakeSlack, *, top: str = "",
         bed._slack_people = True  # type: ignore[attr-defined]
     head = f"slack_admins: [{ADMIN}]\nslack_users: {{maint: {MAINTAINER}}}\n{top}"
     (bed.tmp / "previewbot.yaml").write_text(head + config_yaml(bed.project_path, **options))
+
+
+@contextmanager
+def core_telling_slack(bed: LifecycleBed, fake: FakeSlack, **options: Any) -> Iterator[Core]:
+    """The bed's core wired as `previewbot serve` wires it, telling the Slack fake (its
+    notifier, its delivery queue); ``options``: the config's, as for configure_slack."""
+    configure_slack(bed, fake, **options)
+    settings = Settings.from_env({**bed.environ(), **slack_environ(fake)})
+    slack = SlackBot(settings)
+    parts = build_parts(settings)
+    built = build_core(settings, parts=parts, notifier=slack.notifier_of(parts))
+    queue = DeliveryQueue.from_url(settings.redis_url)
+    slack.attach(built, queue)
+    try:
+        yield built
+    finally:
+        queue.close()
 
 
 def slack_environ(fake: FakeSlack) -> dict[str, str]:

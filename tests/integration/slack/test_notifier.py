@@ -10,36 +10,24 @@ import pytest
 from kubernetes import client
 from slack_sdk import WebClient
 
-from bot.config import Settings
 from bot.domain import records
 from bot.engine.core import Core
 from bot.engine.reconcile import Reconciler
 from bot.engine.requests import Requests
-from bot.runtime.wiring import build_core, build_parts
-from bot.state.queue import DeliveryQueue
-from handlers.slack.app import SlackBot
 from tests.fakes.slack import FakeSlack
 from tests.integration.lifecycle_bed import LifecycleBed
 from tests.integration.slack.support import (
     CHANNEL,
     announcements,
-    configure_slack,
-    slack_environ,
+    core_telling_slack,
     states,
 )
 
 
 @pytest.fixture
 def core(bed: LifecycleBed, fake_slack: FakeSlack) -> Iterator[Core]:
-    configure_slack(bed, fake_slack)
-    settings = Settings.from_env({**bed.environ(), **slack_environ(fake_slack)})
-    slack = SlackBot(settings)
-    parts = build_parts(settings)
-    built = build_core(settings, parts=parts, notifier=slack.notifier_of(parts))
-    queue = DeliveryQueue.from_url(settings.redis_url)
-    slack.attach(built, queue)
-    yield built
-    queue.close()
+    with core_telling_slack(bed, fake_slack) as built:
+        yield built
 
 
 def up_and_ready(bed: LifecycleBed, core: Core, iid: int) -> str:
