@@ -478,9 +478,9 @@ class LifecycleModel(RuleBasedStateMachine):
     def reconcile_pass(self) -> None:
         now = self.driver.now()
         ending: set[int] = set()
-        for iid, seen in self._seen().items():
+        for iid, before in self._seen().items():
             mr = self.mrs.get(iid)
-            for s in seen:
+            for s in before:
                 if not s.active:
                     continue
                 if s.expires_at <= now and mr is not None:

@@ -135,6 +135,6 @@ def test_lifecycle_on_the_bed(testbed: Testbed, fake_gitlab: FakeGitLab, redis_u
         close_driver = staticmethod(close)
 
     run_state_machine_as_test(OnTheBed, settings=settings(
-        max_examples=20, stateful_step_count=15, deadline=None, derandomize=True,
+        max_examples=12, stateful_step_count=25, deadline=None, derandomize=True,
         database=None, suppress_health_check=list(HealthCheck)))
     print("passes, records per example:", reached)
