@@ -38,7 +38,7 @@ from bot.domain.model import Desired, EndKind, Environment, is_active, short_sha
 from bot.engine.passes import PassContext
 from bot.engine.pipelines import passed_sha
 from bot.engine.refusals import RefusalTeller
-from bot.engine.requests import Requests
+from bot.engine.requests import Requests, ended_before
 
 log = logging.getLogger("previewbot.discovery")
 ACTOR = "reconcile"
@@ -153,10 +153,10 @@ class Discovery:
                 return None
             reason = discovery_back(kind.value if kind else "ended")
             return self._up(project, mr, sha, label, reason)
-        ended_at = self._ended_sha(project, mr)
+        ended_at = self.requests.ended_at(project, mr, remember=not self.ctx.dry_run)
         if ended_at == sha:
             if not self.ctx.dry_run:
-                self.requests.record_ended(project, mr, sha, discovery_ended_before())
+                self.requests.record_ended(project, mr, sha, ended_before())
             return None
         return self._up(project, mr, sha, label, discovery_lost_open())
 
@@ -236,21 +236,6 @@ class Discovery:
             self.core.store.cache(cache_key, "1" if matched else "0", self._answer_ttl)
         return matched
 
-    def _ended_sha(self, project: ProjectConfig, mr: ChangeRequest) -> str | None:
-        """After a Redis loss: the commit the MR note says its environment was ended at.
-        Asked once per head commit, then remembered (a refused creation — capacity, a
-        stranger's namespace — must not cost a GitLab call every pass)."""
-        cache_key = f"ended:{mr.project_id}:{mr.iid}:{mr.sha}"
-        cached = self.core.store.cached(cache_key)
-        if cached is not None:
-            return cached or None
-        keys = self.requests.identities.candidate_keys(project, mr.project_id, mr_iid=mr.iid,
-                                            branch=mr.source_branch)
-        ended = self.core.review(project.path).ended_at(mr.project_id, mr.iid, list(keys))
-        if not self.ctx.dry_run:
-            self.core.store.cache(cache_key, ended or "", self._answer_ttl)
-        return ended
-
 
 def _changed_since(planned: Desired, mr: ChangeRequest) -> Callable[[Desired], bool]:
     """Whether the record moved on since the listing this teardown was planned from: a
@@ -284,7 +269,3 @@ def discovery_new_head(old: str, new: str) -> str:
 def discovery_back(how_it_ended: str) -> str:
     return (f"open MR wants an environment again (it ended: {how_it_ended}; "
             "found by reconcile)")
-
-
-def discovery_ended_before() -> str:
-    return "ended on purpose at this commit (from the MR note, after Redis lost the record)"

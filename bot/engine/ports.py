@@ -105,8 +105,9 @@ class ReviewSurface(Protocol):
         ...
 
     def ended_at(self, project_id: int, iid: int, env_keys: list[str]) -> str | None:
-        """The commit the note says the environment (any of ``env_keys``) was ended on
-        purpose at; None when it says no such thing."""
+        """The commit the note says the environment (any of ``env_keys``; else any note
+        of the bot on the MR: one under a key from before the project was renamed) was
+        ended on purpose at; None when it says no such thing."""
         ...
 
     def tell_refused(self, refusal: Refusal) -> bool:

@@ -28,6 +28,7 @@ from bot.domain.model import (
     is_active,
     short_sha,
 )
+from bot.engine import review
 from bot.engine.converge import write_annotations
 from bot.engine.core import Core
 from bot.engine.identity import Identities
@@ -118,6 +119,13 @@ class Requests:
             raise PermanentError(default_branch_refused(project.path, mr.source_branch))
         sha = sha or _deployable_head(project, mr, self.core.source(project.path))
         branch = mr.source_branch
+        # Redis knows nothing of it (a wipe): the MR note is the durable record of an end
+        # on purpose — an event must not bring it back at that very commit.
+        if not manual and self.identities.find(
+                project, mr_iid=iid, branch=branch, project_id=info.id) is None and \
+                self.ended_at(project, mr) == sha:
+            self.record_ended(project, mr, sha, ended_before())
+            raise PermanentError(ended_on_purpose(f"{project.path}!{iid}", sha))
 
         def asked(key: str) -> Desired:
             return self._desired(project, key, info.id, branch, sha, ttl,
@@ -327,6 +335,23 @@ class Requests:
         gone = Environment(desired, Observed(status=Status.GONE, reason=reason, updated_at=now))
         self.core.store.update(key, lambda current: gone if current is None else None)
 
+    def ended_at(self, project: ProjectConfig, mr: ChangeRequest, *,
+                 remember: bool = True) -> str | None:
+        """After a Redis loss: the commit the MR note says its environment was ended on
+        purpose at. Asked once per head commit, then remembered (a refused creation —
+        capacity, a stranger's namespace — must not cost a GitLab call every pass)."""
+        cache_key = review.ended_cache_key(mr.project_id, mr.iid, mr.sha)
+        cached = self.core.store.cached(cache_key)
+        if cached is not None:
+            return cached or None
+        keys = self.identities.candidate_keys(project, mr.project_id, mr_iid=mr.iid,
+                                              branch=mr.source_branch)
+        ended = self.core.review(project.path).ended_at(mr.project_id, mr.iid, list(keys))
+        if remember:
+            self.core.store.cache(cache_key, ended or "",
+                                  self.core.settings.forge.answer_cache_ttl.total_seconds())
+        return ended
+
     def extend(self, env_key: str, duration: timedelta, *, actor: str) -> tuple[Environment, bool]:
         """Push expiry by ``duration`` (from now if already past); capped at
         created + max_ttl. Returns the environment and whether the cap applied."""
@@ -504,6 +529,10 @@ def being_torn_down(label: str, env_key: str, reason: str) -> str:
 def key_taken(label: str, env_key: str, holder: str) -> str:
     return (f"{env_key} was taken by {holder} while {label} was being recorded there; "
             "asked again, it picks its own key")
+
+
+def ended_before() -> str:
+    return "ended on purpose at this commit (from the MR note, after Redis lost the record)"
 
 
 def ending(label: str, env_key: str, why: str) -> str:

@@ -83,8 +83,21 @@ def stop(core: Core, env: Environment, reason: str) -> bool:
     if core.forge is None:
         return True
     kind = env.desired.end_kind(core.clock.now())
-    return core.forge.review(env.desired.project_path).stop(
-        env, reason, deliberate=kind is not None and kind.deliberate)
+    deliberate = kind is not None and kind.deliberate
+    stopped = core.forge.review(env.desired.project_path).stop(env, reason,
+                                                                deliberate=deliberate)
+    if stopped and deliberate and env.desired.mr_iid is not None:
+        # The note says it now: so does the answer remembered for this commit (one
+        # remembered before the end — "not ended" — must not bring it back).
+        core.store.cache(ended_cache_key(env.desired.project_id, env.desired.mr_iid,
+                                         env.desired.sha), env.desired.sha,
+                         core.settings.forge.answer_cache_ttl.total_seconds())
+    return stopped
+
+
+def ended_cache_key(project_id: int, iid: int, sha: str) -> str:
+    """Where the MR note's "ended on purpose at ``sha``" answer is remembered."""
+    return f"ended:{project_id}:{iid}:{sha}"
 
 
 def finish_stop(core: Core, env: Environment) -> Environment:

@@ -83,6 +83,8 @@ class GitLabReview:
 
     def ended_at(self, project_id: int, iid: int, env_keys: list[str]) -> str | None:
         body = self._gitlab.mr_note(project_id, iid, [note_marker(key) for key in env_keys])
+        if body is None:  # a note under a key of before a rename of the project
+            body = self._gitlab.mr_note(project_id, iid, [ANY_NOTE_MARKER])
         return ended_sha(body) if body else None
 
     def tell_refused(self, refusal: Refusal) -> bool:
@@ -136,7 +138,10 @@ def fallback_environment_name(env: Environment) -> str:
 
 def note_marker(env_key: str) -> str:
     """Hidden marker that finds the bot's one note per environment on an MR."""
-    return f"<!-- previewbot:{env_key} -->"
+    return f"{ANY_NOTE_MARKER}{env_key} -->"
+
+
+ANY_NOTE_MARKER = "<!-- previewbot:"  # the start of every environment's note marker
 
 
 def ended_marker(sha: str) -> str:

@@ -121,6 +121,9 @@ class FakeReview:
                 note = self.notes.get((project_id, iid, key))
                 if note is not None:
                     return note.ended_at  # one note per environment: the first found
+            for (pid, note_iid, _), note in self.notes.items():  # an older key (a rename)
+                if (pid, note_iid) == (project_id, iid):
+                    return note.ended_at
             return None
 
     def tell_refused(self, refusal: Refusal) -> bool:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from kubernetes import client
 
 from bot.domain import records
+from bot.domain.errors import PermanentError
 from bot.engine.intake import Intake
 from bot.engine.requests import Requests, redeploy
 from tests.integration.lifecycle_bed import LifecycleBed
@@ -78,3 +80,28 @@ def test_the_redeploy_button_after_a_redis_wipe_redeploys_what_the_namespace_rec
     requests, key, _ = _kept_and_extended(bed)
     pressed = redeploy(requests, key, actor="slack:U0BOB")
     assert pressed.key == key and pressed.desired.keep and pressed.desired.owner == "alice"
+
+
+def test_an_event_after_a_redis_wipe_does_not_bring_back_what_a_person_ended_at_that_commit(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    # Found by the lifecycle property test: the MR note is the durable record of an end on
+    # purpose, and the webhook path must read it as discovery does.
+    sha = bed.add_mr(IID)
+    requests, reconciler = bed.wired()
+    env = requests.request_up_mr(bed.project_path, IID, actor="gitlab:alice")
+    reconciler.run_pass(follow=True, dry_run=False, only=[env.key])
+    requests.request_down(env.key, reason="done reviewing", actor="slack:U0ALICE")
+    reconciler.run_pass(follow=True, dry_run=False, only=[env.key])
+    bed.redis().flushdb()
+    payload = mr_event(bed, "update", IID, sha, updated_at="2099-01-01T00:00:00Z")
+    payload["changes"] = {"draft": {"previous": True, "current": False}}  # marked ready
+
+    with pytest.raises(PermanentError, match="torn down on purpose"):
+        Intake(requests.core, requests).handle("Merge Request Hook",
+                                               json.dumps(payload).encode())
+    ended = requests.get(env.key)
+    assert ended is not None and not ended.desired.present
+    assert reconciler.run_pass(follow=True, dry_run=False).ok
+    assert requests.get(env.key) is not None and not requests.get(env.key).desired.present
+    names = [ns.metadata.name for ns in client.CoreV1Api(kube_api).list_namespace().items]
+    assert f"preview-{env.key}" not in names
