@@ -125,7 +125,9 @@ class OnFakes(LifecycleModel):
     make_driver = MemoryDriver
 
 
+# Derandomized: `make test` is reproducible (the same 200 sequences every run, none of
+# them a flake); exploring other seeds (`--hypothesis-seed=N`) is how new defects are found.
 OnFakes.TestCase.settings = settings(
-    max_examples=200, stateful_step_count=30, deadline=None,
+    max_examples=200, stateful_step_count=30, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow])
 test_lifecycle_on_fakes = OnFakes.TestCase
