@@ -104,10 +104,10 @@ class ReviewSurface(Protocol):
         forge did not take it (a later pass retries)."""
         ...
 
-    def ended_at(self, project_id: int, iid: int, env_keys: list[str]) -> str | None:
-        """The commit the note says the environment (any of ``env_keys``; else any note
-        of the bot on the MR: one under a key from before the project was renamed) was
-        ended on purpose at; None when it says no such thing."""
+    def ended_at(self, project_id: int, iid: int) -> str | None:
+        """The commit the bot's note on the MR written last (its last environment's,
+        under whatever key the project had then) says it was ended on purpose at; None
+        when it says no such thing."""
         ...
 
     def tell_refused(self, refusal: Refusal) -> bool:

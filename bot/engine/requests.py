@@ -344,9 +344,7 @@ class Requests:
         cached = self.core.store.cached(cache_key)
         if cached is not None:
             return cached or None
-        keys = self.identities.candidate_keys(project, mr.project_id, mr_iid=mr.iid,
-                                              branch=mr.source_branch)
-        ended = self.core.review(project.path).ended_at(mr.project_id, mr.iid, list(keys))
+        ended = self.core.review(project.path).ended_at(mr.project_id, mr.iid)
         if remember:
             self.core.store.cache(cache_key, ended or "",
                                   self.core.settings.forge.answer_cache_ttl.total_seconds())

@@ -116,16 +116,20 @@ class GitLab:
                                          get_all=False)
         return tuple(_commit_pipeline(item) for item in found if isinstance(item, dict))
 
-    def mr_note(self, project_id: int, iid: int, markers: list[str]) -> str | None:
+    def mr_note(self, project_id: int, iid: int, markers: list[str], *,
+                latest: bool = False) -> str | None:
         """The body of our oldest note with any of ``markers`` on the MR (one listing),
-        None when there is none."""
+        or with ``latest`` the one written last; None when there is none."""
         me = self._me()
         with self._rest.guard("reading the previewbot note on", _mr_name(project_id, iid)):
             manager = self._project(project_id).mergerequests.get(iid, lazy=True).notes
             ours = sorted((n for n in manager.list(iterator=True)
                            if any(_is_ours(n, marker, me) for marker in markers)),
-                          key=lambda n: int(n.attributes["id"]))
-        return str(ours[0].attributes.get("body") or "") if ours else None
+                          key=lambda n: (str(n.attributes.get("updated_at") or "")
+                                         if latest else "", int(n.attributes["id"])))
+        if not ours:
+            return None
+        return str(ours[-1 if latest else 0].attributes.get("body") or "")
 
     def open_change_requests_from(self, project_id: int,
                                   source_branch: str) -> list[ChangeRequest]:

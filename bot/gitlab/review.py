@@ -81,10 +81,10 @@ class GitLabReview:
                         env.key, error)
         return self._note(env, torn_down_note(env, reason, deliberate=deliberate))
 
-    def ended_at(self, project_id: int, iid: int, env_keys: list[str]) -> str | None:
-        body = self._gitlab.mr_note(project_id, iid, [note_marker(key) for key in env_keys])
-        if body is None:  # a note under a key of before a rename of the project
-            body = self._gitlab.mr_note(project_id, iid, [ANY_NOTE_MARKER])
+    def ended_at(self, project_id: int, iid: int) -> str | None:
+        # The note written last is the MR's last life, whatever key it had (a project
+        # renamed twice leaves notes under three keys; the oldest is the first life).
+        body = self._gitlab.mr_note(project_id, iid, [ANY_NOTE_MARKER], latest=True)
         return ended_sha(body) if body else None
 
     def tell_refused(self, refusal: Refusal) -> bool:

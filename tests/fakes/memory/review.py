@@ -114,17 +114,14 @@ class FakeReview:
             self.calls.append(ReviewCall("stop", env.key, reason))
             return True
 
-    def ended_at(self, project_id: int, iid: int, env_keys: list[str]) -> str | None:
+    def ended_at(self, project_id: int, iid: int) -> str | None:
         self.faults.check("ended_at")
         with self._lock:
-            for key in env_keys:
-                note = self.notes.get((project_id, iid, key))
-                if note is not None:
-                    return note.ended_at  # one note per environment: the first found
-            for (pid, note_iid, _), note in self.notes.items():  # an older key (a rename)
+            last = None  # ``notes`` is in the order written (see ``_put``)
+            for (pid, note_iid, _), note in self.notes.items():
                 if (pid, note_iid) == (project_id, iid):
-                    return note.ended_at
-            return None
+                    last = note
+            return last.ended_at if last else None
 
     def tell_refused(self, refusal: Refusal) -> bool:
         self.faults.check("tell_refused")
@@ -135,8 +132,8 @@ class FakeReview:
                 return False
             where = (refusal.project_id, refusal.mr_iid, refusal.env_key)
             before = self.notes.get(where)
-            self.notes[where] = Note("refused", refusal.reason,
-                                     before.ended_at if before else None, refusal.sha)
+            self._put(where, Note("refused", refusal.reason,
+                                  before.ended_at if before else None, refusal.sha))
             self.calls.append(ReviewCall("tell_refused", refusal.env_key, refusal.reason))
             return True
 
@@ -169,4 +166,8 @@ class FakeReview:
 
     def _note(self, env: Environment, note: Note) -> None:
         if env.desired.mr_iid is not None:
-            self.notes[(env.desired.project_id, env.desired.mr_iid, env.key)] = note
+            self._put((env.desired.project_id, env.desired.mr_iid, env.key), note)
+
+    def _put(self, where: tuple[int, int, str], note: Note) -> None:
+        self.notes.pop(where, None)  # written last, listed last: as GitLab's updated_at
+        self.notes[where] = note

@@ -151,3 +151,44 @@ def test_a_namespace_the_pass_will_not_adopt_is_not_taken_by_a_request_either(
         requests.request_down(key, reason="done", actor="slack:U0BOB")
     assert requests.get(key) is None
     assert client.CoreV1Api(kube_api).read_namespace(f"preview-{key}").status.phase == "Active"
+
+
+def _ended_by_a_person(bed: LifecycleBed, kube_api: client.ApiClient, key: str) -> None:
+    requests, reconciler = bed.wired()
+    requests.request_down(key, reason="done for now", actor="slack:U0BOB")
+    reconciler.run_pass(follow=True, dry_run=False, only=[key])
+    gone = requests.get(key)
+    assert gone is not None and gone.observed.status is Status.GONE
+    assert _namespaces_of_the_mr(kube_api, bed) == []
+
+
+def test_what_a_person_ended_stays_ended_after_two_renames_and_a_redis_wipe(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    """Each life leaves its MR note under the key it had: the one written last says
+    how the MR's environment ended, not the oldest (found by the property test)."""
+    first_key, _ = _up_and_ready(bed)
+    _ended_by_a_person(bed, kube_api, first_key)
+    group = bed.project_path.split("/")[0]
+
+    bed.gitlab.rename_project(bed.project_id, f"{group}/renamed1")
+    bed.project_path = f"{group}/renamed1"
+    bed.configure()
+    bed.redis().flushdb()
+    second_sha = "b" * 40  # a new commit after the end: a new life, under the new path
+    bed.gitlab.update_merge_request(bed.project_id, IID, sha=second_sha)
+    _, reconciler = bed.wired()
+    assert reconciler.run_pass(follow=True, dry_run=False).ok
+    [namespace] = _namespaces_of_the_mr(kube_api, bed)
+    second_key = namespace.removeprefix("preview-")
+    assert second_key != first_key
+    _ended_by_a_person(bed, kube_api, second_key)
+
+    bed.gitlab.rename_project(bed.project_id, f"{group}/renamed2")
+    bed.project_path = f"{group}/renamed2"
+    bed.configure()
+    bed.redis().flushdb()
+    _, reconciler = bed.wired()
+    rehearsal = reconciler.run_pass(dry_run=True)
+    assert [f.label for f in rehearsal.discovered if f.label.endswith(f"!{IID}")] == []
+    assert reconciler.run_pass(follow=True, dry_run=False).ok
+    assert _namespaces_of_the_mr(kube_api, bed) == []

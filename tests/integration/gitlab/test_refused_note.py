@@ -52,7 +52,7 @@ def test_the_refusal_is_the_environments_one_note_and_keeps_an_ended_marker(
     [body] = _ours(fake_gitlab)
     assert "max_envs" in body and "group-app-mr-3" in body and NEW[:8] in body
     assert review.refused_at(42, 7, [KEY]) == NEW
-    assert review.ended_at(42, 7, [KEY]) == OLD  # still not brought back at that commit
+    assert review.ended_at(42, 7) == OLD  # still not brought back at that commit
     assert ended_marker(OLD) in body
 
     assert review.show(_env(NEW), known_id=None, create_started_at=None).complete

@@ -30,7 +30,7 @@ def test_a_new_commit_at_max_ttl_waits_for_the_teardown_then_starts_a_new_life()
     e.cluster.finish_deletions()
     e.reconcile(KEY)
     assert e.env(KEY).observed.status is Status.GONE
-    assert e.review.ended_at(42, 7, [KEY]) == SHA1  # ended on purpose at the old commit
+    assert e.review.ended_at(42, 7) == SHA1  # ended on purpose at the old commit
     reborn = e.requests.request_up_mr(PROJECT_PATH, 7, actor="gitlab:alice")
     assert reborn.desired.sha == SHA2 and reborn.desired.created_at > NOW + timedelta(days=7)
 
