@@ -414,6 +414,11 @@ class Requests:
             if lengthens and current.observed.status is Status.TEARING_DOWN:
                 raise PermanentError(being_torn_down(current.desired.label, env_key,
                                                      current.observed.reason))
+            if lengthens:  # past its cap, the next pass ends it whatever is asked now
+                max_ttl = self.project_of(current.desired).max_ttl
+                if current.desired.created_at + max_ttl <= self._now():
+                    raise PermanentError(past_max_ttl(current.desired.label, env_key,
+                                                      current.desired.created_at + max_ttl))
             changed = change(current.desired)
             if changed == current.desired and stored is not None:
                 return None
@@ -522,6 +527,13 @@ def dry_run_refusal(what: str) -> str:
 def being_torn_down(label: str, env_key: str, reason: str) -> str:
     return (f"{env_key} ({label}) is being torn down ({reason}); it can no longer be "
             f"extended or kept — once it is gone, `/preview up {label}` brings it back")
+
+
+def past_max_ttl(label: str, env_key: str, cap: datetime) -> str:
+    return (f"{env_key} ({label}) reached its max_ttl at {records.rfc3339(cap)} (its longest "
+            "life, counted from its creation) and ends at the next pass; it can no longer be "
+            f"extended or kept — a new commit, or `/preview up {label}` once it is gone, "
+            "starts a new life")
 
 
 def key_taken(label: str, env_key: str, holder: str) -> str:

@@ -140,3 +140,26 @@ def test_a_new_life_that_reuses_a_never_stopped_gitlab_environment_records_it(
         f"preview-{key}").metadata.annotations
     assert requests.resolve(key).observed.review_environment_id == made
     assert annotations[records.REVIEW_ENVIRONMENT_ID] == str(made)
+
+
+def test_keep_or_extend_past_max_ttl_before_the_pass_is_refused_and_changes_nothing(
+        bed: LifecycleBed, kube_api: client.ApiClient) -> None:
+    """Between created + max_ttl and the pass that starts its teardown, a keep or
+    extend used to reply "kept until <a time already past>"; the pass then reaped it."""
+    clock = MovableClock()
+    bed.add_mr(63)
+    key = f"{bed.slug}-mr-63"
+    requests, reconciler = _wired(bed, clock)
+    requests.request_up_mr(bed.project_path, 63, actor="gitlab:alice")
+    assert reconciler.run_pass(follow=True, dry_run=False, only=[key]).ok
+    requests.keep(key, actor="slack:U0ALICE")
+    clock.advance(timedelta(days=7, minutes=1))  # past created + max_ttl, no pass yet
+    before = requests.resolve(key).desired
+
+    with pytest.raises(PermanentError, match="reached its max_ttl"):
+        requests.keep(key, actor="slack:U0ALICE")
+    with pytest.raises(PermanentError, match="reached its max_ttl"):
+        requests.extend(key, timedelta(days=1), actor="slack:U0ALICE")
+    assert requests.resolve(key).desired == before
+    ns = client.CoreV1Api(kube_api).read_namespace(f"preview-{key}")
+    assert ns.metadata.annotations[records.EXPIRES_AT] == records.rfc3339(before.expires_at)

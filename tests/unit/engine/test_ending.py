@@ -69,3 +69,17 @@ def test_an_extend_just_before_the_teardown_begins_wins_and_nothing_is_removed()
     assert env.desired.expires_at == NOW + timedelta(hours=49, days=1)
     assert e.cluster.get_namespace(f"preview-{KEY}") is not None
     assert e.helm.get_release(KEY, f"preview-{KEY}") is not None
+
+
+@pytest.mark.parametrize("ask", ["keep", "extend"])
+def test_past_max_ttl_keep_and_extend_are_refused_before_the_pass(ask: str) -> None:
+    e = build_engine()
+    up_ready(e)
+    e.clock.advance(timedelta(days=7, seconds=1))  # created + max_ttl passed, no pass yet
+    before = e.env(KEY).desired
+    with pytest.raises(PermanentError, match="reached its max_ttl"):
+        if ask == "keep":
+            e.requests.keep(KEY, actor="alice")
+        else:
+            e.requests.extend(KEY, timedelta(hours=1), actor="alice")
+    assert e.env(KEY).desired == before

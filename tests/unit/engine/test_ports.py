@@ -256,4 +256,4 @@ def test_review_lags_without_changing_anything_then_shows_once() -> None:
     again = review.show(env, known_id=None, create_started_at=NOW)
     assert first == again == Shown(1, True) and len(review.environments) == 1
     assert review.stop(env, "merged", deliberate=True)
-    assert review.ended_at(1, 7, [env.key]) == env.desired.sha
+    assert review.ended_at(1, 7) == env.desired.sha
