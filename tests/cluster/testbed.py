@@ -184,9 +184,10 @@ containerStatuses:
   state: {running: {startedAt: {{ $now | Quote }}}}
 {{ end }}
 """
-_IMAGE_MISSING = """{{ $now := Now }}
-phase: Pending
-conditions:
+
+
+# Scheduled, not Ready, every container waiting; each stage adds its containers' state.
+_NOT_READY = """conditions:
 - {type: PodScheduled, status: "True", lastTransitionTime: {{ $now | Quote }}}
 - {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
 - type: ContainersReady
@@ -201,9 +202,13 @@ containerStatuses:
 {{ range .spec.containers }}
 - name: {{ .name | Quote }}
   image: {{ .image | Quote }}
-  imageID: ""
   ready: false
   started: false
+"""
+_IMAGE_MISSING = """{{ $now := Now }}
+phase: Pending
+""" + _NOT_READY + """\
+  imageID: ""
   restartCount: 0
   state:
     waiting:
@@ -214,23 +219,7 @@ containerStatuses:
 _CRASHING = """{{ $now := Now }}
 phase: Running
 startTime: {{ $now | Quote }}
-conditions:
-- {type: PodScheduled, status: "True", lastTransitionTime: {{ $now | Quote }}}
-- {type: Initialized, status: "True", lastTransitionTime: {{ $now | Quote }}}
-- type: ContainersReady
-  status: "False"
-  reason: ContainersNotReady
-  lastTransitionTime: {{ $now | Quote }}
-- type: Ready
-  status: "False"
-  reason: ContainersNotReady
-  lastTransitionTime: {{ $now | Quote }}
-containerStatuses:
-{{ range .spec.containers }}
-- name: {{ .name | Quote }}
-  image: {{ .image | Quote }}
-  ready: false
-  started: false
+""" + _NOT_READY + """\
   restartCount: 5
   state:
     waiting:
