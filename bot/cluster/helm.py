@@ -88,6 +88,11 @@ _TIMED_OUT = ("timed out waiting for the condition", "context deadline exceeded"
 # Anything else that timed out (not Helm's own --timeout, matched above): transient.
 _OTHER_TIMEOUT = "timed out"
 _ACCESS_DENIED = (" is forbidden: ", "unauthorized", "you must be logged in to the server")
+# The cluster's admission said no to an object (previewbot's policy, Pod Security, a
+# webhook that answered): the same inputs are refused again, so it is final. Tried
+# before _ACCESS_DENIED, whose " is forbidden: " such a refusal also contains.
+POLICY_DENIED = ("validatingadmissionpolicy", "violates podsecurity", "denied the request",
+                 "denied request")
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 # Characters YAML does not accept raw inside a quoted scalar (or reads as line breaks).
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]")
@@ -358,6 +363,9 @@ def classify(what: str, stderr: str) -> TemporaryError | PermanentError:
     message = f"{what} failed: {tail}"
     metrics.ERRORS.labels(dependency="helm").inc()
     lowered = stderr.lower()
+    if (any(marker in lowered for marker in POLICY_DENIED)
+            and "failed calling webhook" not in lowered):
+        return PermanentError(policy_refused(what, tail))
     if any(marker in lowered for marker in _ACCESS_DENIED):
         return AccessError(f"{message} — check the bot's credentials and RBAC permissions",
                            delay=60.0)
@@ -400,3 +408,9 @@ def helm_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """What Helm (and its plugins) may see: never the bot's GitLab/Slack secrets."""
     return {name: value for name, value in environ.items()
             if name in _HELM_ENV_NAMES or name.startswith(("HELM_", "XDG_"))}
+
+
+def policy_refused(what: str, detail: str) -> str:
+    return (f"{what} failed: the cluster's admission refused it: {detail} — the chart or "
+            "the project's values ask for something a preview may not have (README "
+            "\"Security model\"); change them and push a commit")

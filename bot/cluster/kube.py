@@ -30,7 +30,9 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from bot import metrics
+from bot.cluster import helm, network
 from bot.config import NamespaceAccess
+from bot.config.model import NetworkIsolation
 from bot.domain import messages, records, workloads
 from bot.domain.errors import (
     AccessError,
@@ -64,10 +66,13 @@ class NamespaceRecord:
     # What the namespace controller reports holds a Terminating one (its conditions:
     # the objects left, their finalizers); empty while it has said nothing.
     holds: tuple[str, ...] = ()
+    # The installation that read it (PREVIEWBOT_INSTANCE): another's namespace is not managed.
+    instance: str = records.DEFAULT_INSTANCE
 
     @property
     def managed(self) -> bool:
-        return self.labels.get(MANAGED_BY[0]) == MANAGED_BY[1]
+        """Previewbot's, and this installation's (see ``records.belongs_to``)."""
+        return records.belongs_to(self.labels, self.instance)
 
 
 @dataclass(frozen=True)
@@ -77,14 +82,18 @@ class WorkloadStatus:
     problems: tuple[str, ...]
     # Images its pods cannot pull (yet): ErrImagePull or ImagePullBackOff.
     missing_images: tuple[str, ...] = ()
+    # Pods the API server refuses to create (Pod Security, an admission policy): final.
+    refused: tuple[str, ...] = ()
 
 
 class Kube:
     """Synchronous adapter over the official client; one instance per cluster."""
 
-    def __init__(self, api: client.ApiClient, access: NamespaceAccess | None = None) -> None:
+    def __init__(self, api: client.ApiClient, access: NamespaceAccess | None = None,
+                 instance: str = records.DEFAULT_INSTANCE) -> None:
         self._api = api
         self._access = access
+        self.instance = instance
 
     # Built on first use: the API classes pull in hundreds of model modules (about a
     # second), which a CLI command that never talks to the cluster should not pay.
@@ -100,19 +109,24 @@ class Kube:
     def _rbac(self) -> client.RbacAuthorizationV1Api:
         return client.RbacAuthorizationV1Api(self._api)
 
+    @cached_property
+    def _networking(self) -> client.NetworkingV1Api:
+        return client.NetworkingV1Api(self._api)
+
     @classmethod
-    def from_kubeconfig(cls, path: str | None, access: NamespaceAccess | None = None) -> Kube:
+    def from_kubeconfig(cls, path: str | None, access: NamespaceAccess | None = None,
+                        instance: str = records.DEFAULT_INSTANCE) -> Kube:
         """``path``, else ``$KUBECONFIG`` / ``~/.kube/config``, else the in-cluster account."""
         default = Path("~/.kube/config").expanduser()
         chosen = path or os.environ.get("KUBECONFIG") or (str(default) if default.exists() else "")
         try:
             if chosen:
                 return cls(config.new_client_from_config(config_file=chosen),  # type: ignore[no-untyped-call]
-                           access)
+                           access, instance)
             configuration = client.Configuration()
             config.load_incluster_config(  # type: ignore[no-untyped-call]
                 client_configuration=configuration)
-            return cls(client.ApiClient(configuration), access)
+            return cls(client.ApiClient(configuration), access, instance)
         except (ConfigException, OSError, ValueError) as error:
             where = f"kubeconfig {chosen}" if chosen else "the in-cluster service account"
             raise ConfigError(f"cannot load Kubernetes credentials from {where}: {error}; "
@@ -131,7 +145,7 @@ class Kube:
             if _status(error) == 404:
                 return None
             raise
-        return _record(found)
+        return _record(found, self.instance)
 
     def list_managed_namespaces(self, labels: Mapping[str, str | None] | None = None) -> (
             list[NamespaceRecord]):
@@ -144,7 +158,9 @@ class Kube:
             with _api(f"listing namespaces with label {selector}"):
                 page = self._core.list_namespace(label_selector=selector, limit=500,
                                                  _continue=token, _request_timeout=REQUEST_TIMEOUT)
-            records.extend(_record(item) for item in page.items)
+            # Another installation's namespaces (same managed-by label) are not listed.
+            records.extend(record for item in page.items
+                           if (record := _record(item, self.instance)).managed)
             token = page.metadata._continue if page.metadata else None
             if not token:
                 return records
@@ -153,9 +169,10 @@ class Kube:
                          annotations: Mapping[str, str]) -> str:
         """Create or merge-patch; returns "created", "updated" or "unchanged".
 
-        The managed-by label is always set. Keys not named here are never removed.
+        The managed-by and instance labels are always set. Keys not named here are never
+        removed.
         """
-        labels = {**labels, MANAGED_BY[0]: MANAGED_BY[1]}
+        labels = {**labels, MANAGED_BY[0]: MANAGED_BY[1], records.INSTANCE_LABEL: self.instance}
         current = self.get_namespace(name)
         if current is None:
             body = client.V1Namespace(metadata=client.V1ObjectMeta(
@@ -213,6 +230,55 @@ class Kube:
         log.info("re-bound ClusterRole %s to %s in namespace %s", access.cluster_role,
                  access.username, namespace)
         self._wait_for_access(namespace, access)
+        return "updated"
+
+    def ensure_network_policy(self, namespace: str, isolation: NetworkIsolation) -> str:
+        """Keep the bot's NetworkPolicy (``bot.cluster.network``) in a managed namespace;
+        returns "created", "updated", "unchanged", "removed" (turned off) or "off". One of
+        that name the bot did not make is never touched."""
+        current_ns = self.get_namespace(namespace)
+        if current_ns is None:
+            raise PermanentError(f"namespace {namespace} does not exist; the next pass "
+                                 "creates it before its NetworkPolicy")
+        _check_owned(current_ns)
+        name = network.NAME
+        current: Any
+        try:
+            with _api(f"reading NetworkPolicy {name} in namespace {namespace}"):
+                current = self._networking.read_namespaced_network_policy(
+                    name, namespace, _request_timeout=REQUEST_TIMEOUT)
+        except PreviewError as error:
+            if _status(error) != 404:
+                raise
+            current = None
+        if current is not None and (
+                (current.metadata.labels or {}).get(MANAGED_BY[0]) != MANAGED_BY[1]):
+            raise NotOwnedError(network_policy_not_ours(namespace, name))
+        if not isolation.enabled:
+            if current is None:
+                return "off"
+            with _api(f"deleting NetworkPolicy {name} in namespace {namespace}"):
+                self._networking.delete_namespaced_network_policy(
+                    name, namespace, _request_timeout=REQUEST_TIMEOUT)
+            log.info("removed NetworkPolicy %s from namespace %s (network_policy off)",
+                     name, namespace)
+            return "removed"
+        # A plain dict: the client sends it as JSON as it is.
+        wanted: Any = network.isolation_policy(namespace, isolation)
+        if current is None:
+            with _api(f"creating NetworkPolicy {name} in namespace {namespace}"):
+                self._networking.create_namespaced_network_policy(
+                    namespace, wanted, _request_timeout=REQUEST_TIMEOUT)
+            log.info("created NetworkPolicy %s in namespace %s", name, namespace)
+            return "created"
+        digest = wanted["metadata"]["annotations"][network.SPEC_HASH]
+        if (current.metadata.annotations or {}).get(network.SPEC_HASH) == digest:
+            return "unchanged"
+        wanted["metadata"]["resourceVersion"] = current.metadata.resource_version
+        with _api(f"replacing NetworkPolicy {name} in namespace {namespace}"):
+            self._networking.replace_namespaced_network_policy(
+                name, namespace, wanted, _request_timeout=REQUEST_TIMEOUT)
+        log.info("updated NetworkPolicy %s in namespace %s", name, namespace)
         return "updated"
 
     def _read_role_binding(self, namespace: str) -> Any:
@@ -308,9 +374,12 @@ class Kube:
                                              f"in namespace {namespace}",))
         problems: list[str] = []
         images: set[str] = set()
+        refused: list[str] = []
         pods: list[Any] | None = None
         for workload in found:
             kind = "StatefulSet" if isinstance(workload, client.V1StatefulSet) else "Deployment"
+            if kind == "Deployment" and (why := workloads.refused_pods(workload)):
+                refused.append(f"Deployment {workload.metadata.name}: {why}")
             problem = (workloads.statefulset_problem(workload) if kind == "StatefulSet"
                        else workloads.deployment_problem(workload))
             if problem is None:
@@ -322,7 +391,8 @@ class Kube:
                         namespace, _request_timeout=REQUEST_TIMEOUT).items
             problems.extend(workloads.pod_problems(workload.spec.selector, pods))
             images.update(workloads.missing_images(workload.spec.selector, pods))
-        return WorkloadStatus(not problems, len(found), tuple(problems), tuple(sorted(images)))
+        return WorkloadStatus(not problems, len(found), tuple(problems), tuple(sorted(images)),
+                              tuple(refused))
 
     def _patch_metadata(self, current: NamespaceRecord, labels: Mapping[str, str | None],
                         annotations: Mapping[str, str | None]) -> bool:
@@ -362,6 +432,9 @@ def _translate(action: str, error: ApiException) -> PreviewError:
     text = f"Kubernetes refused {action} (HTTP {status}): {message}"
     if status in (409, 429) or status >= 500 or status == 0:
         return TemporaryError(text, delay=2.0 if status == 409 else 10.0)
+    if status == 403 and any(marker in message.lower() for marker in helm.POLICY_DENIED):
+        return PermanentError(f"{text} — refused by the cluster's admission policy (README "
+                              "\"Security model\")")
     if status in (401, 403):
         return AccessError(f"{text} — check the bot's credentials and RBAC permissions",
                            delay=60.0)
@@ -375,11 +448,15 @@ def _status(error: PreviewError) -> int:
 
 
 def _check_owned(record: NamespaceRecord) -> None:
+    other = record.labels.get(records.INSTANCE_LABEL, record.instance)
+    if record.labels.get(MANAGED_BY[0]) == MANAGED_BY[1] and other != record.instance:
+        raise NotOwnedError(namespace_of_another_installation(record.name, other,
+                                                              record.instance))
     if not record.managed:
         raise NotOwnedError(messages.namespace_not_ours(record.name))
 
 
-def _record(item: Any) -> NamespaceRecord:
+def _record(item: Any, instance: str) -> NamespaceRecord:
     meta = item.metadata
     terminating = meta.deletion_timestamp is not None or (
         item.status is not None and item.status.phase == "Terminating")
@@ -388,7 +465,7 @@ def _record(item: Any) -> NamespaceRecord:
         phase="Terminating" if terminating else "Active",
         created_at=meta.creation_timestamp or datetime.fromtimestamp(0, UTC),
         uid=meta.uid or "", resource_version=meta.resource_version or "",
-        deleting_since=meta.deletion_timestamp, holds=_holds(item.status))
+        deleting_since=meta.deletion_timestamp, holds=_holds(item.status), instance=instance)
 
 
 # The namespace controller's conditions on a namespace it cannot finish deleting, in
@@ -435,6 +512,19 @@ def role_binding_not_ours(namespace: str, name: str) -> str:
     return (f"RoleBinding {name} in namespace {namespace} exists but is not managed by "
             "previewbot (no label app.kubernetes.io/managed-by=previewbot); previewbot will not "
             "modify it — remove or rename it")
+
+
+def namespace_of_another_installation(namespace: str, other: str, mine: str) -> str:
+    return (f"namespace {namespace} belongs to another previewbot installation "
+            f"({records.INSTANCE_LABEL}={other}; this one is {mine}); this one will not "
+            "modify or delete it — give the project another `slug:` if both deploy it")
+
+
+def network_policy_not_ours(namespace: str, name: str) -> str:
+    return (f"NetworkPolicy {name} in namespace {namespace} exists but is not managed by "
+            "previewbot (no label app.kubernetes.io/managed-by=previewbot); previewbot will not "
+            "modify it — remove or rename it (does the project's chart template one by that "
+            "name?)")
 
 
 def namespace_missing_for_binding(namespace: str) -> str:

@@ -25,6 +25,9 @@ Overlay = Literal["prod", "dev", "preview"]
 DEPLOY_ON: tuple[DeployOn, ...] = ("push", "pipeline")
 ROUTINGS: tuple[Routing, ...] = ("istio", "gateway-api", "ingress", "none")
 OVERLAYS: tuple[Overlay, ...] = ("prod", "dev", "preview")
+# Pod Security level enforced on preview namespaces; never "privileged" (README "Security model").
+PodSecurity = Literal["restricted", "baseline"]
+POD_SECURITY_LEVELS: tuple[PodSecurity, ...] = ("restricted", "baseline")
 IMAGE_TAG_PLACEHOLDERS = ("sha", "short_sha", "branch_slug", "iid")
 
 DEFAULT_RECONCILE_INTERVAL = timedelta(seconds=60)
@@ -37,6 +40,26 @@ DEFAULT_READY_TIMEOUT = timedelta(minutes=5)
 DEFAULT_IMAGE_WAIT = timedelta(minutes=30)
 DEFAULT_CHART = "./charts/preview-app"
 DEFAULT_IMAGE_TAG = "{sha}"
+# Where a preview may not connect to: private ranges (pods, services, nodes of most
+# clusters), link-local (the cloud metadata address 169.254.169.254) and carrier-grade NAT.
+DEFAULT_DENIED_CIDRS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+                        "100.64.0.0/10", "fc00::/7", "fe80::/10")
+# Namespaces of the usual ingress gateways/controllers, allowed to reach a preview.
+DEFAULT_INGRESS_NAMESPACES = ("istio-system", "istio-ingress", "ingress-nginx",
+                              "gateway-system")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkIsolation:
+    """The NetworkPolicy the bot keeps in every preview namespace (config
+    ``network_policy``): ingress only from the namespace itself and the ingress
+    namespaces; egress to the namespace itself, cluster DNS, the dependency namespaces
+    and anything outside ``denied_cidrs``."""
+
+    enabled: bool = True
+    ingress_namespaces: tuple[str, ...] = DEFAULT_INGRESS_NAMESPACES
+    egress_namespaces: tuple[str, ...] = ()
+    denied_cidrs: tuple[str, ...] = DEFAULT_DENIED_CIDRS
 
 
 def freeze(value: Any) -> Any:
@@ -86,6 +109,8 @@ class ProjectConfig:
     # Longest a deploy waits for its image while the commit's pipeline has not ended.
     image_wait: timedelta = DEFAULT_IMAGE_WAIT
     smoke_path: str | None = None
+    pod_security: PodSecurity = "restricted"
+    network_policy: NetworkIsolation = field(default_factory=NetworkIsolation)
 
     def __post_init__(self) -> None:
         # Frozen all the way down: a handler cannot change another's view of the config.

@@ -9,6 +9,7 @@ per key. Remembering where each value came from lets a conflict such as
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -23,7 +24,9 @@ from bot.config.model import (
     DEPLOY_ON,
     IMAGE_TAG_PLACEHOLDERS,
     OVERLAYS,
+    POD_SECURITY_LEVELS,
     ROUTINGS,
+    NetworkIsolation,
     ProjectConfig,
     template_fields,
 )
@@ -46,6 +49,8 @@ _DOCKER_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _PROJECT_PATH = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.][A-Za-z0-9_.-]*)+")
 _SAMPLE_TAG_VALUES = {"sha": "f" * 40, "short_sha": "f" * 8, "branch_slug": "feature-x", "iid": 7}
 TRIGGER_KEYS = ("labels", "drafts", "paths", "target_branches")
+NETWORK_POLICY_KEYS = ("enabled", "ingress_namespaces", "egress_namespaces", "denied_cidrs")
+_NAMESPACE = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def _domain(value: object, where: Where) -> str:
@@ -108,6 +113,44 @@ def _trigger(value: object, where: Where) -> Layer:
     return layer
 
 
+def _network_policy(value: object, where: Where) -> dict[str, Any]:
+    """The keys written (merged key by key over ``defaults``, as ``trigger`` is)."""
+    if isinstance(value, bool):  # `network_policy: false` turns it off
+        return {"enabled": value}
+    raw = read.mapping(value, where, NETWORK_POLICY_KEYS)
+    found: dict[str, Any] = {}
+    for key, item in raw.items():
+        at = where.key(key)
+        if key == "enabled":
+            found[key] = read.boolean(item, at)
+        elif key == "denied_cidrs":
+            found[key] = tuple(_cidr(entry, at.index(i))
+                               for i, entry in enumerate(read.sequence(item, at)))
+        else:
+            found[key] = tuple(read.matching(entry, at.index(i), _NAMESPACE,
+                                             "use a namespace name, e.g. istio-system")
+                               for i, entry in enumerate(read.sequence(item, at)))
+    return found
+
+
+def _pod_security(value: object, where: Where) -> str:
+    if value == "privileged":  # the one level a person might try: say why not
+        where.fail(texts.config_bad_value(
+            where.source, where.path, "privileged",
+            "previews run the code of any branch, so their pods may not be privileged; "
+            "use baseline (host access stays closed) or restricted (the default)"))
+    return read.choice(value, where, POD_SECURITY_LEVELS)
+
+
+def _cidr(value: object, where: Where) -> str:
+    text = read.text(value, where)
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        where.fail(texts.config_bad_value(where.source, where.path, text,
+                                          "use an address range, e.g. 10.0.0.0/8"))
+
+
 _READERS: dict[str, Callable[[object, Where], Any]] = {
     "domain": _domain,
     "ttl": read.duration,
@@ -127,6 +170,8 @@ _READERS: dict[str, Callable[[object, Where], Any]] = {
     "trigger": _trigger,
     "max_envs": lambda v, w: read.optional_integer(v, w, minimum=1),
     "smoke_path": _smoke_path,
+    "pod_security": _pod_security,
+    "network_policy": _network_policy,
 }
 DEFAULTS_KEYS = tuple(_READERS)
 PROJECT_KEYS = ("path", "slug", "id", *DEFAULTS_KEYS)
@@ -154,7 +199,7 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 def merge_layers(defaults: Layer, project: Layer) -> Layer:
     merged = {**defaults, **project}
-    for key in ("values", "trigger"):
+    for key in ("values", "trigger", "network_policy"):
         if key in defaults and key in project:
             base, override = defaults[key][0], project[key][0]
             combined = deep_merge(base, override) if key == "values" else {**base, **override}
@@ -176,7 +221,10 @@ def build_project(raw: object, where: Where, defaults: Layer) -> ProjectConfig:
     for key, example in (("domain", "preview.example.com"), ("channel", "C0PREVIEWS")):
         if key not in layer:
             where.fail(texts.config_missing_setting(where.source, where.path, key, example))
-    settings = {key: value for key, (value, _) in layer.items() if key != "trigger"}
+    settings = {key: value for key, (value, _) in layer.items()
+                if key not in ("trigger", "network_policy")}
+    if "network_policy" in layer:
+        settings["network_policy"] = NetworkIsolation(**layer["network_policy"][0])
     trigger_layer: Layer = layer["trigger"][0] if "trigger" in layer else {}
     project = ProjectConfig(
         path=path,

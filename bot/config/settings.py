@@ -46,6 +46,7 @@ ENV_VARS = {
     "namespace_role": "PREVIEWBOT_NAMESPACE_ROLE",
     "service_account": "PREVIEWBOT_SERVICE_ACCOUNT",
     "log_format": "PREVIEWBOT_LOG_FORMAT",
+    "instance": "PREVIEWBOT_INSTANCE",
 }
 _HTTP = ("http", "https")
 _LOG_FORMATS = ("json", "text")
@@ -102,6 +103,9 @@ class Settings:
     service_account: str | None = None
     # PREVIEWBOT_LOG_FORMAT: "json" or "text"; None: JSON unless stderr is a terminal.
     log_format: str | None = None
+    # PREVIEWBOT_INSTANCE: this installation's name, the `previewbot/instance` label of its
+    # namespaces (the chart sets its release's full name); another's are never touched.
+    instance: str = "previewbot"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -140,6 +144,7 @@ class Settings:
             namespace_role=namespace_role,
             service_account=service_account,
             log_format=_log_format(env.get("log_format")),
+            instance=_instance(env.get("instance", "previewbot")),
         )
 
     @property
@@ -170,6 +175,14 @@ class Settings:
         missing = [ENV_VARS[name] for name in names if getattr(self, name) is None]
         if missing:
             raise ConfigError(env_missing(missing))
+
+
+def _instance(value: str) -> str:
+    if _DNS_LABEL.fullmatch(value) is None:
+        raise ConfigError(f"PREVIEWBOT_INSTANCE {quoted(value)} is not a valid label value: "
+                          "use lowercase letters, digits and '-', at most 63 characters "
+                          "(e.g. previewbot-staging)")
+    return value
 
 
 def _access_settings(role: str | None, account: str | None) -> tuple[str | None, str | None]:

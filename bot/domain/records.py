@@ -18,6 +18,12 @@ MANAGED_BY_VALUE = "previewbot"
 ENV_LABEL = "previewbot/env"
 PROJECT_ID_LABEL = "previewbot/project-id"
 MR_IID_LABEL = "previewbot/mr-iid"
+# Which installation of previewbot the namespace belongs to (PREVIEWBOT_INSTANCE): a
+# staging bot and a production bot in one cluster never take each other's namespaces.
+INSTANCE_LABEL = "previewbot/instance"
+DEFAULT_INSTANCE = "previewbot"
+# Pod Security Admission: the level the API server enforces on the namespace's pods.
+POD_SECURITY_LABEL = "pod-security.kubernetes.io/enforce"
 
 EXPIRES_AT = "previewbot/expires-at"
 PROJECT_PATH = "previewbot/project-path"
@@ -59,6 +65,20 @@ def namespace_labels(desired: Desired) -> dict[str, str]:
     if desired.mr_iid is not None:
         labels[MR_IID_LABEL] = str(desired.mr_iid)
     return labels
+
+
+def pod_security_labels(level: str) -> dict[str, str]:
+    """Enforce ``level`` (restricted or baseline) on every pod of the namespace, and warn
+    (kubectl, Helm) against the restricted one, so a chart author sees what to fix."""
+    return {POD_SECURITY_LABEL: level, "pod-security.kubernetes.io/warn": "restricted"}
+
+
+def belongs_to(labels: Mapping[str, str], instance: str) -> bool:
+    """Managed by previewbot and by this installation. A namespace without an instance
+    label is from a version before it and is this installation's (it labels it when it
+    next writes it); one of another installation is not."""
+    return (labels.get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+            and labels.get(INSTANCE_LABEL, instance) == instance)
 
 
 def namespace_annotations(desired: Desired) -> dict[str, str | None]:

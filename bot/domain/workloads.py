@@ -54,6 +54,16 @@ def deployment_problem(deployment: Any) -> str | None:
     return None
 
 
+def refused_pods(deployment: Any) -> str | None:
+    """Why the API server refuses the Deployment's pods (Pod Security, a policy): its
+    ReplicaFailure condition, which only a new chart or values clears; else None."""
+    for condition in (deployment.status.conditions if deployment.status else None) or []:
+        if (condition.type == "ReplicaFailure" and condition.status == "True"
+                and "forbidden" in (condition.message or "")):
+            return str(condition.message)
+    return None
+
+
 def statefulset_problem(statefulset: Any) -> str | None:
     if lag := _not_observed(statefulset):
         return lag

@@ -61,7 +61,7 @@ def deploy(core: Core, env: Environment, run: Run) -> Environment:
                     step_started_at=core.clock.now(), retry_at=None, told_held=False)
     core.emit(NoticeKind.DEPLOYING, env)
     run.say(f"namespace {namespace}")
-    before = _ensure_namespace(core, env, namespace, run)
+    before = _ensure_namespace(core, env, project, namespace, run)
     # Helm keeps its releases in the namespace: none in one that was just created.
     current = core.helm.get_release(release, namespace) if before is not None else None
     if current is not None and current.status in PENDING_RELEASE_STATES:
@@ -123,8 +123,10 @@ def check_ready(core: Core, env: Environment, project: ProjectConfig, wanted_has
         if report != reported:
             run.say(report)
             reported = report
-        if (core.clock.now() - began).total_seconds() >= timeout:
-            failure = (image_wait.verdict(core, env, project, began, images, status.problems)
+        # Pods the cluster refuses (Pod Security, a policy) fail now: waiting changes nothing.
+        if status.refused or (core.clock.now() - began).total_seconds() >= timeout:
+            failure = (pods_refused(release, status.refused) if status.refused
+                       else image_wait.verdict(core, env, project, began, images, status.problems)
                        if images else not_ready(release, timeout, status.problems))
             if failure is not None:
                 return _failed(core, env, failure, wanted_hash, run)
@@ -318,10 +320,11 @@ def recover(core: Core, env: Environment, run: Run, *, dry_run: bool) -> str:
     return done
 
 
-def _ensure_namespace(core: Core, env: Environment, namespace: str,
+def _ensure_namespace(core: Core, env: Environment, project: ProjectConfig, namespace: str,
                       run: Run) -> NamespaceRecord | None:
-    """The labels and annotations (README "How it converges"); stale keys (a cancelled
-    teardown) removed. Returns the namespace as it was before (None: it was just created)."""
+    """The labels (identity, Pod Security) and annotations (README "How it converges"),
+    the bot's RoleBinding and NetworkPolicy; stale keys (a cancelled teardown) removed.
+    Returns the namespace as it was before (None: it was just created)."""
     wanted = records.namespace_annotations(env.desired)
     existing = core.kube.get_namespace(namespace)
     if existing is not None and existing.managed:
@@ -329,9 +332,12 @@ def _ensure_namespace(core: Core, env: Environment, namespace: str,
         if foreign:  # managed, but for another environment or project: not ours either
             raise NotOwnedError(messages.namespace_of_another(namespace, foreign))
     run.fence()
-    core.kube.ensure_namespace(namespace, records.namespace_labels(env.desired),
+    labels = {**records.namespace_labels(env.desired),
+              **records.pod_security_labels(project.pod_security)}
+    core.kube.ensure_namespace(namespace, labels,
                                {k: v for k, v in wanted.items() if v is not None})
     core.kube.ensure_role_binding(namespace)  # the bot's own access inside it (chart RBAC)
+    core.kube.ensure_network_policy(namespace, project.network_policy)
     removals = {k: v for k, v in wanted.items() if v is None}
     if removals:
         core.kube.annotate_namespace(namespace, removals)
@@ -380,6 +386,14 @@ def project_not_configured(path: str) -> str:
 def not_ready(release: str, timeout: float, problems: Iterable[str]) -> str:
     detail = "; ".join(problems) or "no details"
     return f"release {release} not ready after {timeout:.0f}s (ready_timeout): {detail}"
+
+
+def pods_refused(release: str, refused: Iterable[str]) -> str:
+    detail = "; ".join(refused)[:1500]
+    return (f"release {release}: the cluster refuses its pods: {detail} — preview namespaces "
+            "enforce Pod Security (`pod_security`, README \"Security model\"); make the "
+            "chart's pods comply (non-root, no privilege escalation, capabilities dropped, "
+            "seccomp RuntimeDefault) and push a commit")
 
 
 def namespace_held(namespace: str, taken: float, holds: Iterable[str], *,

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from bot.cluster.helm import Release
 from bot.cluster.kube import NamespaceRecord, WorkloadStatus
 from bot.config import Config
+from bot.config.model import NetworkIsolation
 from bot.domain.changes import (
     ChangePipeline,
     ChangeRequest,
@@ -178,6 +179,11 @@ class ClusterPort(Protocol):
     def ensure_role_binding(self, namespace: str) -> str:
         """The bot's own RoleBinding in a managed namespace; "created", "updated",
         "unchanged" or "not configured"."""
+        ...
+
+    def ensure_network_policy(self, namespace: str, isolation: NetworkIsolation) -> str:
+        """The bot's NetworkPolicy in a managed namespace; "created", "updated",
+        "unchanged", "removed" or "off"."""
         ...
 
     def annotate_namespace(self, name: str, annotations: Mapping[str, str | None]) -> None:

@@ -62,6 +62,45 @@ The ClusterRole bound in each preview namespace by the bot's own RoleBinding.
 {{- printf "%s-guard" (include "previewbot.fullname" .) }}
 {{- end }}
 
+{{- define "previewbot.labelPolicyName" -}}
+{{- printf "%s-labels" (include "previewbot.fullname" .) }}
+{{- end }}
+
+{{/*
+This installation's name: the previewbot/instance label of its namespaces
+(PREVIEWBOT_INSTANCE). Two installations in one cluster must differ.
+*/}}
+{{- define "previewbot.instance" -}}
+{{- default (include "previewbot.fullname" .) .Values.instance | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The domains routes of previews may use (a JSON array): admissionPolicy.hostSuffixes,
+else every `domain` of `config` (defaults and projects).
+*/}}
+{{- define "previewbot.hostSuffixes" -}}
+{{- $found := list }}
+{{- if .Values.admissionPolicy.hostSuffixes }}
+{{- $found = .Values.admissionPolicy.hostSuffixes }}
+{{- else if .Values.existingConfigMap }}
+{{- fail "admissionPolicy.hostSuffixes is required with existingConfigMap: the preview domains (every `domain` of previewbot.yaml) that routes of previews may use" }}
+{{- else }}
+{{- $config := .Values.config | default dict }}
+{{- with (($config.defaults | default dict).domain) }}{{ $found = append $found . }}{{ end }}
+{{- range ($config.projects | default list) }}
+{{- with .domain }}{{ $found = append $found . }}{{ end }}
+{{- end }}
+{{- end }}
+{{- $found | uniq | toJson }}
+{{- end }}
+
+{{/*
+The label keys the bot may set on a preview namespace (a JSON array, a CEL list too).
+*/}}
+{{- define "previewbot.namespaceLabelKeys" -}}
+{{- list "app.kubernetes.io/managed-by" "previewbot/instance" "previewbot/env" "previewbot/project-id" "previewbot/mr-iid" "pod-security.kubernetes.io/enforce" "pod-security.kubernetes.io/warn" "kubernetes.io/metadata.name" | toJson }}
+{{- end }}
+
 {{- define "previewbot.configMapName" -}}
 {{- default (printf "%s-config" (include "previewbot.fullname" .)) .Values.existingConfigMap }}
 {{- end }}

@@ -20,7 +20,8 @@ from datetime import datetime
 from bot.cluster import kube
 from bot.cluster.kube import INSTANCE_LABEL, MANAGED_BY, NamespaceRecord, WorkloadStatus
 from bot.config import NamespaceAccess
-from bot.domain import messages
+from bot.config.model import NetworkIsolation
+from bot.domain import messages, records
 from bot.domain.errors import NotOwnedError, PermanentError, TemporaryError
 from bot.domain.model import Clock, SystemClock
 from tests.fakes.memory.faults import Faults
@@ -43,6 +44,7 @@ class FakeCluster:
         self.version = version
         self.faults = Faults(self)
         self.bindings: dict[str, Binding] = {}
+        self.network_policies: dict[str, NetworkIsolation] = {}
         self._namespaces: dict[str, NamespaceRecord] = {}
         self._workloads: dict[str, set[str]] = {}  # releases installed, per namespace
         self._held_back: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -72,7 +74,8 @@ class FakeCluster:
     def ensure_namespace(self, name: str, labels: Mapping[str, str],
                          annotations: Mapping[str, str]) -> str:
         self.faults.check("ensure_namespace")
-        labels = {**labels, MANAGED_BY[0]: MANAGED_BY[1]}
+        labels = {**labels, MANAGED_BY[0]: MANAGED_BY[1],
+                  records.INSTANCE_LABEL: records.DEFAULT_INSTANCE}
         with self._lock:
             current = self._namespaces.get(name)
             if current is None:
@@ -101,6 +104,21 @@ class FakeCluster:
         if not current.managed:
             raise NotOwnedError(kube.role_binding_not_ours(namespace, "previewbot"))
         return "unchanged" if current == wanted else "updated"
+
+    def ensure_network_policy(self, namespace: str, isolation: NetworkIsolation) -> str:
+        self.faults.check("ensure_network_policy")
+        with self._lock:
+            current_ns = self._namespaces.get(namespace)
+            if current_ns is None:
+                raise PermanentError(f"namespace {namespace} does not exist")
+            _check_owned(current_ns)
+            current = self.network_policies.pop(namespace, None)
+            if not isolation.enabled:
+                return "off" if current is None else "removed"
+            self.network_policies[namespace] = isolation
+        if current is None:
+            return "created"
+        return "unchanged" if current == isolation else "updated"
 
     def annotate_namespace(self, name: str, annotations: Mapping[str, str | None]) -> None:
         self.faults.check("annotate_namespace")

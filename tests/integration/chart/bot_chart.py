@@ -22,7 +22,9 @@ CHART = REPO / "charts" / "previewbot"
 # What a test install needs beyond the defaults; no Secret exists (kwok runs no container).
 VALUES: dict[str, Any] = {
     "gitlabUrl": "https://gitlab.example.test",
-    "redis": {"url": "redis://redis.invalid:6379/0"},
+    "redis": {"url": "redis://redis.invalid:6379/0", "allowNoAuth": True},
+    # The domain of the test beds' previewbot.yaml (tests/integration/lifecycle_bed.py).
+    "admissionPolicy": {"hostSuffixes": ["preview.test"]},
 }
 
 
@@ -55,7 +57,17 @@ class InstalledBot:
     def environ(self) -> dict[str, str]:
         """What the chart's Deployment sets for the bot's RoleBindings."""
         return {"PREVIEWBOT_NAMESPACE_ROLE": self.namespace_role,
-                "PREVIEWBOT_SERVICE_ACCOUNT": f"{self.namespace}:{self.service_account}"}
+                "PREVIEWBOT_SERVICE_ACCOUNT": f"{self.namespace}:{self.service_account}",
+                "PREVIEWBOT_INSTANCE": self.instance}
+
+    @property
+    def instance(self) -> str:
+        """The chart's PREVIEWBOT_INSTANCE: its full name unless ``instance`` is set."""
+        return self.fullname
+
+    @property
+    def label_policy(self) -> str:
+        return f"{self.fullname}-labels"
 
     def token(self, core: client.CoreV1Api, seconds: int = 3600) -> str:
         """A token of the bot's service account from the TokenRequest API."""

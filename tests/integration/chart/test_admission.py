@@ -16,6 +16,12 @@ from tests.integration.chart.bot_chart import InstalledBot
 from tests.polling import poll
 
 MANAGED = {"app.kubernetes.io/managed-by": "previewbot"}
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
+
+
+def ours(bot: InstalledBot) -> dict[str, str]:
+    """The labels of a preview namespace of this installation, as the bot writes them."""
+    return {**MANAGED, "previewbot/instance": bot.instance, **RESTRICTED}
 
 
 @pytest.fixture
@@ -103,11 +109,17 @@ def test_creating_a_namespace_needs_the_label_and_the_prefix(
            "may only create namespaces labelled app.kubernetes.io/managed-by=previewbot")
     assert not exists(kube_api, unlabelled)
     elsewhere = f"team-{uuid.uuid4().hex[:8]}"
-    denied(bot, lambda: core.create_namespace(namespace(elsewhere, MANAGED)), "named preview-")
+    denied(bot, lambda: core.create_namespace(namespace(elsewhere, ours(bot))), "named preview-")
     assert not exists(kube_api, elsewhere)
+    # Without this installation's instance label (an old version's, or another's): denied.
+    other = f"preview-adm-{uuid.uuid4().hex[:8]}"
+    for labels in (MANAGED | RESTRICTED, ours(bot) | {"previewbot/instance": "production"}):
+        denied(bot, lambda labels=labels: core.create_namespace(namespace(other, labels)),
+               f"previewbot/instance={bot.instance}")
+    assert not exists(kube_api, other)
 
     labelled = f"preview-adm-{uuid.uuid4().hex[:8]}"
-    core.create_namespace(namespace(labelled, MANAGED))
+    core.create_namespace(namespace(labelled, ours(bot)))
     assert exists(kube_api, labelled)
     core.delete_namespace(labelled)  # its own: allowed
     assert not exists(kube_api, labelled)
@@ -132,11 +144,11 @@ def test_a_labelled_namespace_may_be_annotated_and_deleted_but_not_unlabelled(
         bot: InstalledBot, as_bot: client.ApiClient, kube_api: client.ApiClient,
         admin_namespace: Callable[..., str]) -> None:
     core = client.CoreV1Api(as_bot)
-    managed = admin_namespace(labels=MANAGED)
+    managed = admin_namespace(labels=ours(bot))
     core.patch_namespace(managed, {"metadata": {"annotations": {"previewbot/owner": "alice"}}})
-    denied(bot, lambda: core.patch_namespace(
-        managed, {"metadata": {"labels": {"app.kubernetes.io/managed-by": None}}}),
-        "and not remove that label")
+    for label in ("app.kubernetes.io/managed-by", "previewbot/instance"):
+        denied(bot, lambda label=label: core.patch_namespace(
+            managed, {"metadata": {"labels": {label: None}}}), "and not remove those labels")
     core.delete_namespace(managed)
     assert not exists(kube_api, managed)
 
@@ -155,7 +167,14 @@ def test_role_bindings_only_in_managed_namespaces_and_only_the_namespace_role_to
         "kube-system", binding(bot, bot.namespace_role)),
         "may only write RoleBindings in namespaces labelled")
 
-    managed = admin_namespace(labels=MANAGED)
+    # Another installation's namespace (the same managed-by label): not this bot's to bind.
+    theirs = admin_namespace(labels=ours(bot) | {"previewbot/instance": "production"})
+    denied(bot, lambda: rbac.create_namespaced_role_binding(
+        theirs, binding(bot, bot.namespace_role)),
+        f"may only write RoleBindings in namespaces labelled app.kubernetes.io/managed-by="
+        f"previewbot and previewbot/instance={bot.instance}")
+
+    managed = admin_namespace(labels=ours(bot))
     denied(bot, lambda: rbac.create_namespaced_role_binding(
         managed, binding(bot, bot.namespace_role, account="someone-else")),
         f"may only bind ClusterRole {bot.namespace_role} to its own service account")

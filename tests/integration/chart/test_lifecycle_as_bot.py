@@ -61,6 +61,12 @@ def test_a_lifecycle_under_the_bots_own_token(as_bot: BotAccountBed, bot: Instal
     assert [(s.namespace, s.name) for s in binding.subjects] == [(bot.namespace,
                                                                   bot.service_account)]
     assert binding.metadata.labels["app.kubernetes.io/managed-by"] == "previewbot"
+    labels = core.read_namespace(namespace).metadata.labels
+    assert labels["previewbot/instance"] == bot.instance
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    isolation = client.NetworkingV1Api(kube_api).read_namespaced_network_policy(
+        "previewbot-isolation", namespace)
+    assert isolation.spec.policy_types == ["Ingress", "Egress"]
     first = helm_release(bed, env_key)
     assert first is not None and first["status"] == "deployed"
     assert core.read_namespace(namespace).metadata.annotations["previewbot/sha"] == sha
@@ -101,3 +107,29 @@ def test_without_its_role_binding_the_account_cannot_deploy(
         client.RbacAuthorizationV1Api(kube_api).read_namespaced_role_binding(
             "previewbot", namespace)
     assert missing.value.status == 404
+
+
+@pytest.mark.parametrize(("values", "told"), [
+    # Refused by the chart's admission policy when Helm applies the Deployment.
+    ("securityContext: {privileged: true, allowPrivilegeEscalation: null}",
+     "a preview's containers may not be privileged"),
+    # Accepted as a Deployment, its pods refused by Pod Security (restricted).
+    ("podSecurityContext: {runAsNonRoot: null}", "violates PodSecurity"),
+])
+def test_a_pod_spec_the_cluster_refuses_fails_the_deploy_with_its_message(
+        as_bot: BotAccountBed, values: str, told: str) -> None:
+    bed = as_bot
+    bed.configure(extra_values=values, ready_timeout="300s")
+    bed.add_mr(9)
+    env_key = f"{bed.slug}-mr-9"
+    done = bed.cli("up", f"{bed.project_path}!9")
+    shown = done.stdout + done.stderr
+    assert told in shown, shown
+    status = run_ok(bed, "status", env_key)
+    assert "failed" in status and told in status, status
+    notes = [n["body"] for n in bed.gitlab.notes(bed.project_id, 9) if env_key in n["body"]]
+    assert len(notes) == 1 and told in notes[0], notes
+    # Final, not a retry loop: the next pass leaves it failed and tries nothing.
+    passed = run_ok(bed, "reconcile")
+    assert env_key not in passed or "failed" in run_ok(bed, "status", env_key)
+    assert "retry" not in run_ok(bed, "status", env_key).lower()

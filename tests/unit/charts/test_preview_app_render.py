@@ -330,9 +330,9 @@ def test_branch_environment_has_no_mr_annotations(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("image", "expected"),
     [
-        ({}, "nginx:latest"),
-        ({"tag": ""}, "nginx:latest"),
-        ({"tag": "1.27"}, "nginx:1.27"),
+        ({}, "nginxinc/nginx-unprivileged:latest"),
+        ({"tag": ""}, "nginxinc/nginx-unprivileged:latest"),
+        ({"tag": "1.27"}, "nginxinc/nginx-unprivileged:1.27"),
         (
             {"repository": "r.example.com/a/b", "tag": "x", "digest": "sha256:" + "a" * 64},
             "r.example.com/a/b@sha256:" + "a" * 64,

@@ -31,7 +31,7 @@ EXAMPLE_VALUES = REPO / "examples" / "argocd" / "values-production.yaml"
 RELEASE, NAMESPACE = "previewbot", "platform"
 FULLNAME = "previewbot"  # the release name already contains the chart name
 BASE: dict[str, Any] = {"gitlabUrl": "https://gitlab.example.com",
-                        "redis": {"url": "redis://redis.platform:6379/0"}}
+                        "redis": {"url": "redis://redis.platform:6379/0", "allowNoAuth": True}}
 PUBLIC_PATHS = ["/webhooks/gitlab", "/slack/events"]
 
 
@@ -110,7 +110,11 @@ def test_the_schema_rejects_wrong_values(tmp_path: Path, values: dict[str, Any],
 
 @pytest.mark.parametrize(("values", "words"), [
     ({"gitlabUrl": ""}, "gitlabUrl is required"),
-    ({"redis": {"url": ""}}, "set redis.url"),
+    ({"redis": {"url": ""}}, "set secretKeys.REDIS_URL"),
+    # A Redis without password: the code of a preview could rewrite the bot's queue.
+    ({"redis": {"url": "redis://redis.platform:6379/0"}}, "redis.url is a Redis URL without a "
+                                                         "password"),
+    ({"existingConfigMap": "mine"}, "admissionPolicy.hostSuffixes is required"),
     ({"expose": {"mode": "ingress"}}, "expose.host is required"),
 ])
 def test_missing_required_values_are_named(tmp_path: Path, values: dict[str, Any],
@@ -127,7 +131,8 @@ def test_default_objects(tmp_path: Path) -> None:
     assert kinds == sorted([
         "ServiceAccount", "ConfigMap", "ClusterRole", "ClusterRole", "ClusterRoleBinding",
         "Service", "Deployment", "PodDisruptionBudget", "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding"])
+        "ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding", "NetworkPolicy"])
     with_monitoring = render(tmp_path, {"metrics": {"serviceMonitor": {"enabled": True},
                                                     "prometheusRule": {"enabled": True}}})
     assert {"ServiceMonitor", "PrometheusRule"} <= {d["kind"] for d in with_monitoring}
@@ -197,7 +202,8 @@ def test_least_rbac(tmp_path: Path) -> None:
     in_namespace = {resource for rule in namespace_role["rules"]
                     for resource in rule["resources"]}
     assert in_namespace == {"secrets", "services", "configmaps", "deployments", "statefulsets",
-                            "virtualservices", "httproutes", "ingresses", "pods"}
+                            "virtualservices", "httproutes", "ingresses", "pods",
+                            "networkpolicies"}  # only its own: the admission policy
     [pods] = [r for r in namespace_role["rules"] if r["resources"] == ["pods"]]
     assert set(pods["verbs"]) == {"get", "list", "watch"}
     every_rule = bot["rules"] + namespace_role["rules"]
@@ -213,23 +219,57 @@ def test_least_rbac(tmp_path: Path) -> None:
 
 def test_the_admission_policy_is_about_this_service_account(tmp_path: Path) -> None:
     docs = render(tmp_path)
-    policy = one(docs, "ValidatingAdmissionPolicy")["spec"]
+    policies = {d["metadata"]["name"]: d["spec"] for d in docs
+                if d["kind"] == "ValidatingAdmissionPolicy"}
+    policy = policies[f"{FULLNAME}-guard"]
     [condition] = policy["matchConditions"]
     assert condition["expression"] == (
         f'request.userInfo.username == "system:serviceaccount:{NAMESPACE}:{FULLNAME}"')
     rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): set(r["operations"])
              for r in policy["matchConstraints"]["resourceRules"]}
-    assert rules == {(("",), ("namespaces",)): {"CREATE", "UPDATE", "DELETE"},
-                     (("rbac.authorization.k8s.io",), ("rolebindings",)): {
-                         "CREATE", "UPDATE", "DELETE"}}
+    assert rules[(("",), ("namespaces",))] == {"CREATE", "UPDATE", "DELETE"}
+    assert rules[(("rbac.authorization.k8s.io",), ("rolebindings",))] == {
+        "CREATE", "UPDATE", "DELETE"}
+    assert rules[(("apps",), ("deployments", "statefulsets", "daemonsets", "replicasets"))]
     assert policy["failurePolicy"] == "Fail"
     cel = " ".join(v["expression"] for v in policy["validations"])
     assert "namespaceObject" in " ".join(v["expression"] for v in policy["variables"])
     assert "startsWith('preview-')" in cel
-    assert one(docs, "ValidatingAdmissionPolicyBinding")["spec"]["validationActions"] == [
-        "Deny"]
+    # Everyone else (but cluster admins) may not make or unmake this installation's namespaces.
+    others = policies[f"{FULLNAME}-labels"]
+    assert [c["name"] for c in others["matchConditions"]] == ["not-previewbot",
+                                                              "not-cluster-admin"]
+    assert {d["spec"]["policyName"]: d["spec"]["validationActions"] for d in docs
+            if d["kind"] == "ValidatingAdmissionPolicyBinding"} == {
+        f"{FULLNAME}-guard": ["Deny"], f"{FULLNAME}-labels": ["Deny"]}
     assert not [d for d in render(tmp_path, {"admissionPolicy": {"enabled": False}})
                 if d["kind"].startswith("ValidatingAdmissionPolicy")]
+
+
+def test_the_preview_domains_come_from_the_config_unless_given(tmp_path: Path) -> None:
+    def domains(values: dict[str, Any]) -> list[str]:
+        policy = next(d for d in render(tmp_path, values)
+                      if d["kind"] == "ValidatingAdmissionPolicy")
+        [found] = [v["expression"] for v in policy["spec"]["variables"] if v["name"] == "domains"]
+        return list(json.loads(found))
+
+    assert domains({}) == ["preview.example.com"]
+    config = {"defaults": {"domain": "preview.example.com", "channel": "C0P"},
+              "projects": [{"path": "g/a", "domain": "shop.example.com"},
+                           {"path": "g/b"}]}
+    assert domains({"config": config}) == ["preview.example.com", "shop.example.com"]
+    assert domains({"admissionPolicy": {"hostSuffixes": ["a.test"]}}) == ["a.test"]
+
+
+def test_the_instance_is_the_full_name_unless_set(tmp_path: Path) -> None:
+    def instance(values: dict[str, Any]) -> str:
+        [container] = one(render(tmp_path, values), "Deployment")["spec"]["template"]["spec"][
+            "containers"]
+        return str(next(e["value"] for e in container["env"]
+                        if e["name"] == "PREVIEWBOT_INSTANCE"))
+
+    assert instance({}) == FULLNAME
+    assert instance({"instance": "previewbot-staging"}) == "previewbot-staging"
 
 
 @pytest.mark.parametrize("mode", ["ingress", "istio", "gateway-api"])
