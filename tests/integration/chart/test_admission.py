@@ -5,100 +5,20 @@ shown to hold whatever previewbot's code does."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
+from tests.integration.chart.admission import (
+    MANAGED,
+    RESTRICTED,
+    binding,
+    denied,
+    exists,
+    namespace,
+    ours,
+)
 from tests.integration.chart.bot_chart import InstalledBot
-from tests.polling import poll
-
-MANAGED = {"app.kubernetes.io/managed-by": "previewbot"}
-RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
-
-
-def ours(bot: InstalledBot) -> dict[str, str]:
-    """The labels of a preview namespace of this installation, as the bot writes them."""
-    return {**MANAGED, "previewbot/instance": bot.instance, **RESTRICTED}
-
-
-@pytest.fixture
-def as_bot(bot: InstalledBot, bot_token: str, tmp_path: Path,
-           kube_api: client.ApiClient) -> client.ApiClient:
-    api = bot.api_client(bot_token, tmp_path / "bot-kubeconfig")
-    wait_for_the_policy(bot, api, kube_api)
-    return api
-
-
-def wait_for_the_policy(bot: InstalledBot, as_bot: client.ApiClient,
-                        kube_api: client.ApiClient) -> None:
-    """A new policy and its binding reach the API server's admission plugin a moment
-    after `helm install` returns: probe (an unlabelled namespace, removed again if the
-    policy let it through) until the policy answers."""
-    def enforced() -> bool:
-        name = f"preview-probe-{uuid.uuid4().hex[:8]}"
-        try:
-            client.CoreV1Api(as_bot).create_namespace(namespace(name, None))
-        except ApiException as error:
-            return error.status == 403 and bot.policy in str(error.body)
-        client.CoreV1Api(kube_api).delete_namespace(name)
-        return False
-    poll(f"admission policy {bot.policy} to be in effect", enforced, timeout=60, interval=0.5)
-
-
-@pytest.fixture
-def admin_namespace(kube_api: client.ApiClient) -> Iterator[Callable[..., str]]:
-    """Namespaces created by the admin (the test), all deleted afterwards."""
-    core = client.CoreV1Api(kube_api)
-    names: list[str] = []
-
-    def make(prefix: str = "preview-adm", labels: dict[str, str] | None = None) -> str:
-        names.append(f"{prefix}-{uuid.uuid4().hex[:8]}")
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(
-            name=names[-1], labels=labels)))
-        return names[-1]
-
-    yield make
-    for name in names:
-        try:
-            core.delete_namespace(name)
-        except ApiException as error:
-            if error.status != 404:
-                raise
-
-
-def denied(bot: InstalledBot, call: Callable[[], object], words: str) -> None:
-    with pytest.raises(ApiException) as refused:
-        call()
-    assert refused.value.status == 403
-    body = str(refused.value.body)
-    assert f"ValidatingAdmissionPolicy '{bot.policy}'" in body, body
-    assert words in body, body
-
-
-def exists(kube_api: client.ApiClient, name: str) -> bool:
-    try:
-        ns = client.CoreV1Api(kube_api).read_namespace(name)
-    except ApiException as error:
-        if error.status == 404:
-            return False
-        raise
-    return ns.metadata.deletion_timestamp is None
-
-
-def namespace(name: str, labels: dict[str, str] | None) -> client.V1Namespace:
-    return client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
-
-
-def binding(bot: InstalledBot, role: str, account: str | None = None) -> client.V1RoleBinding:
-    return client.V1RoleBinding(
-        metadata=client.V1ObjectMeta(name="previewbot"),
-        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole",
-                                  name=role),
-        subjects=[client.RbacV1Subject(kind="ServiceAccount", namespace=bot.namespace,
-                                       name=account or bot.service_account)])
 
 
 def test_creating_a_namespace_needs_the_label_and_the_prefix(
