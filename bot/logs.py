@@ -23,6 +23,7 @@ import json
 import logging
 import re
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -56,6 +57,25 @@ def current_context() -> dict[str, str]:
     return dict(_CONTEXT.get())
 
 
+# Secret values learnt while running (the Secrets of `secret_values`): masked by every
+# Redactor too, so no log line, Redis record, MR note or Slack message carries them.
+_LEARNT: set[str] = set()
+_LEARNT_LOCK = threading.Lock()
+
+
+def learn_secrets(values: Iterable[str]) -> None:
+    with _LEARNT_LOCK:
+        _LEARNT.update(value for value in values if value and len(value) >= _MIN_SECRET)
+
+
+def mask_learnt(text: str) -> str:
+    with _LEARNT_LOCK:
+        learnt = sorted(_LEARNT, key=len, reverse=True)
+    for secret in learnt:
+        text = text.replace(secret, MASK)
+    return text
+
+
 class Redactor:
     """Masks known secret values and URL passwords in text."""
 
@@ -67,6 +87,7 @@ class Redactor:
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
+        text = mask_learnt(text)
         return _URL_PASSWORD.sub(rf"\g<1>{MASK}@", text)
 
 

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bot import metrics
@@ -381,6 +382,35 @@ def classify(what: str, stderr: str) -> TemporaryError | PermanentError:
     return PermanentError(message)
 
 
+VALUES_PREFIX = "previewbot-values-"
+
+
+def sweep_values_files(directory: str | None = None) -> list[str]:
+    """Remove the values files of processes that are gone (killed before their
+    ``finally``); returns what was removed. Files of live processes stay."""
+    removed = []
+    where = Path(directory or tempfile.gettempdir())
+    for path in where.glob(f"{VALUES_PREFIX}*.json"):
+        pid = path.name[len(VALUES_PREFIX):].split("-", 1)[0]
+        if pid.isdecimal() and not _alive(int(pid)):
+            with suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(str(path))
+    if removed:
+        log.info("removed %d values file(s) left by stopped processes", len(removed))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 @contextmanager
 def _values_file(values: Mapping[str, Any]) -> Iterator[str]:
     """A private (0600) temporary JSON file; JSON is YAML, and nothing lands on argv."""
@@ -389,7 +419,8 @@ def _values_file(values: Mapping[str, Any]) -> Iterator[str]:
         data = _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()
     except (TypeError, ValueError, UnicodeEncodeError) as error:
         raise PermanentError(f"the Helm values cannot be written as JSON: {error}") from error
-    handle, path = tempfile.mkstemp(prefix="previewbot-values-", suffix=".json")
+    # The pid in the name: a file whose process died (SIGKILL skips `finally`) is swept.
+    handle, path = tempfile.mkstemp(prefix=f"{VALUES_PREFIX}{os.getpid()}-", suffix=".json")
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)

@@ -12,6 +12,7 @@ Client errors are wrapped: unreachable API, 5xx, 409 and 429 become
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ from kubernetes.config.config_exception import ConfigException
 from bot import metrics
 from bot.cluster import helm, network
 from bot.config import NamespaceAccess
-from bot.config.model import NetworkIsolation
+from bot.config.model import SECRET_VALUES_NAME, NetworkIsolation
 from bot.domain import messages, records, workloads
 from bot.domain.errors import (
     AccessError,
@@ -90,10 +91,11 @@ class Kube:
     """Synchronous adapter over the official client; one instance per cluster."""
 
     def __init__(self, api: client.ApiClient, access: NamespaceAccess | None = None,
-                 instance: str = records.DEFAULT_INSTANCE) -> None:
+                 instance: str = records.DEFAULT_INSTANCE, home: str | None = None) -> None:
         self._api = api
         self._access = access
         self.instance = instance
+        self.home = home  # the bot's own namespace (PREVIEWBOT_NAMESPACE)
 
     # Built on first use: the API classes pull in hundreds of model modules (about a
     # second), which a CLI command that never talks to the cluster should not pay.
@@ -115,18 +117,19 @@ class Kube:
 
     @classmethod
     def from_kubeconfig(cls, path: str | None, access: NamespaceAccess | None = None,
-                        instance: str = records.DEFAULT_INSTANCE) -> Kube:
+                        instance: str = records.DEFAULT_INSTANCE,
+                        home: str | None = None) -> Kube:
         """``path``, else ``$KUBECONFIG`` / ``~/.kube/config``, else the in-cluster account."""
         default = Path("~/.kube/config").expanduser()
         chosen = path or os.environ.get("KUBECONFIG") or (str(default) if default.exists() else "")
         try:
             if chosen:
                 return cls(config.new_client_from_config(config_file=chosen),  # type: ignore[no-untyped-call]
-                           access, instance)
+                           access, instance, home)
             configuration = client.Configuration()
             config.load_incluster_config(  # type: ignore[no-untyped-call]
                 client_configuration=configuration)
-            return cls(client.ApiClient(configuration), access, instance)
+            return cls(client.ApiClient(configuration), access, instance, home)
         except (ConfigException, OSError, ValueError) as error:
             where = f"kubeconfig {chosen}" if chosen else "the in-cluster service account"
             raise ConfigError(f"cannot load Kubernetes credentials from {where}: {error}; "
@@ -280,6 +283,56 @@ class Kube:
                 name, namespace, wanted, _request_timeout=REQUEST_TIMEOUT)
         log.info("updated NetworkPolicy %s in namespace %s", name, namespace)
         return "updated"
+
+    def copy_secret_values(self, source: str, namespace: str) -> tuple[str, ...]:
+        """Copy the Secret ``source`` of the bot's namespace into the managed namespace
+        ``namespace`` as SECRET_VALUES_NAME (replacing its data); returns the values, so
+        that the caller can keep them out of everything it says. Never logs them."""
+        if self.home is None:
+            raise PermanentError(secret_values_without_home(source))
+        current_ns = self.get_namespace(namespace)
+        if current_ns is None:
+            raise PermanentError(f"namespace {namespace} does not exist; the next pass "
+                                 "creates it before copying the secret values")
+        _check_owned(current_ns)
+        try:
+            with _api(f"reading Secret {source} in namespace {self.home}"):
+                found = self._core.read_namespaced_secret(source, self.home,
+                                                          _request_timeout=REQUEST_TIMEOUT)
+        except PreviewError as error:
+            if _status(error) == 404:
+                raise PermanentError(secret_values_missing(source, self.home)) from error
+            raise
+        data = dict(found.data or {})
+        name = SECRET_VALUES_NAME
+        current: Any
+        body: Any = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                     "metadata": {"name": name, "namespace": namespace,
+                                  "labels": {MANAGED_BY[0]: MANAGED_BY[1]}},
+                     "data": data}
+        try:
+            with _api(f"reading Secret {name} in namespace {namespace}"):
+                current = self._core.read_namespaced_secret(name, namespace,
+                                                            _request_timeout=REQUEST_TIMEOUT)
+        except PreviewError as error:
+            if _status(error) != 404:
+                raise
+            current = None
+        if current is None:
+            with _api(f"creating Secret {name} in namespace {namespace}"):
+                self._core.create_namespaced_secret(namespace, body,
+                                                    _request_timeout=REQUEST_TIMEOUT)
+        elif (current.metadata.labels or {}).get(MANAGED_BY[0]) != MANAGED_BY[1]:
+            raise NotOwnedError(f"Secret {name} in namespace {namespace} exists but is not "
+                                "managed by previewbot; previewbot will not overwrite it — "
+                                "remove or rename it")
+        elif dict(current.data or {}) != data:
+            body["metadata"]["resourceVersion"] = current.metadata.resource_version
+            with _api(f"replacing Secret {name} in namespace {namespace}"):
+                self._core.replace_namespaced_secret(name, namespace, body,
+                                                     _request_timeout=REQUEST_TIMEOUT)
+        log.info("secret values of %s in namespace %s (%d keys)", source, namespace, len(data))
+        return tuple(_decoded(value) for value in data.values())
 
     def _read_role_binding(self, namespace: str) -> Any:
         try:
@@ -518,6 +571,23 @@ def namespace_of_another_installation(namespace: str, other: str, mine: str) -> 
     return (f"namespace {namespace} belongs to another previewbot installation "
             f"({records.INSTANCE_LABEL}={other}; this one is {mine}); this one will not "
             "modify or delete it — give the project another `slug:` if both deploy it")
+
+
+def _decoded(value: str | bytes) -> str:
+    with suppress(ValueError, UnicodeDecodeError):
+        return base64.b64decode(value, validate=True).decode()
+    return ""
+
+
+def secret_values_without_home(source: str) -> str:
+    return (f"secret_values {source}: the bot does not know its own namespace, where that "
+            "Secret is; set PREVIEWBOT_NAMESPACE (the chart does)")
+
+
+def secret_values_missing(source: str, home: str) -> str:
+    return (f"secret_values: there is no Secret {source} in namespace {home}; create it "
+            f"(`kubectl -n {home} create secret generic {source} --from-literal=KEY=value`) "
+            "and give the chart's secretValues.names that name, or fix `secret_values`")
 
 
 def network_policy_not_ours(namespace: str, name: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import ProjectConfig
+from bot.config.model import SECRET_VALUES_NAME
 from bot.config.project import deep_merge
 from bot.domain import naming
 from bot.domain.model import Desired
@@ -40,6 +41,8 @@ def helm_values(project: ProjectConfig, desired: Desired) -> dict[str, Any]:
         "routing": {"mode": project.routing},
         "overlay": project.overlay,
     }
+    if project.secret_values is not None:  # its name only: the values stay secret-free
+        ours["secretValues"] = {"name": SECRET_VALUES_NAME}
     return deep_merge(project.helm_values(), ours)
 
 

@@ -29,6 +29,8 @@ OVERLAYS: tuple[Overlay, ...] = ("prod", "dev", "preview")
 PodSecurity = Literal["restricted", "baseline"]
 POD_SECURITY_LEVELS: tuple[PodSecurity, ...] = ("restricted", "baseline")
 IMAGE_TAG_PLACEHOLDERS = ("sha", "short_sha", "branch_slug", "iid")
+# The Secret the bot keeps in a preview namespace with the project's `secret_values`.
+SECRET_VALUES_NAME = "previewbot-secret-values"  # noqa: S105 - a name, not a secret
 
 DEFAULT_RECONCILE_INTERVAL = timedelta(seconds=60)
 DEFAULT_MAX_PARALLEL_TEARDOWNS = 8
@@ -110,6 +112,9 @@ class ProjectConfig:
     image_wait: timedelta = DEFAULT_IMAGE_WAIT
     smoke_path: str | None = None
     pod_security: PodSecurity = "restricted"
+    # A Secret in the bot's namespace copied into the preview namespace as
+    # SECRET_VALUES_NAME, which the chart reads (envFrom); never a Helm value.
+    secret_values: str | None = None
     network_policy: NetworkIsolation = field(default_factory=NetworkIsolation)
 
     def __post_init__(self) -> None:

@@ -172,6 +172,8 @@ _READERS: dict[str, Callable[[object, Where], Any]] = {
     "smoke_path": _smoke_path,
     "pod_security": _pod_security,
     "network_policy": _network_policy,
+    "secret_values": lambda v, w: read.matching(
+        v, w, _NAMESPACE, "use the name of a Secret in the bot's namespace, e.g. app-preview"),
 }
 DEFAULTS_KEYS = tuple(_READERS)
 PROJECT_KEYS = ("path", "slug", "id", *DEFAULTS_KEYS)

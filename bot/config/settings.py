@@ -47,6 +47,7 @@ ENV_VARS = {
     "service_account": "PREVIEWBOT_SERVICE_ACCOUNT",
     "log_format": "PREVIEWBOT_LOG_FORMAT",
     "instance": "PREVIEWBOT_INSTANCE",
+    "namespace": "PREVIEWBOT_NAMESPACE",
 }
 _HTTP = ("http", "https")
 _LOG_FORMATS = ("json", "text")
@@ -106,6 +107,9 @@ class Settings:
     # PREVIEWBOT_INSTANCE: this installation's name, the `previewbot/instance` label of its
     # namespaces (the chart sets its release's full name); another's are never touched.
     instance: str = "previewbot"
+    # PREVIEWBOT_NAMESPACE: the bot's own namespace, where the Secrets of `secret_values`
+    # are; default the namespace of PREVIEWBOT_SERVICE_ACCOUNT.
+    namespace: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -145,6 +149,8 @@ class Settings:
             service_account=service_account,
             log_format=_log_format(env.get("log_format")),
             instance=_instance(env.get("instance", "previewbot")),
+            namespace=env.get("namespace") or (service_account.split(":", 1)[0]
+                                               if service_account else None),
         )
 
     @property

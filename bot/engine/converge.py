@@ -31,6 +31,7 @@ from bot.engine import image_wait, review
 from bot.engine.core import Core
 from bot.engine.notify import NoticeKind
 from bot.engine.texts import shutting_down
+from bot.logs import learn_secrets
 
 log = logging.getLogger("previewbot.converge")
 
@@ -62,6 +63,9 @@ def deploy(core: Core, env: Environment, run: Run) -> Environment:
     core.emit(NoticeKind.DEPLOYING, env)
     run.say(f"namespace {namespace}")
     before = _ensure_namespace(core, env, project, namespace, run)
+    if project.secret_values is not None:
+        run.fence()  # copied on every deploy: a changed Secret reaches the next one
+        learn_secrets(core.kube.copy_secret_values(project.secret_values, namespace))
     # Helm keeps its releases in the namespace: none in one that was just created.
     current = core.helm.get_release(release, namespace) if before is not None else None
     if current is not None and current.status in PENDING_RELEASE_STATES:

@@ -25,8 +25,18 @@ from bot.engine.notify import STANDING, TOPICS, Notice, NoticeKind, Notifier, to
 from bot.engine.ports import ChangeSource, ClusterPort, Forge, ReleasePort, ReviewSurface, StorePort
 from bot.engine.settings import EngineSettings
 from bot.engine.texts import expiring, gitlab_not_configured
+from bot.logs import mask_learnt
 
 log = logging.getLogger("previewbot.engine")
+# A reason is shown in Slack, on the MR and in `status`: at most this many characters.
+REASON_MAX = 2000
+
+
+def said(reason: str) -> str:
+    """A reason as it may be kept and shown: secret values learnt (``secret_values``)
+    masked — Helm and Kubernetes errors can echo them — and capped."""
+    masked = mask_learnt(reason)
+    return masked if len(masked) <= REASON_MAX else masked[:REASON_MAX - 1] + "…"
 
 
 
@@ -118,6 +128,7 @@ class Core:
         in Redis, and ``catch_up_notices`` delivers it once it answers again. Only the
         latest notice of each topic (``notify.topic``) is owed: a "ready" settles an
         owed "deploying", never an owed expiry warning."""
+        reason = said(reason)
         about = topic(kind)
         seen = self._owed(env.key, about)
         if self._deliver(Notice(kind, env, reason)):
@@ -277,6 +288,7 @@ class Core:
                         **changes: object) -> Environment | None:
         """``save``, only while the desired state is still ``env``'s: None (nothing
         written) when a request changed it since it was read."""
+        reason = said(reason)
         updated = env.with_observed(status=status, reason=reason, updated_at=self.clock.now(),
                                     **changes)
         if not self.store.put_observed_if(env.key, updated.observed, desired=env.desired):
@@ -285,6 +297,7 @@ class Core:
 
     def save(self, env: Environment, status: Status, reason: str = "", **changes: object) -> (
             Environment):
+        reason = said(reason)
         updated = env.with_observed(status=status, reason=reason, updated_at=self.clock.now(),
                                     **changes)
         self.store.put_observed(env.key, updated.observed)

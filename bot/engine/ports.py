@@ -186,6 +186,10 @@ class ClusterPort(Protocol):
         "unchanged", "removed" or "off"."""
         ...
 
+    def copy_secret_values(self, source: str, namespace: str) -> tuple[str, ...]:
+        """The bot's Secret ``source`` copied into a managed namespace; its values."""
+        ...
+
     def annotate_namespace(self, name: str, annotations: Mapping[str, str | None]) -> None:
         """Set annotations of a managed namespace; a ``None`` value removes that key."""
         ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.cluster.helm import Helm
+from bot.cluster.helm import Helm, sweep_values_files
 from bot.cluster.kube import Kube
 from bot.config import Config, Settings, load_config
 from bot.domain.model import Clock, SystemClock
@@ -33,6 +33,7 @@ class Parts:
 def build_parts(settings: Settings, *, config: Config | None = None,
                 clock: Clock | None = None, store: Store | None = None) -> Parts:
     """Adapters are lazy: nothing here talks to Redis, Kubernetes, Helm or GitLab."""
+    sweep_values_files()  # values files of a killed process (they may hold values)
     forge = None
     if settings.gitlab_url and settings.gitlab_token:
         forge = GitLabForge(GitLab(settings.gitlab_url, settings.gitlab_token))
@@ -40,7 +41,7 @@ def build_parts(settings: Settings, *, config: Config | None = None,
         config=config or load_config(settings.config_path),
         store=store or redis_store(settings),
         kube=Kube.from_kubeconfig(settings.kubeconfig, settings.namespace_access,
-                                  settings.instance),
+                                  settings.instance, settings.namespace),
         helm=Helm(settings.helm_binary, kubeconfig=settings.kubeconfig,
                   timeout=settings.helm_timeout),
         forge=forge,

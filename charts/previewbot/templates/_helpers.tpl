@@ -122,3 +122,20 @@ outside; /metrics, /healthz and /readyz stay inside the cluster.
 - /webhooks/gitlab
 - /slack/events
 {{- end }}
+
+{{/*
+The Secrets the bot may read in its namespace (a JSON array): every `secret_values`
+of `config` (defaults and projects), and secretValues.names.
+*/}}
+{{- define "previewbot.secretValuesNames" -}}
+{{- $found := list }}
+{{- range (.Values.secretValues.names | default list) }}{{ $found = append $found . }}{{ end }}
+{{- if not .Values.existingConfigMap }}
+{{- $config := .Values.config | default dict }}
+{{- with (($config.defaults | default dict).secret_values) }}{{ $found = append $found . }}{{ end }}
+{{- range ($config.projects | default list) }}
+{{- with .secret_values }}{{ $found = append $found . }}{{ end }}
+{{- end }}
+{{- end }}
+{{- $found | uniq | toJson }}
+{{- end }}

@@ -45,6 +45,9 @@ class FakeCluster:
         self.faults = Faults(self)
         self.bindings: dict[str, Binding] = {}
         self.network_policies: dict[str, NetworkIsolation] = {}
+        # Secrets of the bot's namespace (name -> data), and what each namespace got.
+        self.home_secrets: dict[str, dict[str, str]] = {}
+        self.secret_values: dict[str, dict[str, str]] = {}
         self._namespaces: dict[str, NamespaceRecord] = {}
         self._workloads: dict[str, set[str]] = {}  # releases installed, per namespace
         self._held_back: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -119,6 +122,18 @@ class FakeCluster:
         if current is None:
             return "created"
         return "unchanged" if current == isolation else "updated"
+
+    def copy_secret_values(self, source: str, namespace: str) -> tuple[str, ...]:
+        self.faults.check("copy_secret_values")
+        with self._lock:
+            current_ns = self._namespaces.get(namespace)
+            if current_ns is None:
+                raise PermanentError(f"namespace {namespace} does not exist")
+            _check_owned(current_ns)
+            if source not in self.home_secrets:
+                raise PermanentError(kube.secret_values_missing(source, "previewbot"))
+            self.secret_values[namespace] = dict(self.home_secrets[source])
+            return tuple(self.home_secrets[source].values())
 
     def annotate_namespace(self, name: str, annotations: Mapping[str, str | None]) -> None:
         self.faults.check("annotate_namespace")
