@@ -18,7 +18,7 @@ from bot.engine.notify import FanoutNotifier, LoggingNotifier
 from bot.runtime.scheduler import Scheduler
 from bot.runtime.wiring import build_core, build_parts
 from bot.runtime.workers import Workers
-from bot.state.queue import DeliveryQueue
+from bot.state.queue import DeliveryQueue, seal
 from handlers.slack.app import SlackBot
 from handlers.web import WebDeps, create_app
 
@@ -36,7 +36,8 @@ def serve(settings: Settings) -> int:
     # 12 attempts, backoff 5 s doubling to 10 min: about an hour of retrying before an
     # event is parked, so a GitLab or cluster outage does not lose MR events.
     queue = DeliveryQueue.from_url(settings.redis_url, claim_idle=settings.claim_idle,
-                                max_attempts=12, backoff_max=timedelta(minutes=10))
+                                max_attempts=12, backoff_max=timedelta(minutes=10),
+                                key=seal.key_for(settings))
     workers = Workers(core, queue, intake_threads=settings.intake_threads)
     if slack is not None:
         slack.attach(core, queue)

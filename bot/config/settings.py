@@ -32,6 +32,7 @@ ENV_VARS = {
     "gitlab_url": "GITLAB_URL",
     "gitlab_token": "GITLAB_TOKEN",
     "gitlab_webhook_secret": "GITLAB_WEBHOOK_SECRET",
+    "queue_key": "PREVIEWBOT_QUEUE_KEY",
     "slack_bot_token": "SLACK_BOT_TOKEN",
     "slack_signing_secret": "SLACK_SIGNING_SECRET",
     "slack_app_token": "SLACK_APP_TOKEN",
@@ -80,6 +81,8 @@ class Settings:
     gitlab_url: str | None = None
     gitlab_token: str | None = field(default=None, repr=False)
     gitlab_webhook_secret: str | None = field(default=None, repr=False)
+    # PREVIEWBOT_QUEUE_KEY: seals queued deliveries; None: derived from the webhook secret.
+    queue_key: str | None = field(default=None, repr=False)
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
@@ -131,6 +134,7 @@ class Settings:
             gitlab_url=env.get("gitlab_url"),
             gitlab_token=env.get("gitlab_token"),
             gitlab_webhook_secret=env.get("gitlab_webhook_secret"),
+            queue_key=env.get("queue_key"),
             slack_bot_token=env.get("slack_bot_token"),
             slack_signing_secret=env.get("slack_signing_secret"),
             slack_app_token=env.get("slack_app_token"),
@@ -164,7 +168,8 @@ class Settings:
     def secret_values(self) -> tuple[str, ...]:
         """Every secret these settings hold (tokens, the Redis password), for log masking."""
         redis_password = urlsplit(self.redis_url).password if "@" in self.redis_url else None
-        found = (self.gitlab_token, self.gitlab_webhook_secret, self.slack_bot_token,
+        found = (self.gitlab_token, self.gitlab_webhook_secret, self.queue_key,
+                 self.slack_bot_token,
                  self.slack_signing_secret, self.slack_app_token, redis_password)
         return tuple(value for value in found if value)
 

@@ -2,8 +2,9 @@
 
 - intake threads claim queued GitLab deliveries, turn them into desired state
   (``bot.engine.intake``), poke the environment and ack; temporary failures are
-  retried with backoff by the queue, then parked; malformed deliveries are
-  parked at once; refusals (capacity, MR not open) are acked and logged.
+  retried with backoff by the queue, then parked; malformed deliveries and
+  entries without the bot's seal ("unauthenticated queue entry") are parked at
+  once; refusals (capacity, MR not open) are acked and logged.
 - converge threads take poked environments and run a reconcile pass for them.
 - a renew thread tells the queue, well within ``claim_idle``, which deliveries the
   intake threads still hold (in a claimed batch or being handled): a slow delivery on a
@@ -36,6 +37,7 @@ from bot.engine.reconcile import Reconciler
 from bot.engine.requests import Requests
 from bot.logs import log_context
 from bot.state.queue import Delivery, DeliveryQueue
+from bot.state.queue.seal import UNAUTHENTICATED
 
 log = logging.getLogger("previewbot.worker")
 IDLE_WAIT = 0.2  # seconds an idle worker waits before it looks for work again
@@ -202,6 +204,11 @@ class Workers:
             return self._process(delivery)
 
     def _process(self, delivery: Delivery) -> str:
+        if not self.queue.authentic(delivery):
+            # Not queued by this bot as it is (written straight into Redis, altered, or
+            # queued by a version that sealed nothing): never applied, shown to operators.
+            self.queue.park(delivery, UNAUTHENTICATED)
+            return self._count("parked")
         if self.queue.already_done(delivery):
             self.queue.ack(delivery)
             return self._count("duplicate")

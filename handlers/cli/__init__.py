@@ -25,7 +25,7 @@ from bot.domain.plan import Action, ActionKind
 from bot.engine.reconcile import PassResult, Reconciler
 from bot.engine.requests import Requests
 from bot.runtime.wiring import build, build_core
-from bot.state.queue import DeliveryQueue
+from bot.state.queue import DeliveryQueue, seal
 from handlers.cli import formatting
 
 ACTOR = f"cli:{os.environ.get('USER', 'operator')}"
@@ -173,7 +173,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return serve(settings)
     if args.command == "events":
-        return cmd_events(DeliveryQueue.from_url(settings.redis_url), args.requeue)
+        return cmd_events(DeliveryQueue.from_url(settings.redis_url, key=seal.key_for(settings)),
+                          args.requeue)
     requests, reconciler = build(build_core(settings))
     match args.command:
         case "up":

@@ -28,6 +28,8 @@ from bot.engine.core import Core
 from bot.engine.reconcile import Reconciler
 from bot.engine.requests import Requests
 from bot.runtime.wiring import build, build_core
+from bot.state.queue import DeliveryQueue
+from bot.state.queue.seal import key_for
 from tests.cluster.testbed import Testbed
 from tests.fakes.gitlab import FakeGitLab
 
@@ -36,8 +38,7 @@ CHART = REPO / "charts" / "preview-app"
 # The installed console script, exactly what an operator runs.
 PREVIEWBOT = str(Path(sys.executable).parent / "previewbot")
 T = TypeVar("T")
-
-
+QUEUE_KEY = "queue-key-for-tests"  # PREVIEWBOT_QUEUE_KEY of the bed's processes
 
 
 def config_yaml(project_path: str, *, routing: str = "istio", ready_timeout: str = "90s",
@@ -94,7 +95,13 @@ class LifecycleBed:
         return {**os.environ, **self.testbed.environ(), "REDIS_URL": self.redis_url,
                 "GITLAB_URL": self.gitlab.url, "GITLAB_TOKEN": self.gitlab.token,
                 "PREVIEWBOT_CONFIG": str(self.tmp / "previewbot.yaml"),
-                "PREVIEWBOT_HELM": self.testbed.helm, "PREVIEWBOT_LOCK_TTL": "3s"}
+                "PREVIEWBOT_HELM": self.testbed.helm, "PREVIEWBOT_LOCK_TTL": "3s",
+                "PREVIEWBOT_QUEUE_KEY": QUEUE_KEY}
+
+    def queue(self, **options: Any) -> DeliveryQueue:
+        """The intake queue on the bed's Redis, sealed with the bed's queue key."""
+        return DeliveryQueue.from_url(self.redis_url, key=key_for(
+            Settings.from_env(self.environ())), **options)
 
     def core(self, clock: Clock | None = None) -> Core:
         return build_core(Settings.from_env(self.environ()), clock=clock)

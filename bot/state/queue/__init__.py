@@ -17,6 +17,12 @@ Keys (``prefix`` defaults to ``previewbot:``):
   queue:parked          stream of deliveries that failed ``max_attempts`` times
   queue:pokes           zset of environment keys to converge ("pokes"), scored by due time
 
+Every entry is sealed (``mac``, HMAC-SHA256 with a key only the bot has, see
+:mod:`bot.state.queue.seal`); workers apply only entries whose seal verifies
+(:meth:`DeliveryQueue.authentic`). The seal travels with the entry through retries,
+parking and requeueing, so an operator's requeue never turns a forged entry into an
+authentic one.
+
 Delivery is at least once; "exactly once in effect" comes from the dedupe key
 at intake, :meth:`~DeliveryQueue.already_done` before handling, and handlers that
 converge to a desired state (doing it twice does no harm).
@@ -55,10 +61,12 @@ from typing import Any
 
 import redis
 
+from bot.domain.errors import PermanentError
 from bot.domain.messages import quoted
 from bot.domain.model import Clock, SystemClock
 from bot.state.connection import redis_errors
 from bot.state.queue import scripts as lua
+from bot.state.queue import seal
 from bot.state.queue.model import (
     STREAM_ID,
     Delivery,
@@ -89,8 +97,10 @@ class DeliveryQueue:
                  clock: Clock | None = None, dedupe_ttl: timedelta = timedelta(days=2),
                  claim_idle: timedelta = timedelta(seconds=60), max_attempts: int = 6,
                  backoff_base: timedelta = timedelta(seconds=5),
-                 backoff_max: timedelta = timedelta(minutes=10)) -> None:
+                 backoff_max: timedelta = timedelta(minutes=10),
+                 key: bytes | None = None) -> None:
         self._redis = client
+        self._seal_key = key  # None: this queue can read and requeue, never enqueue
         self._prefix = prefix
         self._clock: Clock = clock or SystemClock()
         self._dedupe_ttl = dedupe_ttl
@@ -134,14 +144,24 @@ class DeliveryQueue:
     def enqueue(self, event_type: str, body: bytes, dedupe_key: str | None) -> str:
         """``"queued"``, or ``"duplicate"`` when ``dedupe_key`` was seen within
         ``dedupe_ttl`` (then nothing is added). One atomic round trip."""
+        if self._seal_key is None:
+            raise PermanentError(queue_no_key())
+        mac = seal.seal(self._seal_key, event_type, body, dedupe_key or "")
         keys = [self._stream] + ([self._key("dedupe", dedupe_key)] if dedupe_key else [])
         args: list[bytes | str | int] = [_ms(self._dedupe_ttl), event_type, body,
-                                         dedupe_key or "", self._clock.now().isoformat()]
+                                         dedupe_key or "", self._clock.now().isoformat(), mac]
         with self._errors():
             added = self._enqueue(keys=keys, args=args)
         return "queued" if added else "duplicate"
 
     # --- workers ------------------------------------------------------------
+
+    def authentic(self, event: Delivery) -> bool:
+        """Whether the bot queued ``event`` as it is (its seal verifies with this queue's
+        key). One written into Redis by anything else, or by an older previewbot that
+        sealed nothing, is not: park it with ``seal.UNAUTHENTICATED``, never apply it."""
+        return seal.sealed(self._seal_key, event.event_type, event.body, event.dedupe_key,
+                           event.mac)
 
     def claim(self, consumer: str, *, count: int = 10,
               block: timedelta = timedelta(seconds=1)) -> list[Delivery]:
@@ -253,7 +273,7 @@ class DeliveryQueue:
             moved = self._retry(
                 keys=[self._stream, self._key("retry"), self._key("retry-data")],
                 args=[GROUP, event.id, _epoch_ms(due), event.event_type, event.body,
-                      event.dedupe_key, event.received_at.isoformat(), attempts])
+                      event.dedupe_key, event.received_at.isoformat(), attempts, event.mac])
         return "retry" if moved else "stale"
 
     def park(self, event: Delivery, error: str, *, attempts: int | None = None) -> bool:
@@ -265,7 +285,7 @@ class DeliveryQueue:
                 keys=[self._stream, self._key("parked")],
                 args=[GROUP, event.id, event.event_type, event.body, event.dedupe_key,
                       event.received_at.isoformat(), attempts, error,
-                      self._clock.now().isoformat()])
+                      self._clock.now().isoformat(), event.mac])
         if parked:
             log.error("%s", queue_event_parked(event.id, event.event_type,
                                                         attempts, error))
@@ -338,6 +358,11 @@ def queue_event_parked(event_id: str, event_type: str, attempts: int, error: str
     return (f"event {event_id} ({quoted(event_type)}) parked after {attempts} failed "
             f"attempt(s): {error}; fix the cause, then requeue it "
             f"(`previewbot events --requeue {event_id}`)")
+
+
+def queue_no_key() -> str:
+    return ("the intake queue has no key to seal deliveries with: set GITLAB_WEBHOOK_SECRET "
+            "(or PREVIEWBOT_QUEUE_KEY)")
 
 
 def queue_worker_lost(times: int) -> str:

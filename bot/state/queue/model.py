@@ -1,8 +1,9 @@
 """Records of the intake queue (see ``bot.state.queue``) and decoding of Redis replies.
 
 Stream entries carry the fields ``type``, ``body``, ``dedupe`` (empty: none),
-``received`` (ISO 8601) and ``attempts``; parked entries add ``error``,
-``parked`` and ``origin`` (the id of the entry that failed last). Decoding is
+``received`` (ISO 8601), ``attempts`` and ``mac`` (the bot's seal,
+``bot.state.queue.seal``); parked entries add ``error``, ``parked`` and ``origin``
+(the id of the entry that failed last). Decoding is
 lenient: a foreign or truncated entry still becomes an event, which then fails
 and ends up parked instead of blocking the queue.
 """
@@ -27,6 +28,7 @@ class Delivery:
     dedupe_key: str
     received_at: datetime
     attempts: int
+    mac: str = ""  # the seal it was queued with; "" for one without (an older version's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +94,8 @@ def decode_delivery(entry_id: str, fields: dict[str, Any], lost: int,
         id=entry_id, event_type=text(fields.get("type", b"")), body=binary(fields.get("body")),
         dedupe_key=text(fields.get("dedupe", b"")),
         received_at=time_of(fields.get("received", b""), now),
-        attempts=count_of(fields.get("attempts", b"0")) + lost)
+        attempts=count_of(fields.get("attempts", b"0")) + lost,
+        mac=text(fields.get("mac", b"")))
 
 
 def decode_parked(entry_id: str, fields: dict[str, Any]) -> ParkedDelivery:

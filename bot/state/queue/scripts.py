@@ -6,28 +6,28 @@ Times are passed in by the caller (its injectable clock), never read in Redis.
 
 from __future__ import annotations
 
-# KEYS: stream, [dedupe key]   ARGV: dedupe ttl ms, type, body, dedupe, received
+# KEYS: stream, [dedupe key]   ARGV: dedupe ttl ms, type, body, dedupe, received, mac
 # Returns the new entry id, or nil when the dedupe key was already remembered.
 ENQUEUE = """
 if #KEYS == 2 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then
   return false
 end
 return redis.call('XADD', KEYS[1], '*', 'type', ARGV[2], 'body', ARGV[3],
-                  'dedupe', ARGV[4], 'received', ARGV[5], 'attempts', '0')
+                  'dedupe', ARGV[4], 'received', ARGV[5], 'attempts', '0', 'mac', ARGV[6])
 """
 
 # KEYS: retry zset, retry data hash, stream   ARGV: now ms, limit
 # Moves up to `limit` retries due at `now` (the caller's clock) into the stream.
 MOVE_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-local names = {'type', 'body', 'dedupe', 'received', 'attempts'}
+local names = {'type', 'body', 'dedupe', 'received', 'attempts', 'mac'}
 for _, token in ipairs(due) do
   local fields = {}
   for i, name in ipairs(names) do fields[i] = token .. ':' .. name end
   local v = redis.call('HMGET', KEYS[2], unpack(fields))
   if v[1] then
     redis.call('XADD', KEYS[3], '*', 'type', v[1], 'body', v[2], 'dedupe', v[3] or '',
-               'received', v[4] or '', 'attempts', v[5] or '0')
+               'received', v[4] or '', 'attempts', v[5] or '0', 'mac', v[6] or '')
   end
   redis.call('HDEL', KEYS[2], unpack(fields))
   redis.call('ZREM', KEYS[1], token)
@@ -36,26 +36,27 @@ return #due
 """
 
 # KEYS: stream, retry zset, retry data hash
-# ARGV: group, id, due ms, type, body, dedupe, received, attempts
+# ARGV: group, id, due ms, type, body, dedupe, received, attempts, mac
 # Returns 0 when the entry is no longer pending (acked or failed elsewhere).
 RETRY = """
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('XDEL', KEYS[1], ARGV[2])
 local t = ARGV[2]
 redis.call('HSET', KEYS[3], t .. ':type', ARGV[4], t .. ':body', ARGV[5],
-           t .. ':dedupe', ARGV[6], t .. ':received', ARGV[7], t .. ':attempts', ARGV[8])
+           t .. ':dedupe', ARGV[6], t .. ':received', ARGV[7], t .. ':attempts', ARGV[8],
+           t .. ':mac', ARGV[9])
 redis.call('ZADD', KEYS[2], ARGV[3], t)
 return 1
 """
 
 # KEYS: stream, parked stream
-# ARGV: group, id, type, body, dedupe, received, attempts, error, parked at
+# ARGV: group, id, type, body, dedupe, received, attempts, error, parked at, mac
 PARK = """
 if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('XDEL', KEYS[1], ARGV[2])
 redis.call('XADD', KEYS[2], '*', 'type', ARGV[3], 'body', ARGV[4], 'dedupe', ARGV[5],
            'received', ARGV[6], 'attempts', ARGV[7], 'error', ARGV[8], 'parked', ARGV[9],
-           'origin', ARGV[2])
+           'origin', ARGV[2], 'mac', ARGV[10])
 return 1
 """
 
@@ -66,7 +67,8 @@ if #found == 0 then return 0 end
 local raw, f = found[1][2], {}
 for i = 1, #raw, 2 do f[raw[i]] = raw[i + 1] end
 redis.call('XADD', KEYS[2], '*', 'type', f['type'] or '', 'body', f['body'] or '',
-           'dedupe', f['dedupe'] or '', 'received', f['received'] or '', 'attempts', '0')
+           'dedupe', f['dedupe'] or '', 'received', f['received'] or '', 'attempts', '0',
+           'mac', f['mac'] or '')
 redis.call('XDEL', KEYS[1], ARGV[1])
 return 1
 """

@@ -22,8 +22,8 @@ from tests.polling import poll
 
 def workers_for(bed: LifecycleBed,
                 clock: MovableClock | None = None) -> tuple[Workers, DeliveryQueue]:
-    queue = DeliveryQueue.from_url(bed.redis_url, max_attempts=2, clock=clock or MovableClock(),
-                                backoff_base=timedelta(seconds=30))
+    queue = bed.queue(max_attempts=2, clock=clock or MovableClock(),
+                      backoff_base=timedelta(seconds=30))
     return Workers(bed.core(), queue, intake_threads=0, converge_threads=0), queue
 
 
@@ -134,7 +134,7 @@ def test_an_mr_opened_while_gitlab_rejected_the_token_is_deployed_once_it_accept
 def test_a_stuck_handler_lets_go_after_the_hold_limit_and_a_sibling_takes_over(
         bed: LifecycleBed, caplog: pytest.LogCaptureFixture) -> None:
     # claim_idle 300 ms: renewed for HOLD_LIMIT of them (3 s), then released.
-    queue = DeliveryQueue.from_url(bed.redis_url, claim_idle=timedelta(milliseconds=300))
+    queue = bed.queue(claim_idle=timedelta(milliseconds=300))
     workers = Workers(bed.core(), queue, intake_threads=2, converge_threads=0)
     sha = bed.add_mr(44)
     # The first read of the MR answers after 8 s (within GitLab's 10 s client timeout):
@@ -153,3 +153,27 @@ def test_a_stuck_handler_lets_go_after_the_hold_limit_and_a_sibling_takes_over(
         workers.stop()
     takeovers = [r.getMessage() for r in caplog.records if "taken over by" in r.getMessage()]
     assert all(f"{workers.consumer}-intake-" in m for m in takeovers), takeovers
+
+
+def test_an_entry_written_straight_into_the_stream_is_parked_unauthenticated(
+        bed: LifecycleBed) -> None:
+    """Code that reaches Redis (a preview's) forges a delivery: the same fields the bot
+    writes, minus a seal made with the bot's key. It is parked, never applied."""
+    sha = bed.add_mr(47)
+    workers, queue = workers_for(bed)
+    body = json.dumps(mr_event(bed, "open", 47, sha)).encode()
+    forged = {"type": "Merge Request Hook", "body": body, "dedupe": "forged-47",
+              "received": "2030-01-01T00:00:00+00:00", "attempts": "0", "mac": "0" * 64}
+    bed.redis().xadd("previewbot:queue:events", forged)  # type: ignore[arg-type]
+    assert claim_one(queue, workers) == "parked"
+    [parked] = queue.parked()
+    assert parked.error == "unauthenticated queue entry"
+    assert bed.core().store.get(f"{bed.slug}-mr-47") is None
+    assert queue.take_poked() == []
+    assert bed.core().kube.get_namespace(f"preview-{bed.slug}-mr-47") is None
+    listing = bed.cli("events")
+    assert "unauthenticated queue entry" in listing.stdout, listing.stdout + listing.stderr
+    # An operator's requeue does not launder it: parked again, still not applied.
+    assert bed.cli("events", "--requeue", parked.id).returncode == 0
+    assert claim_one(queue, workers) == "parked"
+    assert bed.core().store.get(f"{bed.slug}-mr-47") is None

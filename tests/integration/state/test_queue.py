@@ -23,6 +23,7 @@ T = TypeVar("T")
 NO_WAIT = timedelta(milliseconds=20)
 BODY = b'{"object_kind":"merge_request"}\xff\x00 binary-safe'
 MR = "Merge Request Hook"
+KEY = b"queue-key-for-tests"
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def make_queue(redis_url: str, clock: MovableClock) -> Iterator[Callable[..., De
     made: list[DeliveryQueue] = []
 
     def make(**kwargs: Any) -> DeliveryQueue:
-        queue = DeliveryQueue.from_url(redis_url, **{"clock": clock, **kwargs})
+        queue = DeliveryQueue.from_url(redis_url, **{"clock": clock, "key": KEY, **kwargs})
         made.append(queue)
         return queue
 
@@ -295,7 +296,7 @@ def closed_port() -> int:
 
 
 def test_unreachable_redis_is_a_temporary_error() -> None:
-    queue = DeliveryQueue.from_url(f"redis://127.0.0.1:{closed_port()}/0")
+    queue = DeliveryQueue.from_url(f"redis://127.0.0.1:{closed_port()}/0", key=KEY)
     with pytest.raises(TemporaryError, match="Redis is unreachable") as caught:
         queue.enqueue(MR, BODY, "uuid-1")
     assert isinstance(caught.value.__cause__, redis.ConnectionError)
