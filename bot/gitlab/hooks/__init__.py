@@ -81,7 +81,7 @@ def _origin(hook: Fields, config: Config) -> Origin | Ignored:
 
 def _pipeline(hook: Fields, origin: Origin) -> Intent | Ignored:
     attrs = hook.obj("object_attributes")
-    sha = attrs.text("sha")
+    sha = attrs.commit_sha("sha")
     status = attrs.text("status")
     if status != "success":
         return Ignored(reasons.event_pipeline_not_success(short_sha(sha), status))

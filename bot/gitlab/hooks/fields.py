@@ -20,6 +20,7 @@ from bot.domain.messages import quoted
 # "2013-12-03 17:23:34 +0100" → "...+01:00". Anchored at both ends and bounded, so it
 # runs in linear time on any input (webhook bodies are decided on the event loop).
 _SPACED_OFFSET = re.compile(r"(.{10,40}?) ([+-][0-9]{2}):?([0-9]{2})")
+_COMMIT_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _MAX_TIME_TEXT = 64  # the longest GitLab time format is well under this
 
 
@@ -103,6 +104,14 @@ class Fields:
 
     def optional_text(self, key: str) -> str | None:
         return self.text(key) if self.has(key) else None
+
+    def commit_sha(self, key: str) -> str:
+        """A full commit id: 40 hex digits (64 in SHA-256 repositories), never a branch,
+        tag or abbreviation, which could name another commit than the one that ran."""
+        value = self.text(key)
+        if not _COMMIT_SHA.fullmatch(value):
+            raise self.wrong(key, "a full commit sha (40 hex digits)", value)
+        return value
 
     def integer(self, key: str) -> int:
         value = self._required(key)

@@ -80,7 +80,7 @@ def read_merge_request(hook: Fields, attrs: Fields) -> MergeRequest:
         iid=iid,
         source_branch=attrs.text("source_branch"),
         state=attrs.text("state"),
-        head_sha=last_commit.text("id") if last_commit else None,
+        head_sha=last_commit.commit_sha("id") if last_commit else None,
         target_branch=target_branch,
         updated_at=attrs.timestamp("updated_at"),
         now=TriggerInputs(iid=iid, labels=labels, draft=draft, target_branch=target_branch),

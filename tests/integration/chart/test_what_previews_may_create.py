@@ -6,6 +6,7 @@ that refused everything would fail here."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -238,8 +239,10 @@ def label_denied(bot: InstalledBot, call: Callable[[], object]) -> None:
         call()
     assert refused.value.status == 403
     body = str(refused.value.body)
-    assert f"ValidatingAdmissionPolicy '{bot.label_policy}'" in body, body
-    assert "only previewbot" in body, body
+    # Other tests' installations share the cluster: whichever installation's labels
+    # policy the API server asks first may be the one that refuses; each is right to.
+    assert re.search(r"ValidatingAdmissionPolicy '[^']*-labels' with binding", body), body
+    assert "only previewbot" in body and "denied request" in body, body
 
 
 def test_only_the_bot_makes_or_unmakes_its_namespaces(
