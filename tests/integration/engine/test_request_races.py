@@ -16,7 +16,6 @@ import copy
 import json
 import sys
 import threading
-import time
 from collections.abc import Callable
 
 from bot.domain.errors import PreviewError, TemporaryError
@@ -25,15 +24,9 @@ from bot.engine.intake import Handled, Intake
 from bot.engine.requests import CAPACITY_LOCK, Requests
 from tests.integration.lifecycle_bed import LifecycleBed
 from tests.integration.webhook_support import mr_event
+from tests.polling import poll
 
 IID = 81
-
-
-def _poll(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def _label_removed(bed: LifecycleBed, sha: str) -> bytes:
@@ -68,7 +61,7 @@ def test_a_person_s_up_during_a_trigger_loss_teardown_keeps_the_environment(
     delivery = threading.Thread(target=deliver)
     delivery.start()
     try:  # the webhook's replica asks GitLab whether the MR still wants an environment…
-        _poll("the webhook's GitLab read", lambda: len(
+        poll("the webhook's GitLab read", lambda: len(
             bed.gitlab.find_requests("GET", f"/merge_requests/{IID}")) > asked)
         # …and while it waits, a person brings it up by hand on the other replica
         person_replica.request_up_mr(bed.project_path, IID, actor="slack:U0BOB", manual=True)
@@ -124,8 +117,8 @@ def test_two_identities_that_pick_the_same_free_key_at_once_get_two_records(
     with bed.core().store.lock(CAPACITY_LOCK, wait=5):
         for thread in threads:
             thread.start()
-        _poll("both replicas waiting to write",
-              lambda: all(_waiting_for_lock(t) for t in threads), timeout=6)
+        poll("both replicas waiting to write",
+             lambda: all(_waiting_for_lock(t) for t in threads), timeout=6)
     for thread in threads:
         thread.join(30)
 

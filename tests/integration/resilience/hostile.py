@@ -187,6 +187,11 @@ def _text(value: Any) -> bool:
     return isinstance(value, str) and value != ""
 
 
+def _commit_sha(value: Any) -> bool:
+    return isinstance(value, str) and len(value) in (40, 64) \
+        and all(c in "0123456789abcdef" for c in value)
+
+
 def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -216,8 +221,8 @@ def must_not_queue(delivery: HostileDelivery) -> str | None:
             return "no MR identity"
     if kind == PIPELINE_HOOK:
         if not isinstance(attributes, dict) or not _text(attributes.get("status")) \
-                or not _text(attributes.get("sha")):
-            return "no pipeline status or commit"
+                or not _commit_sha(attributes.get("sha")):
+            return "no pipeline status or full commit sha"
         merge_request = payload.get("merge_request")
         if attributes["status"] == "success" and merge_request is not None and not (
                 isinstance(merge_request, dict) and _integer(merge_request.get("iid"))):
